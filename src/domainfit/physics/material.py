@@ -1,0 +1,123 @@
+"""Material parameters θ of a perpendicular film as a pytree in SI units, and the named presets."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._types import Array, CellMap, Float
+from ..errors import DomainfitError
+
+DmiKind = Literal["interfacial", "bulk"]
+
+
+class Material(eqx.Module):
+    """Material and condition parameters, SI units. Array leaves are what we differentiate.
+
+    Attributes:
+        Ms: saturation magnetisation [A/m].
+        A: exchange stiffness A_ex [J/m].
+        Ku: mean uniaxial anisotropy constant along z [J/m³].
+        D: DMI constant [J/m²].
+        sigma: anisotropy dispersion σ = ΔKu/Ku (dimensionless); grain i has Ku(1 + σ ξ_i).
+        H_ext: applied field H [A/m], shape (3,).
+        xi: grain noise ξ per cell (dimensionless, unit variance per grain, see ``disorder``), or
+            None for a film without disorder.
+        dmi: "interfacial" (Néel walls, Pt/Co type) or "bulk" (Bloch walls). Static.
+        grain_size: mean grain diameter used to draw ``xi`` [m]. Static, informational.
+    """
+
+    Ms: Float[Array, ""]
+    A: Float[Array, ""]
+    Ku: Float[Array, ""]
+    D: Float[Array, ""]
+    sigma: Float[Array, ""]
+    H_ext: Float[Array, "3"]
+    xi: CellMap | None = None
+    dmi: DmiKind = eqx.field(static=True, default="interfacial")
+    grain_size: float = eqx.field(static=True, default=20e-9)
+
+    def __check_init__(self):
+        if self.dmi not in ("interfacial", "bulk"):
+            raise DomainfitError(f"dmi kind {self.dmi!r}: use 'interfacial' or 'bulk'")
+
+    @property
+    def K_eff(self) -> Float[Array, ""]:
+        """Effective anisotropy of the thin-film limit K_eff = Ku − μ0 Ms²/2 [J/m³]."""
+        from ..units import MU0
+
+        return self.Ku - 0.5 * MU0 * self.Ms**2
+
+    def Ku_map(self) -> Float[Array, "ny nx"] | Float[Array, ""]:
+        """Per-cell anisotropy Ku_i = Ku (1 + σ ξ_i) [J/m³] (a scalar without disorder)."""
+        if self.xi is None:
+            return self.Ku
+        return self.Ku * (1.0 + self.sigma * self.xi)
+
+
+PRESETS: dict[str, dict[str, float]] = {
+    # Table 1 of the imaging-scale paper; thickness and cell 4 nm.
+    "co-pt": dict(Ms=1.5e6, A=31e-12, Ku=1.6e6, D=1.0e-3, sigma=0.1),
+    "low-ms": dict(Ms=450e3, A=10e-12, Ku=0.4e6, D=0.0, sigma=0.1),
+}
+"""Reference parameter sets in SI. ``co-pt``: D spans 0.1–1.0 mJ/m²; ``low-ms``: Ms spans 200–700 kA/m, D = 0."""
+
+PRESET_THICKNESS = 4e-9
+PRESET_CELL_SIZE = 4e-9
+
+
+def check_parameters(Ms: float, A: float, Ku: float, D: float, sigma: float, H_ext=(0.0, 0.0, 0.0)) -> None:
+    """Raise ``DomainfitError`` for parameters no film can have (SI units)."""
+    values = dict(Ms=Ms, A=A, Ku=Ku, D=D, sigma=sigma)
+    for name, value in values.items():
+        if not math.isfinite(float(value)):
+            raise DomainfitError(f"{name} = {value}: not a finite number")
+    if not all(math.isfinite(float(h)) for h in np.ravel(H_ext)):
+        raise DomainfitError(f"applied field {H_ext}: not finite")
+    if Ms <= 0:
+        raise DomainfitError(f"Ms = {Ms} A/m: saturation magnetisation must be positive")
+    if A <= 0:
+        raise DomainfitError(f"A = {A} J/m: exchange stiffness must be positive")
+    if sigma < 0:
+        raise DomainfitError(f"sigma = {sigma}: anisotropy dispersion must be non-negative")
+
+
+def make_material(
+    preset: str | None = "co-pt",
+    *,
+    dtype=jnp.float32,
+    dmi: DmiKind = "interfacial",
+    grain_size: float = 20e-9,
+    xi: CellMap | None = None,
+    **overrides: float,
+) -> Material:
+    """Build a ``Material`` from a preset and SI overrides (``Ms``, ``A``, ``Ku``, ``D``, ``sigma``, ``H_ext``).
+
+    Raises ``DomainfitError`` for an unknown preset or impossible values.
+    """
+    if preset is None:
+        values: dict = dict(Ms=1.0, A=1.0, Ku=0.0, D=0.0, sigma=0.0)
+    elif preset in PRESETS:
+        values = dict(PRESETS[preset])
+    else:
+        raise DomainfitError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    unknown = set(overrides) - {"Ms", "A", "Ku", "D", "sigma", "H_ext"}
+    if unknown:
+        raise DomainfitError(f"unknown material parameter(s) {sorted(unknown)}")
+    values.update(overrides)
+    values.setdefault("H_ext", (0.0, 0.0, 0.0))
+    check_parameters(**values)
+    if not (math.isfinite(grain_size) and grain_size > 0):
+        raise DomainfitError(f"grain size {grain_size} m: need a finite positive length")
+    scalars = {k: jnp.asarray(v, dtype=dtype) for k, v in values.items() if k != "H_ext"}
+    return Material(
+        **scalars,
+        H_ext=jnp.asarray(values["H_ext"], dtype=dtype).reshape(3),
+        xi=None if xi is None else jnp.asarray(xi, dtype=dtype),
+        dmi=dmi,
+        grain_size=float(grain_size),
+    )

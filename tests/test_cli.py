@@ -1,0 +1,87 @@
+"""The `domainfit simulate` command: outputs, and one-line errors with exit code 2 for bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from domainfit.cli import main
+
+
+def run_cli(*args):
+    """Run the real command in a subprocess (what a user sees: stdout, stderr, exit code)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "domainfit", *args], capture_output=True, text=True, timeout=600
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_simulate_writes_npz_png_and_json(tmp_path):
+    out, png = tmp_path / "state.npz", tmp_path / "mz.png"
+    code, stdout, stderr = run_cli(
+        "simulate", "--cells", "48", "--D", "1.5", "--sigma", "0.1", "--seed", "3",
+        "--out", str(out), "--png", str(png), "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    summary = report["summary"]
+    for key in ("energy_J", "max_torque", "steps", "converged", "mean_mz", "wall_density_per_um", "period_nm"):
+        assert key in summary
+    assert summary["converged"] and summary["max_torque"] < 1e-4
+    assert report["config"]["parameters_SI"]["D_J_per_m2"] == pytest.approx(1.5e-3)
+    assert report["config"]["parameters_SI"]["Ms_A_per_m"] == pytest.approx(1.5e6)  # from the preset
+    data = np.load(out)
+    assert data["m"].shape == (3, 48, 48)
+    np.testing.assert_allclose(np.linalg.norm(data["m"], axis=0), 1.0, rtol=1e-5)
+    assert json.loads(str(data["config_json"]))["seed"] == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_allclose(summary["mean_mz"], data["m"][2].mean(), rtol=1e-5)
+
+
+def test_units_are_converted_at_the_edge(tmp_path, capsys):
+    code = main(["simulate", "--cells", "32", "--Ms", "600", "--Ku", "0.8", "--A", "12", "--D", "0.5",
+                 "--field", "10", "--thickness", "2", "--cell-size", "3", "--json"])  # fmt: skip
+    assert code == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    p = config["parameters_SI"]
+    assert p["Ms_A_per_m"] == pytest.approx(6e5)
+    assert p["Ku_J_per_m3"] == pytest.approx(8e5)
+    assert p["A_J_per_m"] == pytest.approx(12e-12)
+    assert p["D_J_per_m2"] == pytest.approx(0.5e-3)
+    assert p["H_ext_A_per_m"][2] == pytest.approx(10e-3 / 1.25663706212e-6)
+    assert config["grid"]["thickness_m"] == pytest.approx(2e-9)
+    assert config["grid"]["cell_size_m"] == pytest.approx(3e-9)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--Ms", "0"], "saturation magnetisation"),
+        (["--Ms", "-100"], "saturation magnetisation"),
+        (["--A", "-1"], "exchange"),
+        (["--sigma", "-0.1"], "dispersion"),
+        (["--cells", "4"], "at least 8"),
+        (["--cell-size", "0"], "cell-size"),
+        (["--cell-size", "-4"], "cell-size"),
+        (["--D", "nan"], "D = nan"),
+        (["--Ku", "inf"], "Ku = inf"),
+        (["--preset", "permalloy"], "unknown preset"),
+        (["--cells", "abc"], "invalid int"),
+        (["--out", "/no/such/folder/x.npz"], "does not exist"),
+        (["--tol", "0"], "tolerance"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(args, words, capsys):
+    code = main(["simulate", "--cells", "16", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert words in err
+    assert err.count("\n") == 1 and err.startswith("domainfit: error:")
+    assert "Traceback" not in err
+
+
+def test_bad_input_through_the_installed_entry_point():
+    code, _, stderr = run_cli("simulate", "--Ms", "-1")
+    assert code == 2 and "Traceback" not in stderr and "saturation magnetisation" in stderr
