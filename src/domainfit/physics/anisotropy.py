@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._types import Magnetisation, Scalar
+from .._types import Field, Magnetisation, Scalar
+from ..units import MU0
 from .grid import Grid
 from .material import Material
 
@@ -15,3 +16,10 @@ def energy(m: Magnetisation, material: Material, grid: Grid) -> Scalar:
     A uniform state along ±z has E = −Ku V N (ξ has zero mean per grain, not per sample).
     """
     return -grid.cell_volume * jnp.sum(material.Ku_map() * m[2] ** 2)
+
+
+def field(m: Magnetisation, material: Material, grid: Grid) -> Field:
+    """Anisotropy field [A/m], H = (2 Ku_i/(μ0 Ms)) m_z ẑ: the gradient of ``energy``."""
+    hz = 2 * material.Ku_map() * m[2] / (MU0 * material.Ms)
+    zero = jnp.zeros_like(hz)
+    return jnp.stack([zero, zero, hz])

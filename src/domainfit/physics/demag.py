@@ -12,29 +12,44 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Magnetisation, Scalar
+from .._types import Field, Magnetisation, Scalar
 from ..units import MU0
 from .grid import Grid
 from .material import Material
 
 
-def kernel(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted k-space kernels on the rfft2 half-plane: (w f(kt), w (1−f(kt)) [k̂x², k̂y², 2 k̂x k̂y]).
+def _unweighted_kernel(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """f(kt) and (1 − f(kt)) [k̂x², k̂y², 2 k̂x k̂y] on the rfft2 half-plane, float64.
 
-    Shapes (ny, nx//2+1) and (3, ny, nx//2+1); w_k are the half-plane weights of ``Grid``.
-    Computed with NumPy in float64 once per grid (the grid is static), so it is a constant under jit.
+    The cross term is set to zero on the Nyquist row and column, where k̂y (k̂x) has no sign: there
+    the terms of k and its alias cancel in the energy, and zero keeps the field real and symmetric.
     """
     kx, ky = grid.rfft_wavevectors()
     k = np.sqrt(kx**2 + ky**2)
     x = k * grid.thickness
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f = np.where(x > 0, -np.expm1(-x) / np.where(x > 0, x, 1.0), 1.0)
-        kxh = np.where(k > 0, kx / np.where(k > 0, k, 1.0), 0.0)
-        kyh = np.where(k > 0, ky / np.where(k > 0, k, 1.0), 0.0)
+    safe_x = np.where(x > 0, x, 1.0)
+    safe_k = np.where(k > 0, k, 1.0)
+    f = np.where(x > 0, -np.expm1(-safe_x) / safe_x, 1.0)
+    kxh = np.where(k > 0, kx / safe_k, 0.0)
+    kyh = np.where(k > 0, ky / safe_k, 0.0)
+    cross = 2 * kxh * kyh
+    if grid.ny % 2 == 0:
+        cross[grid.ny // 2, :] = 0.0
+    if grid.nx % 2 == 0:
+        cross[:, -1] = 0.0
+    g = 1.0 - f
+    return f, np.stack([g * kxh**2, g * kyh**2, g * cross])
+
+
+def kernel(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Energy kernels on the rfft2 half-plane weighted by w_k: (w f, w (1 − f)[k̂x², k̂y², 2k̂xk̂y]).
+
+    Shapes (ny, nx//2+1) and (3, ny, nx//2+1); w_k are the half-plane weights of ``Grid``.
+    Computed with NumPy in float64 once per grid (the grid is static), so it is a constant under jit.
+    """
+    f, par = _unweighted_kernel(grid)
     w = grid.rfft_weights()
-    kzz = w * f
-    g = w * (1.0 - f)
-    return kzz, np.stack([g * kxh**2, g * kyh**2, 2 * g * kxh * kyh])
+    return w * f, w * par
 
 
 def energy(m: Magnetisation, material: Material, grid: Grid) -> Scalar:
@@ -51,3 +66,16 @@ def energy(m: Magnetisation, material: Material, grid: Grid) -> Scalar:
         + jnp.sum(kpar[2].astype(dtype) * cross)
     )
     return 0.5 * MU0 * material.Ms**2 * grid.cell_volume / grid.n_cells * total
+
+
+def field(m: Magnetisation, material: Material, grid: Grid) -> Field:
+    """Demagnetising field [A/m]: H_z = −Ms f m̂_z, H_∥ = −Ms (1 − f) k̂ (k̂·m̂_∥) in k-space."""
+    f, par = _unweighted_kernel(grid)
+    dtype = m.dtype
+    f, kxx, kyy, kxy2 = (jnp.asarray(a, dtype) for a in (f, par[0], par[1], par[2]))
+    mk = jnp.fft.rfft2(m)
+    hx = kxx * mk[0] + 0.5 * kxy2 * mk[1]
+    hy = 0.5 * kxy2 * mk[0] + kyy * mk[1]
+    hz = f * mk[2]
+    h = jnp.fft.irfft2(jnp.stack([hx, hy, hz]), s=grid.shape)
+    return -material.Ms * h

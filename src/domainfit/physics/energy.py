@@ -13,6 +13,7 @@ from ..units import MU0
 from . import anisotropy, demag, dmi, exchange, zeeman
 from .grid import Grid
 from .material import Material
+from . import vec
 
 EnergyTerm = Callable[[Magnetisation, Material, Grid], Scalar]
 
@@ -51,6 +52,21 @@ def effective_field(m: Magnetisation, material: Material, grid: Grid, terms: tup
     return -grad / (MU0 * material.Ms * grid.cell_volume)
 
 
+FIELDS: dict[str, Callable[[Magnetisation, Material, Grid], Field]] = {
+    "exchange": exchange.field,
+    "anisotropy": anisotropy.field,
+    "dmi": dmi.field,
+    "demag": demag.field,
+    "zeeman": zeeman.field,
+}
+"""Closed-form fields of each term [A/m], the minimiser's fast path; tested against ``effective_field``."""
+
+
+def reduced_field(m: Magnetisation, material: Material, grid: Grid, terms: tuple[str, ...] = ALL_TERMS) -> Field:
+    """Reduced effective field h = H_eff/Ms from the closed-form term fields (fast path, no energy)."""
+    return sum(FIELDS[name](m, material, grid) for name in check_terms(terms)) / material.Ms
+
+
 def energy_and_reduced_field(
     m: Magnetisation, material: Material, grid: Grid, terms: tuple[str, ...] = ALL_TERMS
 ) -> tuple[Scalar, Field]:
@@ -61,5 +77,5 @@ def energy_and_reduced_field(
 
 def max_torque(m: Magnetisation, h: Field) -> Scalar:
     """Largest |m × h| over cells; with h = H/Ms this is the stopping criterion |m × H|/Ms."""
-    t = jnp.cross(m, h, axis=0)
-    return jnp.sqrt(jnp.max(jnp.sum(t**2, axis=0)))
+    t = vec.cross(m, h)
+    return jnp.sqrt(jnp.max(vec.dot(t, t)))

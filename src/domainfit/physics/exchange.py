@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._types import Magnetisation, Scalar
+from .._types import Field, Magnetisation, Scalar
+from ..units import MU0
 from .grid import Grid
 from .material import Material
 
@@ -18,3 +19,9 @@ def energy(m: Magnetisation, material: Material, grid: Grid) -> Scalar:
     dx = jnp.roll(m, -1, axis=-1) - m
     dy = jnp.roll(m, -1, axis=-2) - m
     return material.A * grid.thickness * (jnp.sum(dx**2) + jnp.sum(dy**2))
+
+
+def field(m: Magnetisation, material: Material, grid: Grid) -> Field:
+    """Exchange field [A/m], H = (2A/(μ0 Ms dx²)) Σ_neighbours (m_j − m_i): the gradient of ``energy``."""
+    lap = jnp.roll(m, 1, axis=-1) + jnp.roll(m, -1, axis=-1) + jnp.roll(m, 1, axis=-2) + jnp.roll(m, -1, axis=-2) - 4 * m
+    return (2 * material.A / (MU0 * material.Ms * grid.cell_size**2)) * lap

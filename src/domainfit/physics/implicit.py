@@ -26,6 +26,7 @@ from ..units import MU0
 from .energy import total_energy
 from .grid import Grid
 from .material import Material
+from . import vec
 
 CG_RTOL = 1e-6
 CG_MAX_STEPS = 5_000
@@ -35,16 +36,14 @@ def tangent_basis(m: Magnetisation) -> tuple[Magnetisation, Magnetisation]:
     """Orthonormal tangent vectors (e₁, e₂) per cell, e₁ ⟂ m, e₂ = m × e₁."""
     use_x = jnp.abs(m[0]) < 0.6
     ref = jnp.stack([use_x, ~use_x, jnp.zeros_like(use_x)]).astype(m.dtype)
-    e1 = ref - jnp.sum(ref * m, axis=0, keepdims=True) * m
-    e1 = e1 / jnp.sqrt(jnp.sum(e1**2, axis=0, keepdims=True))
-    e2 = jnp.cross(m, e1, axis=0)
+    e1 = vec.normalise(ref - vec.dot(ref, m)[None] * m)
+    e2 = vec.cross(m, e1)
     return e1, e2
 
 
 def _tangent_gradient(u, m_star, basis, material, grid, terms, scale):
     def energy_u(u_):
-        m = m_star + u_[0] * basis[0] + u_[1] * basis[1]
-        m = m / jnp.sqrt(jnp.sum(m**2, axis=0, keepdims=True))
+        m = vec.normalise(m_star + u_[0] * basis[0] + u_[1] * basis[1])
         return total_energy(m, material, grid, terms) / scale
 
     return jax.grad(energy_u)(u)
@@ -69,7 +68,7 @@ def _bwd(grid, terms, residuals, m_bar):
     basis = tangent_basis(m_star)
     scale = jax.lax.stop_gradient(MU0 * material.Ms**2 * grid.cell_volume)
     u0 = jnp.zeros((2,) + m_star.shape[1:], m_star.dtype)
-    u_bar = jnp.stack([jnp.sum(m_bar * basis[0], axis=0), jnp.sum(m_bar * basis[1], axis=0)])
+    u_bar = jnp.stack([vec.dot(m_bar, basis[0]), vec.dot(m_bar, basis[1])])
 
     def grad_u(u):
         return _tangent_gradient(u, m_star, basis, material, grid, terms, scale)

@@ -17,23 +17,25 @@ import jax.numpy as jnp
 
 from .._types import Array, Float, Magnetisation
 from ..units import GAMMA0
-from .energy import ALL_TERMS, check_terms, energy_and_reduced_field, total_energy
+from .energy import ALL_TERMS, check_terms, max_torque, reduced_field, total_energy
 from .grid import Grid
 from .material import Material
+from . import vec
 from .relax import Relaxed
 
 
 def _rhs(alpha: float, material: Material, grid: Grid, terms):
     def f(tau, m, args):
-        _, h = energy_and_reduced_field(m, material, grid, terms)
-        mxh = jnp.cross(m, h, axis=0)
-        return -(mxh + alpha * jnp.cross(m, mxh, axis=0)) / (1.0 + alpha**2)
+        h = reduced_field(m, material, grid, terms)
+        mxh = vec.cross(m, h)
+        return -(mxh + alpha * vec.cross(m, mxh)) / (1.0 + alpha**2)
 
     return f
 
 
 def _normalise(m):
-    return m / jnp.sqrt(jnp.sum(m**2, axis=-3, keepdims=True))
+    """Normalise a field (3, ny, nx) or a stack of fields (n, 3, ny, nx)."""
+    return m * jax.lax.rsqrt(jnp.sum(m**2, axis=-3, keepdims=True))
 
 
 class LLGSolution(eqx.Module):
@@ -89,17 +91,21 @@ def relax_llg(
     t_max: float = 1e-8,
     terms: tuple[str, ...] = ALL_TERMS,
     solver: diffrax.AbstractSolver = diffrax.Tsit5(),
-    rtol: float = 1e-4,
-    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
     max_steps: int = 200_000,
 ) -> Relaxed:
-    """Relax by damped LLG until max |m × H|/Ms < ``tol`` or ``t_max`` [s] of physical time has passed."""
+    """Relax by damped LLG until max |m × H|/Ms < ``tol`` or ``t_max`` [s] of physical time has passed.
+
+    The solver tolerances must be well below ``tol``: with rtol ≈ tol the integration error itself
+    keeps the torque near ``tol`` (measured: 64² film, tol 1e-4, rtol 1e-4 never converged in
+    30 ns; rtol 1e-5 converged in 219 steps).
+    """
     terms = check_terms(terms)
 
     def torque_small(t, y, args, **kwargs):
-        _, h = energy_and_reduced_field(_normalise(y), material, grid, terms)
-        t_ = jnp.cross(y, h, axis=0)
-        return jnp.sqrt(jnp.max(jnp.sum(t_**2, axis=0))) < tol
+        m = _normalise(y)
+        return max_torque(m, reduced_field(m, material, grid, terms)) < tol
 
     tau_max = t_max * GAMMA0 * material.Ms
     sol = diffrax.diffeqsolve(
@@ -115,6 +121,5 @@ def relax_llg(
         throw=False,
     )
     m = _normalise(sol.ys[-1])
-    _, h = energy_and_reduced_field(m, material, grid, terms)
-    torque = jnp.sqrt(jnp.max(jnp.sum(jnp.cross(m, h, axis=0) ** 2, axis=0)))
+    torque = max_torque(m, reduced_field(m, material, grid, terms))
     return Relaxed(m, total_energy(m, material, grid, terms), torque, sol.stats["num_steps"], torque < tol)

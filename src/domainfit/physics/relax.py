@@ -4,7 +4,8 @@ As in mumax3's ``Minimize`` (after Exl et al., J. Appl. Phys. 115, 17D118 (2014)
 direction is the component of the reduced effective field perpendicular to m,
 d = h − (m·h) m = −m × (m × h), the update is m ← normalise(m + τ d), and the step τ alternates
 between the two Barzilai–Borwein rules τ₁ = (s·s)/(s·y) and τ₂ = (s·y)/(y·y), with s the change of m
-and y = −(change of d). The loop stops when the largest torque |m × H|/Ms over cells falls below
+and y = −(change of d). The field is the closed-form fast path of each term (``energy.FIELDS``, tested against the
+autodiff gradient); the energy is evaluated only at the end. The loop stops when the largest torque |m × H|/Ms over cells falls below
 ``tol``, or after ``max_steps`` field evaluations.
 
 ``relax`` is pure, ``jit``-able and ``vmap``-able (a batch runs until every member has converged;
@@ -22,10 +23,11 @@ import jax.numpy as jnp
 
 from .._types import Array, Bool, Float, Int, Magnetisation, Scalar
 from ..errors import DomainfitError
-from .energy import ALL_TERMS, check_terms, energy_and_reduced_field
+from .energy import ALL_TERMS, check_terms, reduced_field, total_energy
 from .grid import Grid
 from .implicit import implicit_minimum
 from .material import Material
+from . import vec
 
 
 class BB(eqx.Module):
@@ -46,7 +48,6 @@ class RelaxState(eqx.Module):
 
     m: Magnetisation
     d: Magnetisation
-    energy: Scalar
     step_size: Scalar
     max_torque: Scalar
     steps: Int[Array, ""]
@@ -70,29 +71,23 @@ class Relaxed(eqx.Module):
     converged: Bool[Array, ""]
 
 
-def _normalise(m: Magnetisation) -> Magnetisation:
-    return m / jnp.sqrt(jnp.sum(m**2, axis=0, keepdims=True))
-
-
 def _descent(m, h):
-    d = h - jnp.sum(m * h, axis=0, keepdims=True) * m
-    return d, jnp.sqrt(jnp.max(jnp.sum(d**2, axis=0)))
+    d = h - vec.dot(m, h)[None] * m
+    return d, jnp.sqrt(jnp.max(vec.dot(d, d)))
 
 
 def init_state(m0: Magnetisation, material: Material, grid: Grid, terms, minimiser: BB) -> RelaxState:
     """Normalise ``m0`` and evaluate energy, field and torque there."""
-    m = _normalise(m0)
-    e, h = energy_and_reduced_field(m, material, grid, terms)
-    d, torque = _descent(m, h)
-    return RelaxState(m, d, e, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
+    m = vec.normalise(m0)
+    d, torque = _descent(m, reduced_field(m, material, grid, terms))
+    return RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
 
 
 def bb_step(state: RelaxState, material: Material, grid: Grid, terms, minimiser: BB) -> RelaxState:
     """One projected steepest-descent step followed by the next Barzilai–Borwein step size."""
     tau = state.step_size
-    m_new = _normalise(state.m + tau * state.d)
-    e_new, h_new = energy_and_reduced_field(m_new, material, grid, terms)
-    d_new, torque = _descent(m_new, h_new)
+    m_new = vec.normalise(state.m + tau * state.d)
+    d_new, torque = _descent(m_new, reduced_field(m_new, material, grid, terms))
     s = m_new - state.m
     y = state.d - d_new
     sy, ss, yy = jnp.sum(s * y), jnp.sum(s * s), jnp.sum(y * y)
@@ -101,7 +96,7 @@ def bb_step(state: RelaxState, material: Material, grid: Grid, terms, minimiser:
     # and a growing step leaves the saddle fastest; a quadratic bowl always has s·y > 0.
     ok = jnp.isfinite(tau_bb) & (sy > 0)
     tau_new = jnp.clip(jnp.where(ok, tau_bb, 2.0 * tau), minimiser.step_min, minimiser.step_max)
-    return RelaxState(m_new, d_new, e_new, tau_new.astype(tau.dtype), torque, state.steps + 1)
+    return RelaxState(m_new, d_new, tau_new.astype(tau.dtype), torque, state.steps + 1)
 
 
 @partial(jax.jit, static_argnames=("grid", "terms", "minimiser"))
@@ -127,12 +122,8 @@ def _finish(state: RelaxState, material, grid, terms, tol, implicit: bool) -> Re
     m = jax.lax.stop_gradient(state.m)
     if implicit:
         m = implicit_minimum(m, material, grid, terms)
-        from .energy import total_energy
-
-        # Envelope theorem: at the minimum dE*/dθ = ∂E/∂θ, which this recomputation carries.
-        energy = total_energy(m, material, grid, terms)
-    else:
-        energy = state.energy
+    # With implicit gradients this carries dE*/dθ = ∂E/∂θ (envelope theorem at the minimum).
+    energy = total_energy(m, material, grid, terms)
     return Relaxed(m, energy, state.max_torque, state.steps, state.max_torque < tol)
 
 

@@ -11,13 +11,14 @@ from .disorder import grain_noise
 from .energy import ALL_TERMS
 from .grid import Grid
 from .material import Material
+from . import vec
 from .relax import BB, Relaxed, relax
 
 
 def random_state(grid: Grid, *, key: Key[Array, ""], dtype=jnp.float32) -> Magnetisation:
     """Uniformly random unit vectors per cell (the 'demagnetised' start of a maze relaxation)."""
     v = jax.random.normal(key, (3, grid.ny, grid.nx), dtype=dtype)
-    return v / jnp.sqrt(jnp.sum(v**2, axis=0, keepdims=True))
+    return vec.normalise(v)
 
 
 def with_disorder(material: Material, grid: Grid, *, key: Key[Array, ""]) -> Material:
