@@ -1,0 +1,172 @@
+"""Simulator speed: minimiser steps, steps to converge, and the effective field against magnum.np.
+
+For each grid (128², 256², 512² cells of 4 nm, co-pt preset, D = 1 mJ/m², σ = 0.1) it measures
+  - the time of one Barzilai–Borwein minimiser step, single and per image in a vmapped batch of 8;
+  - steps and wall time to relax a random state to max torque 1e-4 (single, and batch of 8);
+  - the time of one full effective-field evaluation, ours and magnum.np's (CPU PyTorch, Newell
+    demag with pseudo-periodic images, the same film and the same m), their ratio, and the
+    relative difference of the two fields per term.
+Prints a table and, with --json FILE, writes the figures. Run: python benchmarks/simulator.py
+Peer: pip install -e ".[bench]" (torch CPU build, magnumnp). Timings are the best of 5 repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from domainfit.physics import Grid, make_material, random_state, simulate, simulate_batch
+from domainfit.physics.energy import FIELDS, reduced_field
+from domainfit.physics.relax import BB, bb_step, init_state
+from domainfit.physics.simulate import with_disorder
+
+
+def best_of(fn, repeats=5):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def our_step_time(grid, mat, m, batch=None, n=20):
+    mn = BB()
+    terms = tuple(FIELDS)
+
+    def run(state, material):
+        return jax.lax.scan(lambda s, _: (bb_step(s, material, grid, terms, mn), None), state, None, length=n)[0]
+
+    if batch is None:
+        state = init_state(m, mat, grid, terms, mn)
+        f = jax.jit(run)
+        return best_of(lambda: jax.block_until_ready(f(state, mat))) / n
+    ms = jnp.stack([m] * batch)
+    states = jax.vmap(lambda mm: init_state(mm, mat, grid, terms, mn))(ms)
+    f = jax.jit(jax.vmap(run, in_axes=(0, None)))
+    return best_of(lambda: jax.block_until_ready(f(states, mat))) / n / batch
+
+
+def our_field_time(grid, mat, m):
+    f = jax.jit(lambda mm: reduced_field(mm, mat, grid))
+    return best_of(lambda: jax.block_until_ready(f(m)))
+
+
+def magnum_fields(grid, mat, m, pbc_images):
+    """magnum.np's field terms on the same film; returns (timer of the total field, per-term fields in A/m)."""
+    import torch
+
+    torch.set_default_dtype(torch.float32)
+    from magnumnp import (
+        DemagField,
+        ExchangeField,
+        ExternalField,
+        InterfaceDMIField,
+        Mesh,
+        State,
+        UniaxialAnisotropyField,
+    )
+
+    mesh = Mesh((grid.nx, grid.ny, 1), (grid.cell_size, grid.cell_size, grid.thickness), pbc=(pbc_images, pbc_images, 0))
+    state = State(mesh)
+    ku = np.asarray(mat.Ku_map()).T[:, :, None, None]  # (nx, ny, 1, 1)
+    state.material = {
+        "Ms": float(mat.Ms),
+        "A": float(mat.A),
+        "Ku": torch.tensor(ku, dtype=torch.float32),
+        "Ku_axis": state.Constant([0.0, 0.0, 1.0]),
+        "Di": float(mat.D),  # same convention as ours (field checked term by term below)
+    }
+    state.m = torch.tensor(np.transpose(np.asarray(m), (2, 1, 0))[:, :, None, :].copy())  # (nx, ny, 1, 3)
+    terms = {
+        "exchange": ExchangeField(),
+        "anisotropy": UniaxialAnisotropyField(),
+        "dmi": InterfaceDMIField(),
+        "demag": DemagField(),
+        "zeeman": ExternalField(state.Constant([0.0, 0.0, 0.0])),
+    }
+    fields = {name: term.h(state) for name, term in terms.items()}  # builds kernels, compiles
+
+    def total():
+        return sum(term.h(state) for term in terms.values())
+
+    fields = {k: np.transpose(v.detach().numpy()[:, :, 0, :], (2, 1, 0)) for k, v in fields.items()}
+    return total, fields
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--pbc-images", type=int, default=4, help="magnum.np pseudo-PBC images per side")
+    parser.add_argument("--no-peer", action="store_true", help="skip magnum.np")
+    parser.add_argument("--no-converge", action="store_true", help="skip the steps-to-converge runs")
+    parser.add_argument("--json", help="write the figures to this file")
+    args = parser.parse_args(argv)
+
+    info = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "rows": [],
+    }
+    print(f"# {info['machine']}; jax {info['jax']} on {info['device']}")
+    header = (
+        f"{'grid':>6} {'step ms':>8} {'step/img ms (b8)':>17} {'steps':>6} {'relax s':>8} {'b8 relax s':>10} "
+        f"{'field ms':>9} {'magnum ms':>9} {'magnum/ours':>11} {'Δfield (demag, others)':>24}"
+    )
+    print(header)
+    for n in args.sizes:
+        grid = Grid(nx=n, ny=n, cell_size=4e-9, thickness=4e-9)
+        mat = make_material("co-pt", D=1.0e-3, sigma=0.1)
+        mat = with_disorder(mat, grid, key=jax.random.key(1))
+        m = random_state(grid, key=jax.random.key(0))
+        row = {"n": n, "cells": n * n}
+        row["step_ms"] = our_step_time(grid, mat, m) * 1e3
+        row["step_per_image_batch_ms"] = our_step_time(grid, mat, m, batch=args.batch) * 1e3
+        row["field_ms"] = our_field_time(grid, mat, m) * 1e3
+        if not args.no_converge:
+            plain = make_material("co-pt", D=1.0e-3, sigma=0.1)
+            t = time.perf_counter()
+            r = simulate(plain, grid, key=jax.random.key(0), tol=1e-4)
+            r.m.block_until_ready()
+            row["relax_s"], row["steps"], row["converged"] = time.perf_counter() - t, int(r.steps), bool(r.converged)
+            keys = jax.random.split(jax.random.key(0), args.batch)
+            simulate_batch(plain, grid, keys=keys, tol=1e-4).m.block_until_ready()  # compile
+            t = time.perf_counter()
+            rb = simulate_batch(plain, grid, keys=keys, tol=1e-4)
+            rb.m.block_until_ready()
+            row["batch_relax_s"] = time.perf_counter() - t
+            row["batch_steps_max"] = int(jnp.max(rb.steps))
+        if not args.no_peer:
+            total, peer = magnum_fields(grid, mat, m, args.pbc_images)
+            row["magnum_field_ms"] = best_of(total) * 1e3
+            row["magnum_over_ours"] = row["magnum_field_ms"] / row["field_ms"]
+            ours = {k: np.asarray(f(m, mat, grid)) for k, f in FIELDS.items()}
+            rel = {k: float(np.linalg.norm(ours[k] - peer[k]) / max(np.linalg.norm(peer[k]), 1e-30)) for k in ours if k != "zeeman"}
+            row["relative_field_difference"] = rel
+        info["rows"].append(row)
+        rel = row.get("relative_field_difference", {})
+        others = max((v for k, v in rel.items() if k != "demag"), default=float("nan"))
+        print(
+            f"{n:>4}² {row['step_ms']:8.2f} {row['step_per_image_batch_ms']:17.2f} {row.get('steps', 0):6d} "
+            f"{row.get('relax_s', float('nan')):8.1f} {row.get('batch_relax_s', float('nan')):10.1f} "
+            f"{row['field_ms']:9.2f} {row.get('magnum_field_ms', float('nan')):9.2f} "
+            f"{row.get('magnum_over_ours', float('nan')):11.1f} {rel.get('demag', float('nan')):>12.2e}, {others:.1e}",
+            flush=True,
+        )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(info, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
