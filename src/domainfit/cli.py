@@ -152,6 +152,79 @@ def _simulate(args) -> int:
     return 0 if summary["converged"] else 1
 
 
+def _add_inspect(sub) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="summary statistics of a domain image in physical units",
+        description="Load a domain image (PNG, JPEG, TIFF, .npy, .npz) with its pixel size, normalise its "
+        "contrast to [-1, 1] and print its statistics: domain period, spectral width, mean contrast, wall "
+        "length per area and Euler characteristic per area. Writes a figure of the image, its power "
+        "spectrum and the detected walls.",
+    )
+    p.add_argument("image", type=Path, help="image file")
+    p.add_argument(
+        "--pixel-size",
+        help="pixel size with its unit, e.g. 15.6nm or 0.0156um (required unless TIFF tags or the .npz give it)",
+    )
+    p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase sign)")
+    p.add_argument("--flatten", type=int, metavar="DEGREE", help="subtract a polynomial background (1 = plane)")
+    p.add_argument("--binarise", action="store_true", help="make the image two-level (Otsu threshold)")
+    p.add_argument("--figure", type=Path, help="figure path (default: IMAGE_inspect.png in the current folder)")
+    p.add_argument("--no-figure", action="store_true", help="do not write the figure")
+    p.add_argument("--json", action="store_true", help="print statistics, spectrum and loading details as JSON")
+    p.set_defaults(handler=_inspect)
+
+
+def _inspect(args) -> int:
+    from .imaging import load, parse_pixel_size
+
+    pixel_size = parse_pixel_size(args.pixel_size)
+    figure = None if args.no_figure else (args.figure or Path(f"{args.image.stem}_inspect.png"))
+    if figure is not None and not figure.resolve().parent.exists():
+        raise DomainfitError(f"cannot write {figure}: folder {figure.parent} does not exist")
+    image = load(args.image, pixel_size=pixel_size, invert=args.invert, flatten=args.flatten, binarise=args.binarise)
+
+    import numpy as np
+
+    from . import stats
+
+    summary = stats.summary(image.data, image.pixel_size)
+    k, power = stats.radial_spectrum(image.data, image.pixel_size)
+    k_per_um = np.asarray(k) * units.parse_length("1um")
+    if figure is not None:
+        from .plots import save_inspect_png
+
+        save_inspect_png(image.data, image.pixel_size, k_per_um, np.asarray(power), summary, figure, title=args.image.name)
+    if args.json:
+        report = {
+            "image": str(args.image),
+            "shape_px": list(image.shape),
+            "statistics": summary,
+            "summary_vector": {name: summary[key] for name, key in zip(stats.SUMMARY_NAMES, stats.SUMMARY_REPORT_KEYS)},
+            "summary_units": dict(zip(stats.SUMMARY_NAMES, stats.SUMMARY_UNITS)),
+            "radial_spectrum": {"k_per_um": k_per_um.tolist(), "power": np.asarray(power).tolist()},
+            "loading": image.meta,
+            "figure": None if figure is None else str(figure),
+        }
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        s = summary
+        ly, lx = s["field_of_view_um"]
+        print(f"{args.image.name}: {image.shape[0]}×{image.shape[1]} px, {s['pixel_size_nm']:.4g} nm/px, "
+              f"field of view {ly:.3g}×{lx:.3g} µm ({image.meta.get('pixel_size_source', 'given')})")  # fmt: skip
+        print(f"  domain period        {s['period_nm']:8.1f} nm   (peak k₀ = {s['peak_k_per_um']:.3f} /µm, "
+              f"{s['periods_in_view']:.1f} periods in view)")  # fmt: skip
+        print(f"  spectral width       {s['spectral_width']:8.3f}      (std of ln k about k₀)")
+        print(f"  mean contrast        {s['mean_contrast']:+8.3f}")
+        print(f"  wall length / area   {s['wall_density_per_um']:8.3f} /µm")
+        print(f"  Euler char. / area   {s['euler_per_um2']:+8.3f} /µm² (up domains)")
+        if s["periods_in_view"] < 5:
+            print(f"  note: only {s['periods_in_view']:.1f} periods in view; statistics of small images are biased and noisy")
+        if figure is not None:
+            print(f"  figure: {figure}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -159,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"domainfit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_simulate(sub)
+    _add_inspect(sub)
+    from ._cli_ml import add_commands as _add_ml_commands  # generate, train, evaluate, estimate
+
+    _add_ml_commands(sub)
+    from ._cli_inference import add_commands as _add_inference_commands  # compare
+
+    _add_inference_commands(sub)
     return parser
 
 

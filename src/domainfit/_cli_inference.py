@@ -1,0 +1,120 @@
+"""``domainfit compare``: Bayes factors between models of one image (evidence by tempered SMC).
+
+A thin shell over ``inference.compare_models``; each model is an emulator (e.g. one trained on
+interfacial-DMI and one on bulk-DMI simulations) with the default box priors of a preset, optionally
+with parameters fixed ("σ fixed" against "σ free").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import units
+from ._files import atomic_write
+from .errors import DomainfitError
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare models of one image by their evidence (Bayes factors)",
+        description="Log-evidence with an error bar for each model and Bayes factors against the best. "
+        "A model is an emulator file (NAME=PATH); --fix NAME:PARAM=VALUE (user units: mJ/m^2, kA/m, nm) "
+        "holds a parameter of one model, e.g. --fix fixed:sigma=0.1.",
+    )
+    p.add_argument("image", type=Path, help="image file (PNG, TIFF, .npy/.npz)")
+    p.add_argument("--pixel-size", help="pixel size, e.g. 15.6nm (bare number = nm); needed unless the file has it")
+    p.add_argument("--model", action="append", required=True, metavar="NAME=EMULATOR",
+                   help="a model: name and emulator .npz (give two or more)")
+    p.add_argument("--fix", action="append", default=[], metavar="NAME:PARAM=VALUE",
+                   help="hold PARAM of model NAME at VALUE (user units)")
+    p.add_argument("--preset", default="co-pt", help="box priors of this preset (co-pt or low-ms)")
+    p.add_argument("--particles", type=int, default=1000, help="SMC particles per run (default 1000)")
+    p.add_argument("--runs", type=int, default=4, help="independent SMC runs for the error bar (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase)")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
+    p.set_defaults(handler=_compare)
+
+
+def _parse_models(specs: list[str]) -> dict[str, Path]:
+    models = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise DomainfitError(f"--model {spec!r}: write it as NAME=EMULATOR.npz")
+        if name in models:
+            raise DomainfitError(f"model {name!r} given twice")
+        models[name] = Path(path)
+    if len(models) < 2:
+        raise DomainfitError("compare needs at least two --model NAME=EMULATOR")
+    return models
+
+
+def _parse_fixes(specs: list[str], models) -> dict[str, dict[str, float]]:
+    from .inference.priors import USER_UNITS
+
+    fixes: dict[str, dict[str, float]] = {name: {} for name in models}
+    for spec in specs:
+        name, sep, rest = spec.partition(":")
+        param, sep2, value = rest.partition("=")
+        if not (sep and sep2 and name and param and value):
+            raise DomainfitError(f"--fix {spec!r}: write it as MODEL:PARAM=VALUE, e.g. fixed:sigma=0.1")
+        if name not in models:
+            raise DomainfitError(f"--fix {spec!r}: no model named {name!r} (models: {', '.join(models)})")
+        try:
+            v = float(value)
+        except ValueError:
+            raise DomainfitError(f"--fix {spec!r}: {value!r} is not a number") from None
+        fixes[name][param] = v * USER_UNITS.get(param, ("", 1.0))[1]
+    return fixes
+
+
+def _compare(args) -> int:
+    t0 = time.perf_counter()
+    import jax
+
+    from . import imaging, inference
+    from .stats import summary_vector
+
+    models = _parse_models(args.model)
+    fixes = _parse_fixes(args.fix, models)
+    pixel_size = units.parse_length(args.pixel_size, default_unit="nm") if args.pixel_size else None
+    image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert)
+    s_obs = summary_vector(jax.numpy.asarray(image.data), image.pixel_size)
+    area = image.data.shape[0] * image.data.shape[1] * image.pixel_size**2
+    problems, notices = {}, []
+    for name, path in models.items():
+        emulator = inference.Emulator.load(path)
+        priors = inference.default_priors(args.preset)
+        for param, value in fixes[name].items():
+            priors[param] = inference.Prior.fix(param, value)
+        likelihood = inference.EmulatorLikelihood(emulator, s_obs, area_ratio=emulator.area / area)
+        problems[name] = inference.Problem(priors, likelihood, s_obs=s_obs, stat_names=emulator.stat_names)
+        notices += [f"{name}: {m}" for m in emulator.check_observation(s_obs)]
+    table = inference.compare_models(problems, key=jax.random.key(args.seed), n_particles=args.particles,
+                                     n_runs=args.runs)
+    table["warnings"] = notices
+    table["image"] = {"path": str(args.image), "shape": list(image.data.shape), "pixel_size_nm": image.pixel_size * 1e9}
+    table["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    text = json.dumps(table, indent=2)
+    if args.json == "-":
+        print(text)
+        return 0
+    for name, ev in table["evidence"].items():
+        mark = "  (best)" if name == table["best"] else ""
+        print(f"{name:>16}: log Z = {ev['log_evidence']:.2f} ± {ev['error']:.2f}{mark}")
+    for name, bf in table["bayes_factors"].items():
+        print(f"{table['best']} vs {name}: {bf['interpretation']}")
+    for m in notices:
+        print(f"warning: {m}")
+    if args.json:
+        atomic_write(args.json, text)
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Register ``compare`` on an argparse subparsers object."""
+    _add_compare(sub)

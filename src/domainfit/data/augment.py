@@ -1,0 +1,93 @@
+"""On-the-fly augmentation of training images at the model's fixed pixel size (jit/vmap-able).
+
+The network sees P × P pixels (128 by default) at one physical pixel size p (16 nm by default,
+P·p = 2.048 µm). Field-of-view augmentation keeps p fixed: a random square crop of n pixels
+(n·p from ``fov_min`` to ``fov_max``, log-uniform) is cut from the periodic simulation image at a
+random offset and placed in the centre of a zero canvas (0 is 'no contrast'); ``nn.estimate`` pads
+images smaller than P·p the same way, so the network learns what a small field of view looks like.
+On top: one of the eight symmetries of the square (rot90/flips) and a global sign flip m_z → −m_z
+(a symmetry of the energy in zero field).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .._types import Array, Float, Key
+
+
+def dihedral(image: Float[Array, "h w"], k) -> Float[Array, "h w"]:
+    """Symmetry ``k`` ∈ {0..7} of the square: rot90 by k mod 4, then a transpose when k ≥ 4 (traced k ok)."""
+    if image.shape[0] != image.shape[1]:
+        raise ValueError("dihedral augmentation needs square images")
+    branches = [lambda x, r=r: jnp.rot90(x, r) for r in range(4)]
+    branches += [lambda x, r=r: jnp.rot90(x, r).T for r in range(4)]
+    return jax.lax.switch(k, branches, image)
+
+
+def place_centred(image: Float[Array, "h w"], out_pixels: int) -> Float[Array, "P P"]:
+    """Put an image of at most ``out_pixels`` per side in the centre of a zero canvas (static shapes)."""
+    h, w = image.shape
+    oy, ox = (out_pixels - h) // 2, (out_pixels - w) // 2
+    return jnp.zeros((out_pixels, out_pixels), image.dtype).at[oy : oy + h, ox : ox + w].set(image)
+
+
+def crop_centred(image: Float[Array, "S S"], n, out_pixels: int, *, shift) -> Float[Array, "P P"]:
+    """A periodic n × n crop of ``image`` (starting at ``shift``), centred on a P × P zero canvas.
+
+    ``n`` and ``shift`` may be traced; n ≤ min(S, P).
+    """
+    sy, sx = image.shape
+    rolled = jnp.roll(image, (-shift[0], -shift[1]), axis=(0, 1))
+    my, mx = min(sy, out_pixels), min(sx, out_pixels)
+    canvas = jnp.zeros((out_pixels, out_pixels), image.dtype).at[:my, :mx].set(rolled[:my, :mx])
+    i = jnp.arange(out_pixels)
+    canvas = jnp.where((i[:, None] < n) & (i[None, :] < n), canvas, 0)
+    off = (out_pixels - n) // 2
+    return jnp.roll(canvas, (off, off), axis=(0, 1))
+
+
+N_UNIFORMS = 5
+"""Uniform numbers one view consumes (``augment_with``)."""
+
+
+def augment_with(
+    image: Float[Array, "S S"],
+    u: Float[Array, " 5"],
+    *,
+    out_pixels: int,
+    crop_pixels: tuple[int, int],
+    flip_sign: bool = True,
+) -> Float[Array, "P P"]:
+    """``augment`` driven by five uniform numbers in [0, 1) instead of a key (offset y, x; crop
+    side; symmetry; sign). Training draws them on the host, which keeps the compiled step small."""
+    nmin, nmax = crop_pixels
+    size = jnp.asarray(image.shape)
+    shift = jnp.minimum(jnp.floor(u[:2] * size), size - 1).astype(jnp.int32)
+    n = jnp.clip(jnp.round(jnp.exp(jnp.log(nmin) + u[2] * (jnp.log(nmax) - jnp.log(nmin)))), nmin, nmax).astype(jnp.int32)
+    view = crop_centred(image, n, out_pixels, shift=shift)
+    view = dihedral(view, jnp.minimum(jnp.floor(u[3] * 8), 7).astype(jnp.int32))
+    if flip_sign:
+        view = jnp.where(u[4] < 0.5, -view, view)
+    return view
+
+
+def augment(
+    image: Float[Array, "S S"],
+    *,
+    key: Key[Array, ""],
+    out_pixels: int,
+    crop_pixels: tuple[int, int],
+    flip_sign: bool = True,
+) -> Float[Array, "P P"]:
+    """One random training view of a periodic simulated image at the model's pixel size.
+
+    Args:
+        image: rendered m_z [S_y, S_x] at the model pixel size, periodic.
+        out_pixels: network input size P.
+        crop_pixels: (n_min, n_max) crop side in pixels (log-uniform), n_max ≤ min(S, P).
+        flip_sign: also apply a random global sign flip.
+    """
+    u = jax.random.uniform(key, (N_UNIFORMS,))
+    return augment_with(image, u, out_pixels=out_pixels, crop_pixels=crop_pixels, flip_sign=flip_sign)

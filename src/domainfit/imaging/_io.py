@@ -1,0 +1,285 @@
+"""Reading and writing domain images with their pixel size.
+
+Formats: PNG/JPEG/BMP/GIF (Pillow; 8/16-bit, grey, palette or RGB → grey), TIFF (tifffile;
+integer or float, resolution tags), NumPy ``.npy``/``.npz`` (``domainfit simulate --out`` files
+included). Every bad input raises ``DomainfitError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .. import units
+from ..errors import DomainfitError
+from ._image import MIN_PIXELS, DomainImage, check_pixel_size
+from ._normalise import binarise as _binarise, flatten_background, normalise_contrast
+
+_PILLOW = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+_TIFF = {".tif", ".tiff"}
+_NUMPY = {".npy", ".npz"}
+
+MAX_TAG_PIXEL_SIZE = 10e-6
+"""A resolution tag coarser than this [m per pixel] is a print resolution (72 dpi …), not a calibration."""
+
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma weights, as Pillow's "L" mode
+_TIFF_UNITS = {2: 0.0254, 3: 0.01, 4: 1e-3, 5: 1e-6}  # ResolutionUnit → metres (4, 5: tifffile extensions)
+_IMAGEJ_UNITS = {"micron": 1e-6, "microns": 1e-6, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "\\u00b5m": 1e-6,
+                 "nm": 1e-9, "nanometer": 1e-9, "mm": 1e-3, "cm": 1e-2, "m": 1.0}  # fmt: skip
+
+
+def load(
+    path: str | Path,
+    *,
+    pixel_size: float | None = None,
+    invert: bool = False,
+    flatten: int | None = None,
+    binarise: bool = False,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+) -> DomainImage:
+    """Read a domain image and normalise its contrast to [-1, 1].
+
+    Args:
+        path: PNG, JPEG, BMP, GIF, TIFF, .npy or .npz file.
+        pixel_size: pixel side [m]; overrides the file's own calibration (TIFF resolution tags,
+            ImageJ unit, ``pixel_size``/``cell_size`` or the configuration of a .npz). Required when
+            the file has none.
+        invert: multiply the contrast by −1 (e.g. MFM phase, whose sign depends on the tip).
+        flatten: subtract a least-squares polynomial background of this degree first (1 = plane).
+        binarise: make the image two-level ±1 (Otsu threshold of the normalised contrast).
+        percentiles: raw levels mapped to −1 and +1 (robust to outliers, which are clipped).
+
+    Raises ``DomainfitError`` (one line) for a missing, empty, unreadable or truncated file, a
+    zero-size, non-2D, non-finite, constant or too small (< 32 px a side) image, and a missing or
+    non-positive pixel size.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.exists():
+        raise DomainfitError(f"image {path} does not exist")
+    if path.is_dir():
+        raise DomainfitError(f"image {path} is a folder, not an image file")
+    if path.stat().st_size == 0:
+        raise DomainfitError(f"image {name} is an empty file (0 bytes)")
+    raw, file_pixel_size, meta = _read(path)
+    raw = _check_pixels(raw, name)
+
+    if pixel_size is not None:
+        pixel_size = check_pixel_size(pixel_size)
+        meta["pixel_size_source"] = "given"
+    elif file_pixel_size is not None:
+        pixel_size = file_pixel_size
+    else:
+        raise DomainfitError(
+            f"pixel size missing for {name}: pass --pixel-size (e.g. --pixel-size 15.6nm); "
+            f"the file has no usable resolution tags"
+        )
+
+    if flatten is not None:
+        raw, coef = flatten_background(raw, flatten)
+        meta["flatten"] = {"degree": int(flatten), "coefficients": [float(c) for c in coef]}
+    try:
+        u, (lo, hi) = normalise_contrast(raw, percentiles)
+    except DomainfitError as err:
+        raise DomainfitError(f"image {name}: {err}") from None
+    meta["percentiles"] = {"levels": list(percentiles), "raw_values": [lo, hi]}
+    if invert:
+        u = -u
+    meta["invert"] = bool(invert)
+    if binarise:
+        u, threshold = _binarise(u)
+        meta["binarise_threshold"] = threshold
+    meta["binarise"] = bool(binarise)
+    return DomainImage(data=u.astype(np.float32), pixel_size=pixel_size, source=str(path), meta=meta)
+
+
+def save(image: DomainImage, path: str | Path) -> Path:
+    """Write ``image`` to .npz (data, pixel_size [m], source, meta) or .tif/.tiff (float32 with
+    resolution tags in pixels per centimetre), so that ``load`` finds its pixel size again."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npz":
+            np.savez_compressed(path, image=image.data, pixel_size=np.float64(image.pixel_size),
+                                source=image.source, meta_json=json.dumps(image.meta, default=str))  # fmt: skip
+        elif suffix in _TIFF:
+            import tifffile
+
+            per_cm = 0.01 / image.pixel_size
+            tifffile.imwrite(path, image.data.astype(np.float32), resolution=(per_cm, per_cm), resolutionunit=3)
+        else:
+            raise DomainfitError(f"cannot write {path.name}: save images as .npz or .tif (they keep the pixel size)")
+    except OSError as err:
+        raise DomainfitError(f"cannot write {path}: {err.strerror or err}") from None
+    return path
+
+
+def _read(path: Path) -> tuple[np.ndarray, float | None, dict]:
+    """(raw grey image as float64, pixel size from the file [m] or None, metadata)."""
+    suffix = path.suffix.lower()
+    kind = "TIFF" if suffix in _TIFF else "NumPy" if suffix in _NUMPY else "image" if suffix in _PILLOW else None
+    if kind is None:
+        raise DomainfitError(
+            f"unknown image format {path.suffix or '(no suffix)'!r} of {path.name}: use PNG, JPEG, TIFF, .npy or .npz"
+        )
+    try:
+        if suffix in _TIFF:
+            arr, px, meta = _read_tiff(path)
+        elif suffix in _NUMPY:
+            arr, px, meta = _read_numpy(path)
+        else:
+            arr, px, meta = _read_pillow(path)
+    except DomainfitError:
+        raise
+    except MemoryError:
+        raise DomainfitError(f"image {path.name} is too large to read into memory") from None
+    except Exception as err:  # noqa: BLE001 — every reader failure becomes one line for the user
+        detail = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise DomainfitError(f"cannot read {path.name}: not a valid or complete {kind} file ({detail})") from None
+    meta["original_dtype"] = str(arr.dtype)
+    if arr.dtype.kind not in "biuf":
+        raise DomainfitError(f"image {path.name} has pixels of type {arr.dtype}: need real numbers")
+    return _to_grey(np.asarray(arr), meta), px, meta
+
+
+def _to_grey(arr: np.ndarray, meta: dict) -> np.ndarray:
+    """Colour → luma (BT.601), extra planes → the first one; returns float64."""
+    arr = np.asarray(arr)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
+        meta["colour"] = "RGB → grey (BT.601 luma)"
+        return arr[..., :3].astype(np.float64) @ _LUMA
+    if arr.ndim == 3 and arr.shape[-1] == 2 and arr.shape[0] > 4:
+        meta["colour"] = "grey + alpha → grey"
+        return arr[..., 0].astype(np.float64)
+    while arr.ndim > 2 and arr.shape[0] >= 1:
+        meta.setdefault("planes", []).append(f"first of {arr.shape[0]}")
+        arr = arr[0]
+    return arr.astype(np.float64)
+
+
+def _check_pixels(raw: np.ndarray, name: str) -> np.ndarray:
+    if raw.size == 0:
+        raise DomainfitError(f"image {name} has zero size (shape {raw.shape})")
+    if raw.ndim != 2:
+        raise DomainfitError(f"image {name} has shape {raw.shape}: need a 2D image")
+    bad = int(np.size(raw) - np.count_nonzero(np.isfinite(raw)))
+    if bad:
+        raise DomainfitError(f"image {name} has {bad} NaN or infinite pixel(s): fill them (e.g. by interpolation) first")
+    ny, nx = raw.shape
+    if min(ny, nx) < MIN_PIXELS:
+        raise DomainfitError(f"image {name} is {ny}×{nx} px, too small: need at least {MIN_PIXELS} px along each side")
+    if raw.max() == raw.min():
+        raise DomainfitError(f"image {name} is constant (every pixel = {raw.flat[0]:g}): there is no domain contrast")
+    return raw
+
+
+def _read_pillow(path: Path) -> tuple[np.ndarray, None, dict]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        fmt, mode = im.format, im.mode
+        if mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+            im = im.convert("RGB")
+        arr = np.array(im)
+    bits = {"1": 1, "L": 8, "LA": 8, "P": 8, "RGB": 8, "RGBA": 8, "I": 32, "F": 32}.get(mode, 16 if "16" in mode else 8)
+    return arr, None, {"format": fmt, "mode": mode, "bit_depth": bits}
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, float | None, dict]:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if not tif.pages:
+            raise DomainfitError(f"TIFF {path.name} has no image pages")
+        page = tif.pages[0]
+        arr = page.asarray()
+        meta: dict = {"format": "TIFF", "bit_depth": int(page.bitspersample), "pages": len(tif.pages)}
+        px = _tiff_pixel_size(tif, page, meta, path.name)
+    return arr, px, meta
+
+
+def _tiff_pixel_size(tif, page, meta: dict, name: str) -> float | None:
+    """Pixel size [m] from XResolution/YResolution + ResolutionUnit (or the ImageJ unit), or None."""
+    tags = page.tags
+    if "XResolution" not in tags:
+        return None
+
+    def per_unit(tag):
+        num, den = tags[tag].value if tag in tags else tags["XResolution"].value
+        return num / den if den else 0.0
+
+    rx, ry = per_unit("XResolution"), per_unit("YResolution")
+    if not (rx > 0 and ry > 0 and math.isfinite(rx) and math.isfinite(ry)):
+        return None
+    unit_code = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2  # TIFF default: inch
+    unit_m = _TIFF_UNITS.get(unit_code)
+    ij = tif.imagej_metadata or {}
+    if unit_code == 1 and isinstance(ij.get("unit"), str):
+        unit_m = _IMAGEJ_UNITS.get(ij["unit"].strip().lower())
+    if unit_m is None:
+        return None
+    px, py = unit_m / rx, unit_m / ry
+    if abs(px - py) > 0.01 * px:
+        raise DomainfitError(
+            f"TIFF {name} has non-square pixels ({px * 1e9:.4g} × {py * 1e9:.4g} nm): resample it to square pixels first"
+        )
+    if px > MAX_TAG_PIXEL_SIZE:
+        meta["ignored_resolution_tag"] = f"{px:g} m per pixel (a print resolution, not a calibration)"
+        return None
+    meta["pixel_size_source"] = "TIFF resolution tags"
+    return px
+
+
+def _read_numpy(path: Path) -> tuple[np.ndarray, float | None, dict]:
+    meta: dict = {"format": path.suffix.lower()[1:]}
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, allow_pickle=False)
+        if arr.ndim == 3 and arr.shape[0] == 3:
+            meta["array"] = "m[2] (m_z of a magnetisation m[c, y, x])"
+            arr = arr[2]
+        return arr, None, meta
+    px = None
+    with np.load(path, allow_pickle=False) as z:
+        keys = list(z.keys())
+        for key in ("image", "data", "mz", "m_z", "m"):
+            if key in keys:
+                break
+        else:
+            if len(keys) != 1:
+                raise DomainfitError(f"{path.name} holds arrays {keys}: name the image 'image' (or 'mz' or 'm')")
+            key = keys[0]
+        arr = z[key]
+        meta["array"] = key
+        if key == "m" and arr.ndim == 3 and arr.shape[0] == 3:
+            arr = arr[2]
+            meta["array"] = "m[2] (m_z)"
+        for size_key in ("pixel_size", "cell_size"):
+            if size_key in keys:
+                px = float(z[size_key])
+                meta["pixel_size_source"] = f"{path.name}:{size_key}"
+                break
+        if px is None and "config_json" in keys:
+            grid = json.loads(str(z["config_json"])).get("grid", {})
+            if "cell_size_m" in grid:
+                px = float(grid["cell_size_m"])
+                meta["pixel_size_source"] = f"{path.name}: simulation cell size"
+    if px is not None:
+        px = check_pixel_size(px, what=f"pixel size stored in {path.name}")
+    return arr, px, meta
+
+
+def parse_pixel_size(text: str | None) -> float | None:
+    """``--pixel-size`` text ('15.6nm', '0.0156um') → metres, or None when not given."""
+    if text is None:
+        return None
+    try:
+        value = units.parse_length(text)
+    except DomainfitError as err:
+        raise DomainfitError(f"pixel size: {err}") from None
+    return check_pixel_size(value, what=f"pixel size {text!r} =")

@@ -1,0 +1,288 @@
+"""Priors over the film and imaging parameters θ, and the normalised space the samplers work in.
+
+A prior is a set of ``Prior`` specs, one per parameter, each a numpyro distribution in SI units or a
+fixed value — or, for correlated priors, a user function that calls ``numpyro.sample`` itself and
+returns ``{name: SI value}`` (``PriorModel.from_function``). Either way ``PriorModel`` turns it into
+a bijection between θ (SI, constrained) and a flat vector u ∈ ℝᵈ in which every coordinate is O(1):
+
+    y = numpyro's unconstrained coordinates of the sample sites (``biject_to(support)⁻¹``),
+    u = (y − c) / s,     c, s = median and spread of y under 2,000 prior draws,
+
+so a D prior in J/m² (1e-4 … 1e-3) and an Ms prior in A/m (1e5 … 1e6) both reach the optimiser and
+NUTS as numbers of order one. ``log_prior(u)`` is the prior density *in u* (Jacobians of both maps
+included), so it integrates to one over ℝᵈ and evidences computed in u are evidences in θ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.flatten_util import ravel_pytree
+from numpyro import handlers
+from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
+
+from .._types import Array, Float, Key
+from ..errors import DomainfitError
+
+PARAMETERS: dict[str, tuple[str, str]] = {
+    # name: (SI unit, description) — the θ a likelihood may ask for.
+    "D": ("J/m^2", "DMI constant"),
+    "Ms": ("A/m", "saturation magnetisation"),
+    "sigma": ("1", "anisotropy dispersion ΔKu/Ku"),
+    "Ku": ("J/m^3", "uniaxial anisotropy"),
+    "A": ("J/m", "exchange stiffness"),
+    "thickness": ("m", "film thickness"),
+    "blur_fwhm": ("m", "imaging point-spread FWHM"),
+    "contrast": ("1", "imaging contrast factor"),
+    "offset": ("1", "imaging contrast offset"),
+}
+"""Known parameter names with their SI unit and meaning (others are allowed, with unit "?")."""
+
+USER_UNITS: dict[str, tuple[str, float]] = {
+    "D": ("mJ/m^2", 1e-3),
+    "Ms": ("kA/m", 1e3),
+    "sigma": ("1", 1.0),
+    "Ku": ("MJ/m^3", 1e6),
+    "A": ("pJ/m", 1e-12),
+    "thickness": ("nm", 1e-9),
+    "blur_fwhm": ("nm", 1e-9),
+    "contrast": ("1", 1.0),
+    "offset": ("1", 1.0),
+}
+"""Units used in reports (unit, factor to SI); the code itself stays in SI."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+    """Prior of one parameter: a numpyro distribution over its SI value, or a fixed SI value.
+
+    Attributes:
+        name: parameter name (see ``PARAMETERS``), e.g. "D".
+        dist: numpyro distribution of the SI value (e.g. ``dist.Uniform(0.1e-3, 1.0e-3)`` for D in
+            J/m²), or None when the parameter is fixed.
+        value: the fixed SI value when ``dist`` is None.
+        unit: SI unit, filled from ``PARAMETERS`` when left empty.
+    """
+
+    name: str
+    dist: dist.Distribution | None = None
+    value: float | None = None
+    unit: str = ""
+
+    def __post_init__(self):
+        if not self.unit:
+            object.__setattr__(self, "unit", PARAMETERS.get(self.name, ("?", ""))[0])
+        if (self.dist is None) == (self.value is None):
+            raise DomainfitError(f"prior of {self.name}: give either a distribution or a fixed value, not both/neither")
+        if self.dist is not None:
+            if not isinstance(self.dist, dist.Distribution):
+                raise DomainfitError(f"prior of {self.name}: {self.dist!r} is not a numpyro distribution")
+            if self.dist.event_shape != () or self.dist.batch_shape != ():
+                raise DomainfitError(f"prior of {self.name}: need a scalar distribution, got shape "
+                                     f"{self.dist.batch_shape + self.dist.event_shape}")
+        elif not math.isfinite(float(self.value)):
+            raise DomainfitError(f"prior of {self.name}: fixed value {self.value} is not finite")
+
+    @property
+    def fixed(self) -> bool:
+        return self.dist is None
+
+    @classmethod
+    def uniform(cls, name: str, low: float, high: float) -> "Prior":
+        """A box prior U(low, high) in SI units."""
+        if not (high > low):
+            raise DomainfitError(f"prior of {name}: empty box [{low}, {high}]")
+        return cls(name, dist.Uniform(float(low), float(high)))
+
+    @classmethod
+    def fix(cls, name: str, value: float) -> "Prior":
+        """A parameter held at ``value`` (SI)."""
+        return cls(name, value=float(value))
+
+
+def default_priors(preset: str = "co-pt", *, free: tuple[str, ...] = ()) -> dict[str, Prior]:
+    """Box priors of the training set (imaging-scale paper, Table 1) for ``preset``, in SI.
+
+    co-pt: D ∈ [0.1, 1.0] mJ/m², σ ∈ [0.05, 0.2]; Ms 1.5 MA/m, Ku 1.6 MJ/m³, A 31 pJ/m, t 4 nm fixed.
+    low-ms: Ms ∈ [200, 700] kA/m, σ ∈ [0.05, 0.2]; D = 0, Ku 0.4 MJ/m³, A 10 pJ/m, t 4 nm fixed.
+    Imaging: blur 0 nm and contrast 1 fixed. ``free`` frees nuisance parameters with a ±10 % box
+    (blur: 0–30 nm; contrast: 0.8–1.2).
+    """
+    boxes = {
+        "co-pt": dict(D=(0.1e-3, 1.0e-3), sigma=(0.05, 0.2), Ms=1.5e6, Ku=1.6e6, A=31e-12),
+        "low-ms": dict(Ms=(200e3, 700e3), sigma=(0.05, 0.2), D=0.0, Ku=0.4e6, A=10e-12),
+    }
+    if preset not in boxes:
+        raise DomainfitError(f"no default priors for preset {preset!r}: choose one of {', '.join(boxes)}")
+    spec: dict[str, Any] = dict(boxes[preset], thickness=4e-9, blur_fwhm=0.0, contrast=1.0)
+    nuisance_box = {"blur_fwhm": (0.0, 30e-9), "contrast": (0.8, 1.2)}
+    for name in free:
+        if name not in spec:
+            raise DomainfitError(f"cannot free {name!r}: parameters are {', '.join(spec)}")
+        if not isinstance(spec[name], tuple):
+            v = spec[name]
+            spec[name] = nuisance_box.get(name, (0.9 * v, 1.1 * v))
+    return {
+        name: Prior.uniform(name, *v) if isinstance(v, tuple) else Prior.fix(name, v) for name, v in spec.items()
+    }
+
+
+def _prior_function(priors: Mapping[str, Prior]) -> Callable[[], dict[str, Any]]:
+    def prior_fn():
+        theta = {}
+        for name, p in priors.items():
+            theta[name] = p.value if p.fixed else numpyro.sample(name, p.dist)
+        return theta
+
+    return prior_fn
+
+
+class PriorModel:
+    """A prior over θ with the map u ↔ θ to the normalised unconstrained space (see module docstring).
+
+    Build it from ``Prior`` specs (``PriorModel(specs)``) or from a user function
+    (``PriorModel.from_function(fn, units=...)``). ``names`` lists the free sample sites (the order
+    of u); ``theta(u)`` returns every parameter (free and fixed) in SI.
+    """
+
+    def __init__(self, priors: Mapping[str, Prior] | list[Prior], *, key: Key[Array, ""] | None = None, n_draws: int = 2000):
+        if not isinstance(priors, Mapping):
+            priors = {p.name: p for p in priors}
+        for name, p in priors.items():
+            if name != p.name:
+                raise DomainfitError(f"prior stored under {name!r} is named {p.name!r}")
+        self.priors = dict(priors)
+        units = {name: p.unit for name, p in priors.items()}
+        self._setup(_prior_function(self.priors), units, key=key, n_draws=n_draws)
+
+    @classmethod
+    def from_function(cls, fn: Callable[[], Mapping[str, Any]], *, units: Mapping[str, str] | None = None,
+                      key: Key[Array, ""] | None = None, n_draws: int = 2000) -> "PriorModel":
+        """A prior built by a user function that calls ``numpyro.sample`` and returns ``{name: SI value}``.
+
+        Example (D and σ correlated, Ms fixed)::
+
+            def my_prior():
+                D = numpyro.sample("D", dist.Uniform(0.1e-3, 1e-3))
+                sigma = numpyro.sample("sigma", dist.TruncatedNormal(0.05 + 100 * D, 0.02, low=0.0))
+                return {"D": D, "sigma": sigma, "Ms": 1.5e6}
+        """
+        self = cls.__new__(cls)
+        self.priors = {}
+        self._setup(fn, dict(units or {}), key=key, n_draws=n_draws)
+        return self
+
+    def _setup(self, fn, units, *, key, n_draws):
+        self.fn = fn
+        key = jax.random.key(0) if key is None else key
+        try:
+            draws = numpyro.infer.Predictive(fn, num_samples=n_draws)(key)
+            trace = handlers.trace(handlers.seed(fn, key)).get_trace()
+            returned = handlers.seed(fn, key)()
+        except Exception as err:  # a broken user function: say so plainly
+            raise DomainfitError(f"the prior function failed when sampled: {err}") from err
+        if not isinstance(returned, Mapping):
+            raise DomainfitError("the prior function must return a dict {parameter name: SI value}")
+        self.names = tuple(n for n, site in trace.items() if site["type"] == "sample" and not site["is_observed"])
+        if not self.names:
+            raise DomainfitError("the prior has no free parameter: nothing to infer")
+        self.parameters = tuple(returned)
+        self.units = {name: units.get(name) or PARAMETERS.get(name, ("?", ""))[0] for name in self.parameters}
+        draws = {n: draws[n] for n in self.names}
+        y = jax.vmap(lambda d: ravel_pytree(unconstrain_fn(fn, (), {}, d))[0])(draws)
+        if not bool(jnp.all(jnp.isfinite(y))):
+            raise DomainfitError("prior draws fall outside the prior's own support (improper prior?)")
+        _, self._unravel = ravel_pytree({n: draws[n][0] for n in self.names})
+        self.center = jnp.median(y, axis=0)
+        spread = (jnp.quantile(y, 0.8413, axis=0) - jnp.quantile(y, 0.1587, axis=0)) / 2
+        self.scale = jnp.where(spread > 0, spread, 1.0)
+        self.dim = int(y.shape[1])
+
+    # --- maps between u (normalised, unconstrained), the sample sites and θ ---------------------------
+    def sites(self, u: Float[Array, " d"]) -> dict[str, Array]:
+        """Constrained sample-site values at u."""
+        y = self.center + self.scale * u
+        return constrain_fn(self.fn, (), {}, self._unravel(y))
+
+    def theta(self, u: Float[Array, " d"]) -> dict[str, Array]:
+        """Every parameter (free and fixed) in SI at u."""
+        sites = self.sites(u)
+        return dict(handlers.substitute(handlers.seed(self.fn, 0), data=sites)())
+
+    def to_u(self, theta: Mapping[str, float]) -> Float[Array, " d"]:
+        """u of the free parameters in ``theta`` (SI). Raises ``DomainfitError`` where the prior has no support.
+
+        Free parameters absent from ``theta`` take the prior median; a value on the edge of a box prior
+        is moved just inside it.
+        """
+        median = self.sites(jnp.zeros(self.dim))  # free parameters missing from the seed start at the prior median
+        sites = {n: jnp.asarray(theta[n] if n in theta else median[n], dtype=jnp.result_type(float)) for n in self.names}
+        self.check_support(sites)
+        y = ravel_pytree(unconstrain_fn(self.fn, (), {}, sites))[0]
+        u = (y - self.center) / self.scale
+        # A seed exactly on the edge of a box maps to ±∞: start just inside instead (3 normalised units).
+        return jnp.where(jnp.isfinite(u), u, jnp.where(u > 0, 3.0, -3.0))
+
+    def check_support(self, theta: Mapping[str, float]) -> None:
+        """Raise ``DomainfitError`` when the prior density vanishes at the free values in ``theta`` (SI)."""
+        sites = {n: jnp.asarray(theta[n], dtype=jnp.result_type(float)) for n in self.names if n in theta}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numpyro's own out-of-support warning; we raise below
+                lp, _ = log_density(handlers.substitute(self.fn, data=sites), (), {}, {})
+        except Exception:
+            lp = -jnp.inf
+        if not bool(jnp.isfinite(lp)):
+            where = ", ".join(f"{n} = {float(v):.4g}" + _unit_suffix(self.units.get(n, "")) for n, v in sites.items())
+            raise DomainfitError(
+                f"the prior has no support at the starting estimate ({where}): widen the prior or check the seed"
+            )
+
+    def log_prior(self, u: Float[Array, " d"]) -> Float[Array, ""]:
+        """log p(u): the prior density in the normalised space (Jacobians included)."""
+        y = self.center + self.scale * u
+        params = self._unravel(y)
+        lp = -numpyro.infer.util.potential_energy(self.fn, (), {}, params)
+        return lp + jnp.sum(jnp.log(self.scale))
+
+    def sample_u(self, n: int, *, key: Key[Array, ""]) -> Float[Array, "n d"]:
+        """``n`` draws of u from the prior."""
+        draws = numpyro.infer.Predictive(self.fn, num_samples=n)(key)
+        draws = {k: draws[k] for k in self.names}
+        y = jax.vmap(lambda d: ravel_pytree(unconstrain_fn(self.fn, (), {}, d))[0])(draws)
+        return (y - self.center) / self.scale
+
+    def describe(self) -> dict[str, str]:
+        """Plain-words description per parameter (for reports)."""
+        out = {}
+        for name in self.parameters:
+            p = self.priors.get(name)
+            if p is None:
+                out[name] = "user prior function"
+            elif p.fixed:
+                out[name] = f"fixed at {p.value:g} {p.unit}"
+            else:
+                out[name] = f"{type(p.dist).__name__}({_dist_args(p.dist)}) [{p.unit}]"
+        return out
+
+
+def _unit_suffix(unit: str) -> str:
+    return "" if unit in ("", "1", "?") else f" {unit}"
+
+
+def _dist_args(d: dist.Distribution) -> str:
+    parts = []
+    for k in getattr(d, "arg_constraints", {}):
+        v = getattr(d, k, None)
+        if v is not None and np.ndim(v) == 0:
+            parts.append(f"{k}={float(v):g}")
+    return ", ".join(parts)

@@ -1,0 +1,12 @@
+"""The CNN estimator: model, training, checkpoints, estimation on any image, evaluation."""
+
+from .checkpoint import (
+    LoadedModel as LoadedModel,
+    load_default as load_default,
+    load_model as load_model,
+    save_model as save_model,
+)
+from .estimate import Estimate as Estimate, estimate as estimate
+from .evaluate import evaluate as evaluate
+from .model import CNN as CNN, forward as forward, make_model as make_model, predict as predict
+from .train import TrainConfig as TrainConfig, TrainReport as TrainReport, train as train

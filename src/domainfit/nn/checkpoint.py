@@ -1,0 +1,164 @@
+"""Saving and loading CNN estimators: ``eqx.tree_serialise_leaves`` plus a JSON of metadata.
+
+A model is two files side by side, ``NAME.eqx`` (the leaves of (model, batch-norm state)) and
+``NAME.json``::
+
+    {"format": "domainfit-cnn", "format_version": 1,
+     "architecture": {"in_pixels": 128, "widths": [...], "n_out": 3, "norm": "batch"},
+     "pixel_size": 1.6e-08,                        # input pixel size [m]
+     "targets": ["D", "Ms", "sigma"], "units": {...SI...},
+     "normalisation": {"D": {"centre": c, "scale": s}, ...},   # z = (θ − c)/s, θ in SI
+     "ranges": {"D": [lo, hi], ...},              # prior range of the training data [SI]
+     "fov": [fov_min, fov_max],                   # fields of view seen in training [m]
+     "training": {"data_hash": ..., "steps": ..., ...},
+     "code_version": ..., "physics_version": ..., "leaves_sha256": ...}
+
+Both are written to temporary names and renamed (the JSON last); the JSON carries the SHA-256 of
+the ``.eqx`` file, so a mismatched pair is detected on loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import equinox as eqx
+import numpy as np
+
+from .._files import atomic_write
+from ..errors import DomainfitError
+from .model import CNN, model_shape
+
+FORMAT = "domainfit-cnn"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A CNN estimator ready to use: network, batch-norm state, and its metadata (``meta``)."""
+
+    model: CNN
+    state: eqx.nn.State
+    meta: dict
+    path: Path | None = None
+
+    @property
+    def pixel_size(self) -> float:
+        """Input pixel size [m]."""
+        return float(self.meta["pixel_size"])
+
+    @property
+    def in_pixels(self) -> int:
+        return int(self.meta["architecture"]["in_pixels"])
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.meta["targets"])
+
+    def centre_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        """(centre, scale) arrays [K] of the normalisation z = (θ − centre)/scale, SI."""
+        norm = self.meta["normalisation"]
+        return (
+            np.array([norm[t]["centre"] for t in self.targets], dtype=np.float64),
+            np.array([norm[t]["scale"] for t in self.targets], dtype=np.float64),
+        )
+
+
+def _skeleton(meta: dict) -> tuple[CNN, eqx.nn.State]:
+    """Shapes and dtypes only (``eval_shape``): deserialising needs no initialisation compute."""
+    arch = meta["architecture"]
+    try:
+        return model_shape(in_pixels=int(arch["in_pixels"]), widths=tuple(arch["widths"]), n_out=int(arch["n_out"]), norm=arch["norm"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise DomainfitError(f"model metadata has a bad architecture entry: {err}") from None
+
+
+def architecture(model: CNN) -> dict:
+    return {"in_pixels": model.in_pixels, "widths": list(model.widths), "n_out": model.n_out, "norm": model.norm}
+
+
+def _serialise(tree) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, tree)
+    return buf.getvalue()
+
+
+def save_model(path: str | Path, model: CNN, state: eqx.nn.State, meta: dict) -> Path:
+    """Write ``path`` (.eqx) and its ``.json`` atomically; returns the .eqx path.
+
+    ``meta`` needs pixel_size, targets, normalisation; architecture, format and the hash are added.
+    """
+    path = Path(path)
+    if path.suffix != ".eqx":
+        path = path.with_suffix(".eqx")
+    data = _serialise((model, state))
+    meta = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, architecture=architecture(model))
+    meta["leaves_sha256"] = hashlib.sha256(data).hexdigest()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2).encode())
+    except OSError as err:
+        raise DomainfitError(f"cannot write model {path}: {err.strerror or err}") from None
+    return path
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """The ``.eqx`` file of a model given as NAME.eqx, NAME.json, NAME or a folder with model.eqx."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.eqx"
+    elif path.suffix in (".json", ""):
+        path = path.with_suffix(".eqx")
+    return path
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Load a model saved by ``save_model`` (``path``: see ``resolve_model_path``)."""
+    eqx_path = resolve_model_path(path)
+    json_path = eqx_path.with_suffix(".json")
+    if not eqx_path.exists() or not json_path.exists():
+        raise DomainfitError(f"no model at {path}: need {eqx_path.name} and {json_path.name} (train one with 'domainfit train')")
+    try:
+        meta = json.loads(json_path.read_text())
+        data = eqx_path.read_bytes()
+    except (OSError, json.JSONDecodeError) as err:
+        raise DomainfitError(f"cannot read model {path}: {err}") from None
+    if meta.get("format") != FORMAT:
+        raise DomainfitError(f"{json_path} does not describe a domainfit CNN")
+    if meta.get("leaves_sha256") and hashlib.sha256(data).hexdigest() != meta["leaves_sha256"]:
+        raise DomainfitError(f"model {eqx_path} does not match {json_path.name} (hash differs): re-save the model")
+    import io
+
+    model, state = eqx.tree_deserialise_leaves(io.BytesIO(data), _skeleton(meta))
+    return LoadedModel(model, state, meta, eqx_path)
+
+
+def load_default() -> LoadedModel:
+    """The pretrained model shipped with domainfit (``domainfit/assets/cnn_default.{eqx,json}``)."""
+    from importlib import resources
+
+    base = resources.files("domainfit") / "assets"
+    eqx_res, json_res = base / "cnn_default.eqx", base / "cnn_default.json"
+    if not (eqx_res.is_file() and json_res.is_file()):
+        raise DomainfitError(
+            "no pretrained model in this installation (domainfit/assets/cnn_default.eqx): "
+            "train one with 'domainfit train' and pass it with --model"
+        )
+    with resources.as_file(eqx_res) as p:
+        return load_model(p)
+
+
+def save_tree(path: Path, tree) -> None:
+    """Serialise any pytree (optimiser state) atomically."""
+    atomic_write(path, _serialise(tree))
+
+
+def load_tree(path: Path, like):
+    import io
+
+    return eqx.tree_deserialise_leaves(io.BytesIO(Path(path).read_bytes()), like)

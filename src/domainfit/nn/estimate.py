@@ -1,0 +1,186 @@
+"""Estimating (D, Ms, σ) from one image of any size and pixel size with a trained CNN.
+
+The image is resampled to the model's pixel size p (``imaging.resample``) and covered by P × P
+tiles (P·p = 2.048 µm by default): along an axis longer than P, n = ⌈L/P⌉ tiles at evenly spaced
+offsets cover it with the least overlap; an axis shorter than P is used whole and the tile is
+centred on a zero canvas, as in training (``data.augment``). Each tile gives a mean μ_t and a
+spread s_t per normalised target; they are combined as
+
+    μ  = Σ w_t μ_t / Σ w_t,   w_t = 1/s_t²   (precision-weighted mean)
+    sd² = [ 1/mean(w) + Σ w_t (μ_t − μ)² / Σ w_t ] / n_eff,
+
+i.e. the spread of one tile's estimate (its own predicted variance plus the between-tile scatter,
+the law of total variance) reduced by the number of independent fields n_eff = max(1, area / (P·p)²)
+— overlapping tiles do not count as independent evidence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from ..errors import DomainfitError
+from .checkpoint import LoadedModel
+
+USER = {"D": ("mJ/m^2", 1e3), "Ms": ("kA/m", 1e-3), "sigma": ("1", 1.0)}
+
+
+@dataclasses.dataclass
+class Estimate:
+    """A CNN estimate in SI units.
+
+    Attributes:
+        targets: parameter names, e.g. ("D", "Ms", "sigma").
+        mean, sd: dicts name → value [SI: J/m², A/m, 1].
+        tile_mean, tile_sd: arrays [n_tiles, K] of the per-tile estimates [SI].
+        pixel_size: the model pixel size the image was resampled to [m].
+        field_of_view: (height, width) of the image [m].
+        n_eff: number of independent fields of view used in the spread.
+        wall_time_s: time of the estimate (resampling, tiling, network).
+    """
+
+    targets: tuple[str, ...]
+    mean: dict[str, float]
+    sd: dict[str, float]
+    tile_mean: np.ndarray
+    tile_sd: np.ndarray
+    pixel_size: float
+    field_of_view: tuple[float, float]
+    n_eff: float
+    wall_time_s: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        """JSON-able dict in user units: ``parameters.{D,Ms,sigma}.{unit,mean,sd}`` and details."""
+        params = {}
+        for t in self.targets:
+            unit, f = USER.get(t, ("SI", 1.0))
+            params[t] = {"unit": unit, "mean": self.mean[t] * f, "sd": self.sd[t] * f}
+        return {
+            "parameters": params,
+            "tiles": int(self.tile_mean.shape[0]),
+            "n_eff": self.n_eff,
+            "model_pixel_size_nm": self.pixel_size * 1e9,
+            "field_of_view_um": [self.field_of_view[0] * 1e6, self.field_of_view[1] * 1e6],
+            "warnings": list(self.warnings),
+        }
+
+
+def tile_starts(length: int, tile: int) -> list[int]:
+    """Offsets of ⌈length/tile⌉ evenly spaced tiles covering [0, length) (one tile [0, length) if shorter)."""
+    if length <= tile:
+        return [0]
+    n = math.ceil(length / tile)
+    return [int(round(v)) for v in np.linspace(0, length - tile, n)]
+
+
+def make_tiles(image: np.ndarray, in_pixels: int) -> np.ndarray:
+    """Tiles [n, P, P] of an image at the model pixel size, short axes centred on zeros."""
+    h, w = image.shape
+    out = []
+    for y in tile_starts(h, in_pixels):
+        for x in tile_starts(w, in_pixels):
+            t = image[y : y + in_pixels, x : x + in_pixels]
+            canvas = np.zeros((in_pixels, in_pixels), np.float32)
+            oy, ox = (in_pixels - t.shape[0]) // 2, (in_pixels - t.shape[1]) // 2
+            canvas[oy : oy + t.shape[0], ox : ox + t.shape[1]] = t
+            out.append(canvas)
+    return np.stack(out)
+
+
+def normalise_contrast(image: np.ndarray) -> np.ndarray:
+    """Images already in m_z units ([-1, 1]) are kept; others are mapped so that the 1st and 99th
+    percentiles go to −1 and +1 (clipped), the contrast of simulated training images."""
+    image = np.asarray(image, np.float32)
+    if not np.isfinite(image).all():
+        raise DomainfitError("image holds NaN or infinite pixels")
+    if np.abs(image).max() <= 1.0 + 1e-3:
+        return image
+    lo, hi = np.percentile(image, [1, 99])
+    if hi <= lo:
+        raise DomainfitError("image has no contrast (flat): cannot see domains in it")
+    return np.clip(2 * (image - lo) / (hi - lo) - 1, -1, 1).astype(np.float32)
+
+
+def to_model_pixels(image: np.ndarray, pixel_size: float, target: float) -> np.ndarray:
+    if not (pixel_size > 0 and math.isfinite(pixel_size)):
+        raise DomainfitError(f"pixel size {pixel_size} m: need a finite positive length (pass --pixel-size, e.g. 15.6nm)")
+    if abs(pixel_size / target - 1) < 1e-9:
+        return np.asarray(image, np.float32)
+    from .. import imaging
+
+    return np.asarray(imaging.resample(image, pixel_size, target), np.float32)
+
+
+def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(means, sds) [n, K] of the normalised targets for tiles [n, P, P], batched with padding to a power of two."""
+    import jax.numpy as jnp
+
+    from .model import predict
+
+    means, sds = [], []
+    for a in range(0, len(tiles), batch):
+        t = tiles[a : a + batch]
+        n = len(t)
+        size = min(batch, 1 << max(n - 1, 0).bit_length())  # few distinct shapes → few compilations
+        if size > n:
+            t = np.concatenate([t, np.zeros((size - n, *t.shape[1:]), t.dtype)])
+        mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(t))
+        means.append(np.asarray(mu, np.float64)[:n])
+        sds.append(np.exp(np.asarray(log_sd, np.float64))[:n])
+    return np.concatenate(means), np.concatenate(sds)
+
+
+def combine(mu: np.ndarray, sd: np.ndarray, n_eff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Combine tile predictions [n, K] into (mean [K], sd [K]) (see the module docstring)."""
+    w = 1.0 / sd**2
+    mean = (w * mu).sum(0) / w.sum(0)
+    between = (w * (mu - mean) ** 2).sum(0) / w.sum(0)
+    var = (1.0 / w.mean(0) + between) / max(n_eff, 1.0)
+    return mean, np.sqrt(var)
+
+
+def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> Estimate:
+    """Estimate the targets of ``loaded`` from one image.
+
+    Args:
+        loaded: a model from ``load_model``/``load_default``.
+        image: 2D contrast image [h, w] (m_z units, or any contrast: see ``normalise_contrast``).
+        pixel_size: its pixel size [m].
+    """
+    t0 = time.perf_counter()
+    image = np.asarray(image)
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise DomainfitError(f"image of shape {image.shape}: need one 2D grey-scale image")
+    p = loaded.pixel_size
+    img = to_model_pixels(normalise_contrast(image), pixel_size, p)
+    P = loaded.in_pixels
+    tiles = make_tiles(img, P)
+    mu, sd = predict_tiles(loaded, tiles)
+    fov = (image.shape[0] * pixel_size, image.shape[1] * pixel_size)
+    n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
+    mean, spread = combine(mu, sd, n_eff)
+    centre, scale = loaded.centre_scale()
+    targets = loaded.targets
+    warnings = []
+    fov_min = loaded.meta.get("fov", [0.0])[0]
+    if min(fov) < fov_min * (1 - 1e-6):
+        warnings.append(
+            f"field of view {min(fov) * 1e6:.3g} µm is below the smallest seen in training ({fov_min * 1e6:.3g} µm): "
+            "the estimate is an extrapolation"
+        )
+    return Estimate(
+        targets=targets,
+        mean={t: float(centre[k] + scale[k] * mean[k]) for k, t in enumerate(targets)},
+        sd={t: float(scale[k] * spread[k]) for k, t in enumerate(targets)},
+        tile_mean=centre + scale * mu,
+        tile_sd=scale * sd,
+        pixel_size=p,
+        field_of_view=fov,
+        n_eff=n_eff,
+        wall_time_s=time.perf_counter() - t0,
+        warnings=tuple(warnings),
+    )

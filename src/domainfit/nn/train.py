@@ -1,0 +1,364 @@
+"""Training the CNN estimator: AdamW with a warm-up cosine schedule, Gaussian NLL, resumable.
+
+The targets θ = (D, Ms, σ) are normalised to z = (θ − centre)/scale with centre and half-width of
+the dataset's prior ranges (recorded with the model), so z ∈ [−1, 1]. The loss is the Gaussian
+negative log-likelihood ½((z − μ)/s)² + log s per target, averaged; the mean-squared error of μ is
+logged beside it. Each step draws a batch (``numpy`` generator seeded by (seed, step)) and augments
+it on the fly (``data.augment``: random field of view, rot90/flips, sign), so a run is a
+deterministic function of its configuration (augmentation numbers too come from that generator), and resuming from a checkpoint continues it exactly.
+
+Output folder layout::
+
+    model.eqx, model.json          the latest model (what ``estimate``/``evaluate`` load)
+    checkpoints/step-00001000/     model.eqx, model.json, opt.eqx, train.json (atomic folder rename)
+    train.json                     the configuration; log.jsonl: one line of metrics per log interval
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..data.augment import N_UNIFORMS, augment_with, place_centred
+from ..data.store import Dataset
+from ..errors import DomainfitError
+from .checkpoint import load_model, load_tree, save_model, save_tree
+from .model import DEFAULT_WIDTHS, forward, make_model
+
+TARGETS: tuple[str, ...] = ("D", "Ms", "sigma")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (SI lengths).
+
+    Attributes:
+        steps: optimiser steps in total; batch_size: images per step.
+        learning_rate: peak AdamW learning rate; weight_decay: AdamW decoupled weight decay.
+        warmup_steps: linear warm-up before the cosine decay (to 1 % of the peak at ``steps``).
+        pixel_size: model input pixel size [m]; in_pixels: input side P (multiple of 64).
+        widths, norm: architecture (see ``model.CNN``).
+        fov_min, fov_max: field-of-view range of the training crops [m] (fov_max None: P·p,
+            limited by the image size).
+        augment: random crops/rotations/flips/sign (False: the centred full image as is).
+        val_fraction: share of samples held out for validation (chosen by a hash of the index).
+        checkpoint_every: steps between checkpoints; log_every: steps between log lines.
+        seed: seed of initialisation, batches and augmentation.
+    """
+
+    steps: int = 20_000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    pixel_size: float = 16e-9
+    in_pixels: int = 128
+    widths: tuple[int, ...] = DEFAULT_WIDTHS
+    norm: str = "batch"
+    fov_min: float = 0.5e-6
+    fov_max: float | None = None
+    augment: bool = True
+    val_fraction: float = 0.1
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1:
+            raise DomainfitError("steps and batch size must be at least 1")
+        if not (self.learning_rate > 0) or self.weight_decay < 0:
+            raise DomainfitError("learning rate must be positive and weight decay non-negative")
+        if not (0 <= self.val_fraction < 1):
+            raise DomainfitError(f"validation fraction {self.val_fraction}: need 0 ≤ f < 1")
+        if not (self.pixel_size > 0 and self.fov_min > 0):
+            raise DomainfitError("pixel size and field of view must be positive")
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+
+def validation_mask(index: np.ndarray, fraction: float) -> np.ndarray:
+    """True for the samples held out for validation: a fixed hash of the sample index below ``fraction``."""
+    h = (np.asarray(index, np.uint64) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)
+    return (h.astype(np.float64) / 2**32) < fraction
+
+
+def normalisation(ranges: dict[str, tuple[float, float]], targets=TARGETS) -> dict:
+    """centre and scale (half-width) per target from the prior ranges [SI]; a fixed range gets scale 1 of its unit."""
+    out = {}
+    for t in targets:
+        lo, hi = ranges[t]
+        scale = 0.5 * (hi - lo)
+        out[t] = {"centre": 0.5 * (lo + hi), "scale": scale if scale > 0 else max(abs(lo), 1e-30)}
+    return out
+
+
+def images_at_pixel_size(images: np.ndarray, pixel_size: float, target: float) -> np.ndarray:
+    """Resample a stack [n, h, w] from ``pixel_size`` to ``target`` [m] (no-op when equal)."""
+    if abs(pixel_size / target - 1) < 1e-9:
+        return images.astype(np.float32, copy=False)
+    from .. import imaging
+
+    return np.stack([np.asarray(imaging.resample(jnp.asarray(im), pixel_size, target)) for im in images]).astype(np.float32)
+
+
+def _crop_pixels(cfg: TrainConfig, image_shape: tuple[int, int]) -> tuple[int, int]:
+    n_max_fov = cfg.in_pixels if cfg.fov_max is None else int(round(cfg.fov_max / cfg.pixel_size))
+    n_max = max(1, min(n_max_fov, image_shape[0], image_shape[1], cfg.in_pixels))
+    n_min = max(1, min(int(round(cfg.fov_min / cfg.pixel_size)), n_max))
+    return n_min, n_max
+
+
+@functools.lru_cache(maxsize=16)
+def _make_optimiser(cfg: TrainConfig):
+    # Cached: the optimiser is a static argument of the jitted step, so one object per
+    # configuration lets a rerun or a resume in the same process reuse the compiled step.
+    import optax  # here, not at the top: `import domainfit` and `estimate` need no optax
+
+    warmup = min(cfg.warmup_steps, max(cfg.steps - 1, 0))
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0 if warmup else cfg.learning_rate, peak_value=cfg.learning_rate,
+        warmup_steps=warmup, decay_steps=cfg.steps, end_value=0.01 * cfg.learning_rate,
+    )  # fmt: skip
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=cfg.weight_decay)), schedule
+
+
+def gaussian_nll(z, mean, log_sd):
+    """Mean Gaussian negative log-likelihood (without the constant ½ log 2π) of targets z."""
+    return jnp.mean(0.5 * ((z - mean) * jnp.exp(-log_sd)) ** 2 + log_sd)
+
+
+def _views(images, u, cfg: TrainConfig, crop_pixels):
+    if not cfg.augment:
+        return jax.vmap(lambda im: place_centred(im[: cfg.in_pixels, : cfg.in_pixels], cfg.in_pixels))(images)
+    return jax.vmap(lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels))(images, u)
+
+
+@eqx.filter_jit
+def _train_step(model, state, opt_state, images, z, u, optimiser, cfg, crop_pixels):
+    x = _views(images, u, cfg, crop_pixels)
+
+    def loss_fn(m):
+        mean, log_sd, new_state = forward(m, state, x)
+        return gaussian_nll(z, mean, log_sd), (new_state, jnp.mean((z - mean) ** 2))
+
+    (loss, (state, mse)), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
+    updates, opt_state = optimiser.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
+    return eqx.apply_updates(model, updates), state, opt_state, loss, mse
+
+
+@eqx.filter_jit
+def _eval_batch(model, state, images, z, cfg):
+    x = _views(images, None, dataclasses.replace(cfg, augment=False), None)
+    mean, log_sd, _ = forward(eqx.nn.inference_mode(model), state, x)
+    return gaussian_nll(z, mean, log_sd), jnp.mean((z - mean) ** 2)
+
+
+@dataclasses.dataclass
+class TrainReport:
+    out: Path
+    steps: int
+    resumed_from: int
+    losses: list[float]
+    mse: list[float]
+    val: dict | None
+    wall_time_s: float
+    step_time_s: float
+    model: object = None
+    state: object = None
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    ck = out / "checkpoints"
+    if not ck.is_dir():
+        return None
+    steps = sorted(p for p in ck.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / "train.json").exists())
+    return steps[-1] if steps else None
+
+
+def train(
+    data: str | Path | Dataset,
+    out: str | Path,
+    config: TrainConfig = TrainConfig(),
+    *,
+    progress: bool | None = None,
+    keep_checkpoints: int = 2,
+    until_step: int | None = None,
+    time_limit_s: float | None = None,
+) -> TrainReport:
+    """Train (or resume training of) a CNN estimator on a dataset; writes ``out/model.{eqx,json}``.
+
+    Resumes from the latest checkpoint in ``out`` when there is one; a different configuration or
+    dataset there is refused with ``DomainfitError``. ``until_step`` / ``time_limit_s`` [s] stop
+    early with a checkpoint (for jobs with a wall-time limit); rerunning continues the same run.
+    The report carries the final ``model`` and ``state``.
+    """
+    from .. import PHYSICS_VERSION, __version__
+
+    ds = data if isinstance(data, Dataset) else Dataset(data)
+    if len(ds) == 0:
+        raise DomainfitError(f"dataset {ds.root} holds no samples yet: run 'domainfit generate' first")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = config
+    data_hash = ds.content_hash()
+    ranges = {k: tuple(v) for k, v in _prior_ranges(ds).items()}
+    norm = normalisation(ranges)
+    run_identity = {"config": {k: v for k, v in cfg.to_json().items() if k not in ("checkpoint_every", "log_every")}, "data_hash": data_hash}
+    run_file = out / "train.json"
+    if run_file.exists():
+        old = json.loads(run_file.read_text())
+        if old.get("identity") != json.loads(json.dumps(run_identity)):
+            raise DomainfitError(
+                f"{out} holds a training run with other settings or data; use the same options to resume, or a new --out"
+            )
+    else:
+        tmp = run_file.with_name(f".train.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"identity": run_identity, "data": str(ds.root)}, indent=2))
+        os.replace(tmp, run_file)
+
+    # Data: images at the model pixel size, normalised targets.
+    val = validation_mask(ds.index, cfg.val_fraction)
+    if val.all():
+        val[:] = False
+    images = images_at_pixel_size(ds.images(), ds.image_pixel_size, cfg.pixel_size)
+    cols = [("D", "Ms", "sigma", "Ku", "A").index(t) for t in TARGETS]
+    centre = np.array([norm[t]["centre"] for t in TARGETS])
+    scale = np.array([norm[t]["scale"] for t in TARGETS])
+    z_all = ((ds.params[:, cols] - centre) / scale).astype(np.float32)
+    train_rows = np.nonzero(~val)[0]
+    val_rows = np.nonzero(val)[0]
+    crop_pixels = _crop_pixels(cfg, images.shape[1:])
+
+    optimiser, schedule = _make_optimiser(cfg)
+    meta = {
+        "pixel_size": cfg.pixel_size,
+        "targets": list(TARGETS),
+        "units": {"D": "J/m^2", "Ms": "A/m", "sigma": "1"},
+        "normalisation": norm,
+        "ranges": {t: list(ranges[t]) for t in TARGETS},
+        "fov": [crop_pixels[0] * cfg.pixel_size, crop_pixels[1] * cfg.pixel_size],
+        "code_version": __version__,
+        "physics_version": PHYSICS_VERSION,
+        "training": {"data": str(ds.root), "data_hash": data_hash, "samples": int(len(train_rows)), "config": cfg.to_json()},
+    }
+
+    model, state = make_model(in_pixels=cfg.in_pixels, widths=cfg.widths, norm=cfg.norm, key=jax.random.key(cfg.seed))
+    opt_state = optimiser.init(eqx.filter(model, eqx.is_inexact_array))
+    step0 = 0
+    ck = _latest_checkpoint(out)
+    if ck is not None:
+        loaded = load_model(ck / "model.eqx")
+        model, state = loaded.model, loaded.state
+        opt_state = load_tree(ck / "opt.eqx", opt_state)
+        step0 = int(json.loads((ck / "train.json").read_text())["step"])
+
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step0, unit="step", desc="train", disable=not show,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)  # fmt: skip
+    bar.set_postfix_str("compiling the training step", refresh=True)
+    losses, mses = [], []
+    pending = []  # device scalars not yet fetched: no host sync per step (GPU dispatch runs ahead)
+    t_start = time.perf_counter()
+    t_first = None  # end of the first step (which includes compilation)
+    log = open(out / "log.jsonl", "a")
+
+    def flush(step: int) -> None:
+        values = jax.device_get(pending)
+        pending.clear()
+        for loss, mse in values:
+            losses.append(float(loss))
+            mses.append(float(mse))
+        if values and not math.isfinite(losses[-1]):
+            raise DomainfitError(f"training diverged before step {step} (loss {losses[-1]}): lower --lr")
+
+    try:
+        stop = cfg.steps if until_step is None else max(step0, min(until_step, cfg.steps))
+        for step in range(step0, stop):
+            rng = np.random.default_rng([cfg.seed, step])
+            rows = train_rows[rng.integers(0, len(train_rows), cfg.batch_size)]
+            u = rng.random((cfg.batch_size, N_UNIFORMS), dtype=np.float32)
+            model, state, opt_state, loss, mse = _train_step(
+                model, state, opt_state, jnp.asarray(images[rows]), jnp.asarray(z_all[rows]),
+                jnp.asarray(u), optimiser, cfg, crop_pixels,
+            )  # fmt: skip
+            pending.append((loss, mse))
+            if step == step0:
+                flush(step + 1)
+                t_first = time.perf_counter()
+                bar.set_postfix_str("", refresh=False)
+            bar.update(1)
+            out_of_time = time_limit_s is not None and time.perf_counter() - t_start > time_limit_s
+            checkpoint = (step + 1) % cfg.checkpoint_every == 0 or step + 1 in (cfg.steps, stop) or out_of_time
+            if (step + 1) % cfg.log_every == 0 or checkpoint:
+                flush(step + 1)
+                bar.set_postfix_str(f"nll {losses[-1]:.3f} mse {mses[-1]:.4f}")
+                log.write(json.dumps({"step": step + 1, "nll": losses[-1], "mse": mses[-1], "lr": float(schedule(step))}) + "\n")
+                log.flush()
+            if checkpoint:
+                _checkpoint(out, step + 1, model, state, opt_state, meta, keep_checkpoints)
+            if out_of_time:
+                stop = step + 1
+                break
+        flush(stop)
+        n_timed = len(losses) - 1
+        step_time = (time.perf_counter() - t_first) / n_timed if t_first is not None and n_timed > 0 else float("nan")
+    finally:
+        bar.close()
+        log.close()
+    val_metrics = None
+    if len(val_rows):
+        nll, mse = [], []
+        for a in range(0, len(val_rows), 64):
+            r = val_rows[a : a + 64]
+            l, m = _eval_batch(model, state, jnp.asarray(images[r]), jnp.asarray(z_all[r]), cfg)
+            nll.append(float(l) * len(r))
+            mse.append(float(m) * len(r))
+        val_metrics = {"nll": sum(nll) / len(val_rows), "mse": sum(mse) / len(val_rows), "n": int(len(val_rows))}
+    return TrainReport(
+        out, stop, step0, losses, mses, val_metrics, time.perf_counter() - t_start,
+        step_time, model, state,
+    )  # fmt: skip
+
+
+def _prior_ranges(ds: Dataset) -> dict[str, tuple[float, float]]:
+    from ..data.prior import PriorBox
+
+    return PriorBox.from_json(ds.meta["identity"]["prior"]).ranges()
+
+
+def _checkpoint(out: Path, step: int, model, state, opt_state, meta: dict, keep: int) -> None:
+    meta = dict(meta, training=dict(meta["training"], steps=step))
+    ckdir = out / "checkpoints"
+    ckdir.mkdir(exist_ok=True)
+    final = ckdir / f"step-{step:08d}"
+    tmp = ckdir / f".step-{step:08d}.{os.getpid()}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    save_model(tmp / "model.eqx", model, state, meta)
+    save_tree(tmp / "opt.eqx", opt_state)
+    (tmp / "train.json").write_text(json.dumps({"step": step}))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    save_model(out / "model.eqx", model, state, meta)
+    old = sorted(p for p in ckdir.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    for p in old[:-keep]:
+        shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,44 @@
+"""``domainfit compare``: two emulator models of one image, the one that reproduces it wins."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from domainfit import inference as inf
+from domainfit.cli import main
+from domainfit.stats import SUMMARY_NAMES, summary_vector
+
+
+def test_compare_cli_prefers_the_model_that_fits(tmp_path, capsys):
+    px, size = 4e-9, 96
+    x = (np.arange(size) + 0.5) * px
+    image = np.tanh(3 * np.cos(2 * np.pi * x / 60e-9))[None, :].repeat(size, 0).astype(np.float32)
+    np.save(tmp_path / "img.npy", image)
+    s_img = np.asarray(summary_vector(jnp.asarray(image), px), np.float64)
+    rng = np.random.default_rng(1)
+    n = 200
+    theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
+    slope = 0.05 * (np.abs(s_img) + 0.1)
+    noise_sd = 0.02 * (np.abs(s_img) + 0.1)
+    for name, shift in (("near", 0.0), ("far", 8.0)):
+        s = (s_img + shift * noise_sd + slope * ((theta["D"] - 0.55e-3) / 1e-3)[:, None]
+             + noise_sd * rng.standard_normal((n, len(s_img))))
+        emu = inf.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1,
+                               degree_var=0, folds=1, key=jax.random.key(0))
+        emu.save(tmp_path / f"{name}.npz")
+    code = main([
+        "compare", str(tmp_path / "img.npy"), "--pixel-size", "4nm",
+        "--model", f"near={tmp_path / 'near.npz'}", "--model", f"far={tmp_path / 'far.npz'}",
+        "--fix", "near:sigma=0.1", "--particles", "200", "--runs", "2", "--json", "-",
+    ])
+    assert code == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["best"] == "near"
+    assert table["bayes_factors"]["far"]["log_bayes_factor"] > 5
+
+
+def test_compare_cli_bad_model_spec_is_one_line_error(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "img.npy"), "--model", "a.npz"]) == 2
+    assert "NAME=EMULATOR" in capsys.readouterr().err

@@ -1,0 +1,129 @@
+"""The `estimate`, `evaluate` and `train` commands: output format, units, one-line errors, speed."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from domainfit.cli import main
+from domainfit.nn import make_model, save_model
+from domainfit.nn.train import normalisation
+
+from nn_helpers import TINY_CLI, stripes, write_synthetic_dataset
+
+RANGES = {"D": (0.0, 1e-3), "Ms": (200e3, 1.5e6), "sigma": (0.05, 0.2)}
+
+
+def untrained_model(path, *, pixel_size, in_pixels, widths):
+    """An untrained model with real metadata: what the commands do does not depend on the weights."""
+    model, state = make_model(in_pixels=in_pixels, widths=widths, key=jax.random.key(0))
+    meta = {"pixel_size": pixel_size, "targets": ["D", "Ms", "sigma"], "normalisation": normalisation(RANGES),
+            "ranges": {k: list(v) for k, v in RANGES.items()}, "fov": [0.5e-6, in_pixels * pixel_size],
+            "training": {"steps": 0, "data_hash": "none"}, "code_version": "test", "physics_version": "1"}  # fmt: skip
+    return save_model(path, model, state, meta)
+
+
+@pytest.fixture(autouse=True)
+def no_user_cache(monkeypatch):
+    """In-process commands must not switch on the on-disk compilation cache in the user's home."""
+    monkeypatch.setenv("DOMAINFIT_NO_CACHE", "1")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "tiny": untrained_model(folder / "tiny.eqx", pixel_size=4e-9, in_pixels=64, widths=(4, 4, 8, 8, 8, 8)),
+        "paper": untrained_model(folder / "paper.eqx", pixel_size=16e-9, in_pixels=128, widths=(16, 32, 64, 64, 128, 128)),
+    }
+
+
+@pytest.fixture(scope="module")
+def image_512(tmp_path_factory):
+    path = tmp_path_factory.mktemp("images") / "maze.npy"
+    params = np.array([[0.5e-3, 1.5e6, 0.1, 1.6e6, 31e-12]])
+    np.save(path, stripes(params, 512, seed=0)[0])
+    return path
+
+
+def run_cli(*args, env=None):
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "domainfit", *args], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, **(env or {})))  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t
+
+
+@pytest.mark.parametrize("name, pixel, tiles", [("tiny", "4nm", 64), ("paper", "16nm", 16), ("paper", "4nm", 1)])
+def test_estimate_a_512_image_within_10_s_from_a_cold_start(models, image_512, tmp_path, name, pixel, tiles):
+    out = tmp_path / "estimate.json"
+    # A fresh compilation cache: JAX start-up and compilation are part of the time.
+    code, stdout, stderr, wall = run_cli("estimate", str(image_512), "--pixel-size", pixel, "--model", str(models[name]),
+                                         "--json", str(out), env={"DOMAINFIT_CACHE": str(tmp_path / "cache")})  # fmt: skip
+    assert code == 0, stderr
+    print(f"estimate {name} model, 512² image at {pixel}: {wall:.2f} s wall")
+    assert wall < 10.0
+    report = json.loads(out.read_text())
+    params = report["parameters"]
+    assert {k: params[k]["unit"] for k in params} == {"D": "mJ/m^2", "Ms": "kA/m", "sigma": "1"}
+    for p in params.values():
+        assert np.isfinite(p["mean"]) and p["sd"] > 0
+    assert report["tiles"] == tiles and report["timing"]["total_s"] < wall
+    assert report["model"]["pixel_size_nm"] == pytest.approx(float(pixel[:-2]) if name == "tiny" else 16.0)
+    assert "mJ/m²" in stdout and "kA/m" in stdout and "σ" in stdout
+
+
+def test_estimate_json_on_stdout_and_units(models, image_512, capsys):
+    code = main(["estimate", str(image_512), "--pixel-size", "0.004um", "--model", str(models["tiny"]), "--json", "-"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["image"]["pixel_size_nm"] == pytest.approx(4.0) and report["image"]["shape"] == [512, 512]
+    assert report["parameters"]["Ms"]["mean"] > 10  # kA/m, not A/m
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ([], "pixel size missing"),
+        (["--pixel-size=-3nm"], "positive"),
+        (["--pixel-size", "4nm", "--model", "/no/such/model"], "no model"),
+        (["--pixel-size", "4nm", "--json", "/no/such/dir/x.json"], "does not exist"),
+    ],
+)
+def test_estimate_errors_are_one_line(models, image_512, args, words, capsys):
+    argv = ["estimate", str(image_512), *args]
+    if "--model" not in args:
+        argv += ["--model", str(models["tiny"])]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_evaluate_command_json_and_plots(models, tmp_path, capsys):
+    data = write_synthetic_dataset(tmp_path / "data", count=6, chunk=4)
+    code = main(["evaluate", "--model", str(models["tiny"]), "--data", str(data), "--fov", "0.128,0.256",
+                 "--plots", str(tmp_path / "plots"), "--json"])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_samples"] == 6 and report["fields_of_view_um"] == pytest.approx([0.128, 0.256])
+    assert report["parameters"]["D"]["unit"] == "mJ/m^2" and "coverage90" in report["parameters"]["sigma"]
+    assert len(list((tmp_path / "plots").glob("set_vs_estimate_*.png"))) == 3
+
+
+def test_train_command_stops_on_time_limit_and_resumes(tmp_path, capsys):
+    data = write_synthetic_dataset(tmp_path / "data")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), *TINY_CLI, "--time-limit", "0", "--no-progress"]) == 0
+    first = capsys.readouterr().out
+    assert "trained to step 1 of 120" in first and (out / "model.eqx").exists()
+    assert main(["train", "--data", str(data), "--out", str(out), *TINY_CLI, "--no-progress", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["resumed_from"] == 1 and report["steps"] == 120
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["training"]["steps"] == 120 and meta["pixel_size"] == pytest.approx(4e-9)
+    code = main(["train", "--data", str(data), "--out", str(out), *TINY_CLI[:-2], "--seed", "1"])
+    assert code == 2 and "other settings" in capsys.readouterr().err

@@ -1,0 +1,154 @@
+"""The CNN estimator: overfitting a tiny set, checkpoints (bit-identical reload, exact resume),
+estimation on images of any size and pixel size, and evaluation."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from domainfit.data import Dataset
+from domainfit.errors import DomainfitError
+from domainfit.nn import estimate, evaluate, load_default, load_model, predict, train
+from domainfit.nn.estimate import combine, make_tiles, tile_starts
+
+from nn_helpers import tiny_config, write_synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return Dataset(write_synthetic_dataset(tmp_path_factory.mktemp("synthetic")))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dataset):
+    out = tmp_path_factory.mktemp("run")
+    return train(dataset, out, tiny_config(), progress=False)
+
+
+def test_training_overfits_a_tiny_dataset(trained):
+    mse = np.array(trained.mse)
+    nll = np.array(trained.losses)
+    assert len(mse) == 120
+    assert mse[:3].mean() / mse[-10:].mean() >= 10, (mse[:3], mse[-10:])
+    assert nll[-10:].mean() < nll[:3].mean() - 1.0  # the spread shrinks with the error
+    assert np.isfinite(trained.step_time_s)
+
+
+def test_reloaded_checkpoint_predicts_bit_identically(trained, dataset):
+    loaded = load_model(trained.out)
+    x = jnp.asarray(dataset.images())
+    before = predict(trained.model, trained.state, x)
+    after = predict(loaded.model, loaded.state, x)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    meta = loaded.meta
+    assert meta["pixel_size"] == 4e-9 and meta["architecture"]["in_pixels"] == 64
+    assert meta["training"]["data_hash"] == dataset.content_hash() and meta["training"]["steps"] == 120
+    assert set(meta["normalisation"]) == {"D", "Ms", "sigma"} and meta["ranges"]["D"] == [0.0, 1e-3]
+    assert meta["physics_version"] and meta["code_version"]
+    # The last checkpoint is the same model.
+    ck = load_model(sorted((trained.out / "checkpoints").iterdir())[-1] / "model.eqx")
+    np.testing.assert_array_equal(np.asarray(predict(ck.model, ck.state, x)[0]), np.asarray(before[0]))
+
+
+def test_interrupted_training_resumes_exactly(tmp_path, dataset, trained):
+    out = tmp_path / "interrupted"
+    first = train(dataset, out, tiny_config(), progress=False, until_step=60)
+    assert first.steps == 60
+    second = train(dataset, out, tiny_config(), progress=False)
+    assert second.resumed_from == 60 and second.steps == 120
+    np.testing.assert_array_equal(np.array(first.losses + second.losses), np.array(trained.losses))
+    x = jnp.asarray(dataset.images())
+    np.testing.assert_array_equal(
+        np.asarray(predict(second.model, second.state, x)[0]), np.asarray(predict(trained.model, trained.state, x)[0])
+    )
+
+
+def test_other_settings_in_a_training_folder_are_refused(trained, dataset):
+    with pytest.raises(DomainfitError, match="other settings"):
+        train(dataset, trained.out, tiny_config(learning_rate=1e-2), progress=False)
+
+
+def test_estimate_of_one_tile_is_the_network_output(trained, dataset):
+    loaded = load_model(trained.out)
+    image = dataset.images([3])[0]
+    result = estimate(loaded, image, 4e-9)
+    mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(image[None]))
+    centre, scale = loaded.centre_scale()
+    for k, t in enumerate(loaded.targets):
+        assert result.mean[t] == pytest.approx(centre[k] + scale[k] * float(mu[0, k]), rel=1e-6)
+        assert result.sd[t] == pytest.approx(scale[k] * float(np.exp(log_sd[0, k])), rel=1e-5)
+    out = result.to_json()
+    assert out["parameters"]["D"]["unit"] == "mJ/m^2" and out["parameters"]["Ms"]["unit"] == "kA/m"
+    assert out["parameters"]["Ms"]["mean"] == pytest.approx(result.mean["Ms"] / 1e3)
+
+
+@pytest.mark.parametrize(
+    "shape, pixel_nm, tiles",
+    [
+        ((200, 150), 4.0, 4 * 3),  # larger than a tile: ⌈200/64⌉ × ⌈150/64⌉ overlapping tiles
+        ((100, 100), 6.0, 3 * 3),  # 6 nm → 150 px at 4 nm
+        ((40, 40), 4.0, 1),  # smaller than a tile: centred on zeros
+        ((128, 128), 2.0, 1),  # 2 nm → area average to 64 px
+    ],
+)
+def test_estimate_works_for_any_size_and_pixel_size(trained, dataset, shape, pixel_nm, tiles):
+    loaded = load_model(trained.out)
+    rng = np.random.default_rng(0)
+    image = np.tanh(3 * rng.normal(size=shape)).astype(np.float32)
+    result = estimate(loaded, image, pixel_nm * 1e-9)
+    assert result.tile_mean.shape == (tiles, 3)
+    assert all(np.isfinite(result.mean[t]) and result.sd[t] > 0 for t in result.targets)
+    assert result.field_of_view == pytest.approx((shape[0] * pixel_nm * 1e-9, shape[1] * pixel_nm * 1e-9))
+    # Fields of view below those seen in training (here 0.256 µm) are flagged as extrapolation.
+    assert bool(result.warnings) == (min(shape) * pixel_nm < 256 - 1e-6)
+
+
+def test_resampling_before_tiling(trained, dataset):
+    loaded = load_model(trained.out)
+    fine = np.repeat(np.repeat(dataset.images([1])[0], 2, 0), 2, 1)  # the same pattern at 2 nm
+    a = estimate(loaded, fine, 2e-9)
+    b = estimate(loaded, dataset.images([1])[0], 4e-9)
+    for t in a.targets:
+        assert a.mean[t] == pytest.approx(b.mean[t], rel=1e-5, abs=1e-12)
+
+
+def test_tiles_cover_the_image_and_combination_rules():
+    assert tile_starts(64, 64) == [0] and tile_starts(40, 64) == [0] and tile_starts(150, 64) == [0, 43, 86]
+    img = np.arange(150 * 40, dtype=np.float32).reshape(150, 40)
+    t = make_tiles(img, 64)
+    assert t.shape == (3, 64, 64) and (t[:, :, :12] == 0).all() and (t[:, :, 52:] == 0).all()
+    np.testing.assert_array_equal(t[2, -1, 12:52], img[-1])
+    mu = np.array([[0.1, 0.2], [0.1, 0.2], [0.1, 0.2], [0.1, 0.2]])
+    sd = np.full_like(mu, 0.2)
+    m, s = combine(mu, sd, n_eff=4)
+    np.testing.assert_allclose(m, [0.1, 0.2]) and np.testing.assert_allclose(s, 0.1)
+    m, s = combine(np.array([[0.0], [1.0]]), np.array([[0.1], [1.0]]), n_eff=1)
+    assert m[0] == pytest.approx(1 / 101)  # precision weighting
+    assert s[0] ** 2 == pytest.approx(1 / ((100 + 1) / 2) + (100 * (1 / 101) ** 2 + (100 / 101) ** 2) / 101)
+
+
+def test_evaluate_reports_per_parameter_and_scale(trained, dataset, tmp_path):
+    loaded = load_model(trained.out)
+    report = evaluate(loaded, dataset, fields_of_view=(0.128e-6, 0.256e-6), plots=tmp_path / "plots")
+    assert report["n_samples"] == 16
+    for t in ("D", "Ms", "sigma"):
+        entry = report["parameters"][t]
+        assert {"unit", "rmse", "bias", "mean_sd", "coverage90", "per_field_of_view"} <= set(entry)
+        assert set(entry["per_field_of_view"]) == {"0.128um", "0.256um"}
+        assert entry["rmse"] >= abs(entry["bias"]) and 0 <= entry["coverage90"] <= 1
+    # The full field of view is the training view: the overfitted net is accurate there.
+    assert report["parameters"]["D"]["per_field_of_view"]["0.256um"]["rmse"] < 0.15
+    assert sorted(p.split("/")[-1] for p in report["plots"]) == [f"set_vs_estimate_{t}.png" for t in ("D", "Ms", "sigma")]
+    assert (tmp_path / "plots" / "set_vs_estimate_D.png").read_bytes()[:4] == b"\x89PNG"
+    json.dumps(report)
+
+
+def test_load_default_says_what_to_do_without_a_shipped_model():
+    try:
+        loaded = load_default()
+    except DomainfitError as err:
+        assert "domainfit train" in str(err) and "--model" in str(err)
+    else:  # once a model ships, it must be a usable estimator
+        assert loaded.targets == ("D", "Ms", "sigma") and loaded.pixel_size > 0
