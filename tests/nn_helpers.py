@@ -22,10 +22,13 @@ def stripes(params: np.ndarray, pixels: int, *, seed: int) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
-def write_synthetic_dataset(root, *, count=16, pixels=64, pixel_size=4e-9, chunk=8, seed=0):
-    """A dataset folder with the layout and metadata of ``generate`` but synthetic images (no physics)."""
-    cfg = GenerateConfig(count=count, cells=(pixels, pixels), cell_size=pixel_size, image_pixel_size=pixel_size,
-                         chunk_size=chunk, seed=seed, store_mz=False)  # fmt: skip
+def write_synthetic_dataset(root, *, count=16, pixels=64, pixel_size=4e-9, chunk=8, seed=0, preset="mix"):
+    """A dataset folder with the layout and metadata of ``generate`` but synthetic images (no physics);
+    ``preset`` picks the parameter prior (``data.preset_prior``)."""
+    from domainfit.data import preset_prior
+
+    cfg = GenerateConfig(count=count, prior=preset_prior(preset), cells=(pixels, pixels), cell_size=pixel_size,
+                         image_pixel_size=pixel_size, chunk_size=chunk, seed=seed, store_mz=False)  # fmt: skip
     init_store(root, cfg.identity())
     for j in range(n_chunks(count, chunk)):
         idx = np.arange(j * chunk, min((j + 1) * chunk, count))

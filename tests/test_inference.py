@@ -303,3 +303,20 @@ def test_problem_model_is_the_same_posterior(conjugate):
     # the u-space density adds the Jacobian of the affine normalisation (unconstrained = identity here)
     jac = float(jnp.sum(jnp.log(problem.prior.scale)))
     np.testing.assert_allclose(float(problem.log_density(u)), float(lp_model) + jac, rtol=1e-5)
+
+
+def test_emulator_with_a_statistic_that_barely_varies_stays_finite():
+    """A statistic fixed to round-off (balanced stripes: mean contrast 0 ± 1e-9) must not make the
+    variance fit overflow; the other statistics keep their calibrated error report."""
+    rng = np.random.default_rng(3)
+    n = 120
+    theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
+    clean = np.asarray(_toy_summaries(theta))
+    s = clean + 0.02 * rng.standard_normal(clean.shape)
+    s[:, 1] = 1e-9 * rng.standard_normal(n)
+    emu = inf.fit_emulator(theta, s, area=(0.5e-6) ** 2, key=jax.random.key(1))
+    report = emu.error_report
+    assert np.isfinite(report["surrogate_error"]) and np.all(np.isfinite(report["z_rms"]))
+    assert 0.8 < report["coverage_90"] <= 1.0
+    mean = emu.predict({"D": 0.5e-3, "sigma": 0.1})[0]
+    assert np.all(np.isfinite(np.asarray(mean)))

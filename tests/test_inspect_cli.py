@@ -136,3 +136,20 @@ def test_missing_pixel_size_through_the_entry_point(tmp_path):
     code, _, stderr = run_cli("inspect", str(png))
     assert code == 2 and "pixel size missing" in stderr and "--pixel-size 15.6nm" in stderr
     assert stderr.count("\n") == 1
+
+
+def test_shipped_example_is_calibrated_and_its_statistics_match_its_own_wall_count(tmp_path, capsys, monkeypatch):
+    """`inspect example` (the README's first command) reads the packaged maze with its 8 nm pixels."""
+    from domainfit import imaging, stats
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", "example", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["statistics"]["pixel_size_nm"] == pytest.approx(8.0)
+    assert (tmp_path / "example_inspect.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Independent count on the raw array: Cauchy–Crofton from sign changes between neighbours.
+    raw = np.load(imaging.example_path())["image"]
+    crossings = np.sum(np.sign(raw) != np.sign(np.roll(raw, -1, 1))) + np.sum(np.sign(raw) != np.sign(np.roll(raw, -1, 0)))
+    expected_per_um = np.pi * 8e-9 * crossings / (4 * raw.size * (8e-9) ** 2) * 1e-6
+    assert float(stats.wall_density(np.asarray(raw), 8e-9)) * 1e-6 == pytest.approx(expected_per_um, rel=1e-6)
+    assert report["statistics"]["wall_density_per_um"] == pytest.approx(expected_per_um, rel=0.05)

@@ -25,7 +25,7 @@ def _add_compare(sub) -> None:
         "holds a parameter of one model, e.g. --fix fixed:sigma=0.1.",
     )
     p.add_argument("image", type=Path, help="image file (PNG, TIFF, .npy/.npz)")
-    p.add_argument("--pixel-size", help="pixel size, e.g. 15.6nm (bare number = nm); needed unless the file has it")
+    p.add_argument("--pixel-size", help="pixel size with its unit, e.g. 15.6nm; needed unless the file has it")
     p.add_argument("--model", action="append", required=True, metavar="NAME=EMULATOR",
                    help="a model: name and emulator .npz (give two or more)")
     p.add_argument("--fix", action="append", default=[], metavar="NAME:PARAM=VALUE",
@@ -81,7 +81,7 @@ def _compare(args) -> int:
 
     models = _parse_models(args.model)
     fixes = _parse_fixes(args.fix, models)
-    pixel_size = units.parse_length(args.pixel_size, default_unit="nm") if args.pixel_size else None
+    pixel_size = imaging.parse_pixel_size(args.pixel_size)
     image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert)
     s_obs = summary_vector(jax.numpy.asarray(image.data), image.pixel_size)
     area = image.data.shape[0] * image.data.shape[1] * image.pixel_size**2

@@ -88,7 +88,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--max-steps", type=int, default=20_000, help="minimiser step limit; samples that reach it are kept and flagged")
     p.add_argument("--image-pixel-size", type=float, default=16.0, help="pixel size of the stored rendered image [nm] (default 16)")
     p.add_argument("--chunk", type=int, default=64, help="samples per chunk file (default 64)")
-    p.add_argument("--batch", type=int, default=8, help="samples relaxed together (speed only; default 8)")
+    p.add_argument("--batch", type=int, help="samples relaxed together per device (speed only; default 1 on CPU, 8 on GPU)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--shard", default="0/1", help="i/n: this job writes chunks j with j mod n = i (default 0/1)")
     p.add_argument("--no-mz", action="store_true", help="do not store m_z at the cell size (images only)")
@@ -267,15 +267,20 @@ def _add_estimate(sub) -> None:
         "estimate",
         help="estimate D, Ms and σ from one domain image (CNN)",
         description="Estimate D [mJ/m²], Ms [kA/m] and σ (dimensionless) with their spread from one image "
-        "(PNG, TIFF, .npy/.npz) of any size: it is resampled to the model's pixel size and tiled.",
+        "(PNG, TIFF, .npy/.npz) of any size: it is resampled to the model's pixel size and tiled. "
+        "With --posterior the CNN estimate seeds a Bayesian refinement (MAP, then NUTS on the emulator "
+        "likelihood) that reports credible intervals, diagnostics and a posterior-predictive check.",
     )
-    p.add_argument("image", type=Path, help="image file")
+    p.add_argument("image", type=Path, help="image file, or \"example\" for the shipped example (a simulated co-pt maze)")
     p.add_argument("--pixel-size", help="pixel size with its unit, e.g. 15.6nm or 0.0156um; "
                    "needed unless the file carries it")  # fmt: skip
     p.add_argument("--model", default="default", help="model (.eqx, .json or training folder; default: the shipped one)")
     p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase)")
     p.add_argument("--flatten", type=int, help="subtract a polynomial background of this degree first")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
+    from ._cli_posterior import add_posterior_arguments
+
+    add_posterior_arguments(p)
     p.set_defaults(handler=_estimate)
 
 
@@ -283,14 +288,20 @@ def _estimate(args) -> int:
     t0 = time.perf_counter()
     enable_compilation_cache()
     from . import imaging
+    from ._cli_posterior import StageBar, prepare_posterior, resolve_options, run_posterior
     from .nn import estimate
 
     pixel_size = imaging.parse_pixel_size(args.pixel_size)
     if args.json not in (None, "-") and not Path(args.json).parent.exists():
         raise DomainfitError(f"cannot write {args.json}: folder {Path(args.json).parent} does not exist")
+    opts = resolve_options(args)  # every --posterior option is checked before any work
+    bar = StageBar(2, enabled=args.posterior and not args.no_progress)
     image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert, flatten=args.flatten)
     loaded = _load(args.model)
+    if args.posterior:
+        opts = prepare_posterior(args, opts, loaded)
     t1 = time.perf_counter()
+    bar("CNN estimate")
     result = estimate(loaded, image.data, image.pixel_size)
     report = result.to_json()
     report["model"] = {
@@ -308,13 +319,16 @@ def _estimate(args) -> int:
     for t, e in report["parameters"].items():
         unit = "" if e["unit"] == "1" else " " + e["unit"].replace("^2", "²")
         lines.append(f"{names.get(t, t):>2} = {e['mean']:.4g} ± {e['sd']:.2g}{unit}")
+    if args.posterior:
+        lines = ["CNN estimate:", *lines, *run_posterior(args, opts, loaded, image, result, report, bar)]
+        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
     text = json.dumps(report, indent=2)
     if args.json == "-":
         print(text)
     else:
         print("\n".join(lines))
         print(f"({report['tiles']} tiles of {loaded.in_pixels}² px at {loaded.pixel_size * 1e9:.3g} nm, {report['timing']['total_s']:.1f} s)")
-        for warning in result.warnings:
+        for warning in report.get("warnings", result.warnings):
             print(f"warning: {warning}", file=sys.stderr)
         if args.json:
             atomic_write(args.json, text)

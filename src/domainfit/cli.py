@@ -161,7 +161,7 @@ def _add_inspect(sub) -> None:
         "length per area and Euler characteristic per area. Writes a figure of the image, its power "
         "spectrum and the detected walls.",
     )
-    p.add_argument("image", type=Path, help="image file")
+    p.add_argument("image", type=Path, help="image file, or \"example\" for the shipped example (a simulated co-pt maze)")
     p.add_argument(
         "--pixel-size",
         help="pixel size with its unit, e.g. 15.6nm or 0.0156um (required unless TIFF tags or the .npz give it)",
@@ -183,6 +183,7 @@ def _inspect(args) -> int:
     if figure is not None and not figure.resolve().parent.exists():
         raise DomainfitError(f"cannot write {figure}: folder {figure.parent} does not exist")
     image = load(args.image, pixel_size=pixel_size, invert=args.invert, flatten=args.flatten, binarise=args.binarise)
+    name = Path(image.source).name  # the resolved file (also for "example")
 
     import numpy as np
 
@@ -194,7 +195,7 @@ def _inspect(args) -> int:
     if figure is not None:
         from .plots import save_inspect_png
 
-        save_inspect_png(image.data, image.pixel_size, k_per_um, np.asarray(power), summary, figure, title=args.image.name)
+        save_inspect_png(image.data, image.pixel_size, k_per_um, np.asarray(power), summary, figure, title=name)
     if args.json:
         report = {
             "image": str(args.image),
@@ -210,7 +211,7 @@ def _inspect(args) -> int:
     else:
         s = summary
         ly, lx = s["field_of_view_um"]
-        print(f"{args.image.name}: {image.shape[0]}×{image.shape[1]} px, {s['pixel_size_nm']:.4g} nm/px, "
+        print(f"{name}: {image.shape[0]}×{image.shape[1]} px, {s['pixel_size_nm']:.4g} nm/px, "
               f"field of view {ly:.3g}×{lx:.3g} µm ({image.meta.get('pixel_size_source', 'given')})")  # fmt: skip
         print(f"  domain period        {s['period_nm']:8.1f} nm   (peak k₀ = {s['peak_k_per_um']:.3f} /µm, "
               f"{s['periods_in_view']:.1f} periods in view)")  # fmt: skip
@@ -239,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_inference import add_commands as _add_inference_commands  # compare
 
     _add_inference_commands(sub)
+    from ._cli_posterior import add_commands as _add_posterior_commands  # emulator
+
+    _add_posterior_commands(sub)
     return parser
 
 

@@ -19,5 +19,5 @@ def relaxed_summary(result: Relaxed, grid: Grid) -> dict[str, float | int | bool
         "converged": bool(result.converged),
         "mean_mz": float(jnp.mean(mz)),
         "wall_density_per_um": float(stats.wall_density(mz, grid.cell_size)) * 1e-6,
-        "period_nm": float(stats.domain_period(mz, grid.cell_size)) * 1e9,
+        "period_nm": float(stats.domain_period_smooth(mz, grid.cell_size)) * 1e9,
     }

@@ -69,3 +69,58 @@ def parse_length(text: str, *, default_unit: str | None = None) -> float:
     if not math.isfinite(value) or value <= 0:
         raise DomainfitError(f"length {text!r} must be a finite positive number")
     return value * _LENGTH_UNITS[unit]
+
+
+# SI base unit of each parameter a user may fix (``parse_quantity``), written in the normalised spelling
+# below: "J/m2" for J/m², "J/m3" for J/m³; "" for dimensionless.
+QUANTITY_SI: dict[str, str] = {
+    "D": "J/m2",
+    "Ku": "J/m3",
+    "A": "J/m",
+    "Ms": "A/m",
+    "sigma": "",
+    "thickness": "m",
+    "blur_fwhm": "m",
+    "contrast": "",
+    "offset": "",
+    "length": "m",
+}
+
+_PREFIXES = {"": 1.0, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _normalise_unit(unit: str) -> str:
+    u = unit.strip().replace(" ", "").replace("^", "").replace("²", "2").replace("³", "3")
+    return u.replace("µ", "u").replace("μ", "u")
+
+
+def parse_quantity(name: str, text: str) -> float:
+    """Parse ``"1.6MJ/m3"``, ``"0.8 mJ/m^2"``, ``"1500kA/m"``, ``"31pJ/m"``, ``"0.1"`` for parameter ``name``
+    (a key of ``QUANTITY_SI``) into its SI value (J/m³, J/m², A/m, J/m, m, or dimensionless).
+
+    A unit is required for dimensioned parameters (no silent guess between kA/m and A/m); a
+    dimensionless one takes a bare number or "%". Raises ``DomainfitError`` with an example otherwise.
+    """
+    if name not in QUANTITY_SI:
+        raise DomainfitError(f"unknown parameter {name!r}: use one of {', '.join(k for k in QUANTITY_SI if k != 'length')}")
+    base = QUANTITY_SI[name]
+    example = {"D": "D=0.8mJ/m2", "Ku": "Ku=1.6MJ/m3", "A": "A=31pJ/m", "Ms": "Ms=1500kA/m",
+               "thickness": "thickness=4nm", "blur_fwhm": "blur_fwhm=20nm", "length": "15.6nm"}.get(name, f"{name}=0.1")
+    match = re.fullmatch(r"\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*(.*?)\s*", str(text))
+    if not match:
+        raise DomainfitError(f"cannot read {name} value {text!r}: write it as e.g. {example}")
+    value, unit = float(match.group(1)), _normalise_unit(match.group(2))
+    if not math.isfinite(value):
+        raise DomainfitError(f"{name} value {text!r} is not finite")
+    if not base:
+        if unit in ("", "1"):
+            return value
+        if unit == "%":
+            return value / 100.0
+        raise DomainfitError(f"{name} is dimensionless: write it without a unit, e.g. {example} (got {unit!r})")
+    if not unit:
+        raise DomainfitError(f"{name} value {text!r} has no unit: write it as e.g. {example}")
+    for prefix, factor in _PREFIXES.items():
+        if prefix + base == unit:
+            return value * factor
+    raise DomainfitError(f"unknown unit {unit!r} for {name} (SI unit {base}): write it as e.g. {example}")

@@ -11,7 +11,7 @@ Formulas and conventions: docs/imaging.md.
 """
 
 from ._image import DomainImage as DomainImage, MIN_PIXELS as MIN_PIXELS
-from ._io import load as load, parse_pixel_size as parse_pixel_size, save as save
+from ._io import example_path as example_path, load as load, parse_pixel_size as parse_pixel_size, save as save
 from ._normalise import (
     binarise as binarise,
     flatten_background as flatten_background,
@@ -33,6 +33,7 @@ __all__ = [
     "area_average",
     "binarise",
     "dihedral",
+    "example_path",
     "flatten_background",
     "load",
     "multiscale_crop",

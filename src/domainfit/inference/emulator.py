@@ -289,14 +289,28 @@ def _fit_arrays(x, s, degree, degree_var, ridge):
         )
     beta, gram_inv = _ridge(phi_m, s, ridge)
     r = s - phi_m @ beta
+    # A statistic that barely varies (e.g. the mean contrast of balanced stripes) has residuals near
+    # round-off, or none at all: floor the variance at 1e-8 of the statistic's own scale (plus an
+    # absolute 1e-4, the statistics being O(1) by construction) so log σ² stays finite and the IRLS
+    # update r² e^{−η} cannot overflow.
+    scale2 = np.var(s, axis=0) + 1e-4 * np.mean(s**2, axis=0) + 1e-4
+    floor = 1e-8 * scale2
+    r2 = r**2 + floor
+    log_lo, log_hi = np.log(floor), np.log(1e4 * scale2)
     phi_v = _features(x, pv)
-    gamma, _ = _ridge(phi_v, np.log(r**2 + 1e-30), ridge)
+    gamma, _ = _ridge(phi_v, np.log(r2), ridge)
     gamma[0] -= LOG_CHI2_1_MEAN  # constant monomial (all exponents zero) is row 0
     # Then Gaussian maximum likelihood for log σ² (a Gamma GLM with log link on r², by IRLS): the log r²
     # regression is unbiased but inefficient (Var log χ²₁ = π²/2 against 2 for the likelihood).
-    for _ in range(_IRLS_STEPS):
+    gamma_log = gamma.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(_IRLS_STEPS):
+            eta = np.clip(phi_v @ gamma, log_lo, log_hi)
+            gamma, _ = _ridge(phi_v, eta + r2 * np.exp(-eta) - 1.0, ridge)
         eta = phi_v @ gamma
-        gamma, _ = _ridge(phi_v, eta + r**2 * np.exp(-eta) - 1.0, ridge)
+    # IRLS can oscillate on a statistic that is constant up to the floor: keep the log r² fit there.
+    diverged = ~np.all(np.isfinite(eta) & (eta > log_lo - 5.0) & (eta < log_hi + 5.0), axis=0)
+    gamma[:, diverged] = gamma_log[:, diverged]
     sd = np.sqrt(np.exp(phi_v @ gamma))
     z = r / sd
     corr = np.corrcoef(z, rowvar=False) if s.shape[1] > 1 else np.ones((1, 1))
@@ -435,5 +449,9 @@ def emulator_from_dataset(
     s = np.concatenate(s)
     ok = np.all(np.isfinite(s), axis=1)
     area = shape[0] * shape[1] * pixel**2
-    return fit_emulator(params[ok][:, varying], s[ok], names=names, area=area, stat_names=stat_names,
-                        degree=degree, degree_var=degree_var, key=key)
+    emulator = fit_emulator(params[ok][:, varying], s[ok], names=names, area=area, stat_names=stat_names,
+                            degree=degree, degree_var=degree_var, key=key)
+    # Parameters the dataset held fixed are not inputs; record their values so a prior can fix them.
+    report = emulator.error_report
+    report["constants"] = {DATASET_PARAMS[i]: float(params[0, i]) for i in range(params.shape[1]) if i not in varying}
+    return Emulator(**{**_fields(emulator), "report": json.dumps(report)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import jax
@@ -34,7 +34,7 @@ class PosteriorResult:
     summary: dict
     idata: object
     map: MapResult
-    check: dict
+    check: dict | None
     paths: dict[str, Path]
 
 
@@ -54,6 +54,9 @@ def posterior_from_image(
     hdi_prob: float = 0.9,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    predictive_draws: int = 200,
+    extra_warnings: Sequence[str] = (),
+    emit_warnings: bool = True,
 ) -> PosteriorResult:
     """Posterior over θ for one contrast-normalised image (``imaging.load`` gives one) with the emulator.
 
@@ -64,6 +67,9 @@ def posterior_from_image(
         priors: default: the training box of ``preset``.
         summary_fn: default ``stats.summary_vector`` (must match the emulator's statistics).
         out_dir: when given, writes posterior.nc, posterior.json, pair.png and predictive.png there.
+        predictive_draws: posterior draws of the posterior-predictive check (0 skips it: ``check`` is None).
+        extra_warnings: notices of the caller (e.g. a seed moved into the prior box) for the report.
+        emit_warnings: also issue the report's warnings through ``warnings.warn``.
 
     The observation's area a_obs scales the emulator's covariance by a_train/a_obs; the reported
     surrogate error is converted to the observation's noise, × √(a_obs/a_train).
@@ -85,7 +91,7 @@ def posterior_from_image(
         raise DomainfitError("the image's statistics are not finite (blank or saturated image?)")
     area_obs = image.shape[0] * image.shape[1] * float(pixel_size) ** 2
     area_ratio = emulator.area / area_obs
-    notices = emulator.check_observation(s_obs)
+    notices = list(extra_warnings) + emulator.check_observation(s_obs)
     prior = priors if priors is not None else default_priors(preset)
     surrogate = emulator.surrogate_error
     surrogate_obs = surrogate / math.sqrt(area_ratio) if math.isfinite(surrogate) else None
@@ -94,14 +100,27 @@ def posterior_from_image(
     k_fit, k_ppc = jax.random.split(key)
     map_result, idata = fit_posterior(problem, seed, key=k_fit, num_chains=num_chains, num_warmup=num_warmup,
                                       num_samples=num_samples, progress=progress)
-    check = posterior_predictive(problem, idata, key=k_ppc, n_draws=200)
-    if check["p_joint"] < PPC_P_LIMIT:
+    if predictive_draws < 0:
+        raise DomainfitError(f"{predictive_draws} posterior-predictive draws: give 0 (skip) or more")
+    check = None
+    if predictive_draws:
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=predictive_draws, desc="predictive", unit="draw", leave=False)
+        check = posterior_predictive(problem, idata, key=k_ppc, n_draws=predictive_draws)
+        if bar is not None:
+            bar.update(predictive_draws)
+            bar.close()
+    if check is not None and check["p_joint"] < PPC_P_LIMIT:
         notices.append(f"posterior-predictive check failed (p = {check['p_joint']:.3f}): the model cannot "
                        "reproduce this image's statistics; the intervals are not trustworthy")
     idata.attrs["wall_time_s"] = time.perf_counter() - start
-    summary = summarize(idata, hdi_prob=hdi_prob, extra_warnings=notices)
-    summary["posterior_predictive"] = dict(p_joint=check["p_joint"], z=[float(v) for v in check["z"]],
-                                           statistics=list(emulator.stat_names))
+    summary = summarize(idata, hdi_prob=hdi_prob, extra_warnings=notices, emit=emit_warnings)
+    summary["posterior_predictive"] = None if check is None else dict(
+        p_joint=check["p_joint"], z=[float(v) for v in check["z"]], statistics=list(emulator.stat_names),
+        draws=int(predictive_draws))
     summary["observation"] = dict(area_um2=area_obs * 1e12, area_ratio=area_ratio,
                                   statistics=[float(v) for v in np.asarray(s_obs)])
     summary["map"] = map_result.theta
@@ -114,5 +133,6 @@ def posterior_from_image(
         paths["netcdf"] = save_netcdf(idata, out / "posterior.nc")
         paths["json"] = save_json(summary, out / "posterior.json")
         paths["pair"] = plots.save_pair_plot(idata, out / "pair.png", hdi_prob=hdi_prob)
-        paths["predictive"] = plots.save_predictive_plot(check, out / "predictive.png")
+        if check is not None:
+            paths["predictive"] = plots.save_predictive_plot(check, out / "predictive.png")
     return PosteriorResult(summary, idata, map_result, check, paths)

@@ -117,6 +117,16 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
+EMULATOR_SUFFIX = ".emulator.npz"
+"""A model's amortised emulator (``inference.Emulator``) lives beside it: NAME.eqx → NAME.emulator.npz."""
+
+
+def emulator_path(model_path: str | Path) -> Path:
+    """Where the emulator of a model (given as for ``resolve_model_path``) is kept: ``NAME.emulator.npz``
+    beside ``NAME.eqx`` (``domainfit emulator --model`` writes it, ``estimate --posterior`` reads it)."""
+    return resolve_model_path(model_path).with_suffix(EMULATOR_SUFFIX)
+
+
 def load_model(path: str | Path) -> LoadedModel:
     """Load a model saved by ``save_model`` (``path``: see ``resolve_model_path``)."""
     eqx_path = resolve_model_path(path)

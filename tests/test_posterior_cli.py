@@ -1,0 +1,169 @@
+"""`domainfit emulator` and `domainfit estimate --posterior`: report keys, files, --fix, --prior, one-line errors.
+
+A tiny synthetic co-pt dataset (D and σ vary; Ms, Ku, A held) through the real store, an untrained tiny CNN
+with real metadata, and an emulator fitted by the `emulator` command; NUTS runs with tiny budgets.
+"""
+
+import json
+import shutil
+
+import arviz as az
+import jax
+import numpy as np
+import pytest
+
+from domainfit.cli import main
+from domainfit.nn import emulator_path, estimate, load_model, make_model, save_model
+from domainfit.nn.train import normalisation
+
+from nn_helpers import stripes, write_synthetic_dataset
+
+RANGES = {"D": (0.0, 1e-3), "Ms": (200e3, 1.5e6), "sigma": (0.05, 0.2)}
+TINY = ["--chains", "2", "--warmup", "50", "--samples", "60", "--predictive", "40", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def no_user_cache(monkeypatch):
+    monkeypatch.setenv("DOMAINFIT_NO_CACHE", "1")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Dataset → untrained tiny model → `domainfit emulator --model` (saved beside it) → an image."""
+    root = tmp_path_factory.mktemp("posterior")
+    data = write_synthetic_dataset(root / "data", count=48, chunk=24, preset="co-pt")
+    model, state = make_model(in_pixels=64, widths=(4, 4, 8, 8, 8, 8), key=jax.random.key(0))
+    meta = {"pixel_size": 4e-9, "targets": ["D", "Ms", "sigma"], "normalisation": normalisation(RANGES),
+            "ranges": {k: list(v) for k, v in RANGES.items()}, "fov": [0.2e-6, 0.256e-6],
+            "training": {"steps": 0, "data_hash": "none"}, "code_version": "test", "physics_version": "1"}
+    model_path = save_model(root / "model.eqx", model, state, meta)
+    image = root / "maze.npy"
+    np.save(image, stripes(np.array([[0.5e-3, 1.5e6, 0.1, 1.6e6, 31e-12]]), 128, seed=3)[0])
+    cnn = estimate(load_model(model_path), np.load(image), 4e-9)
+    return dict(root=root, data=data, model=model_path, image=image, cnn=cnn)
+
+
+def _emulator_made(setup, capsys):
+    path = emulator_path(setup["model"])
+    if not path.exists():
+        code = main(["emulator", "--data", str(setup["data"]), "--model", str(setup["model"]), "--degree", "2",
+                     "--degree-var", "1"])
+        assert code == 0
+        out = capsys.readouterr().out
+        assert "cross-validation" in out and "surrogate error" in out and "held constant" in out
+    return path
+
+
+def test_emulator_command_saves_beside_the_model(setup, capsys):
+    path = _emulator_made(setup, capsys)
+    assert path == setup["model"].with_name("model.emulator.npz") and path.is_file()
+    from domainfit.inference import Emulator
+
+    emu = Emulator.load(path)
+    assert emu.names == ("D", "sigma") and emu.error_report["constants"]["Ms"] == pytest.approx(1.5e6)
+
+
+def test_posterior_report_files_and_warnings(setup, tmp_path, capsys):
+    _emulator_made(setup, capsys)
+    out = tmp_path / "run"
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
+                 "--posterior", *TINY, "--hdi", "0.8", "--out", str(out), "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["parameters"]) == {"D", "Ms", "sigma"}  # the CNN block is kept
+    assert set(report["posterior"]) >= {"D", "Ms", "sigma"}
+    for name, p in report["posterior"].items():
+        assert {"unit", "mean", "sd", "median", "hdi_low", "hdi_high", "hdi_prob"} <= set(p)
+        assert p["hdi_low"] <= p["median"] <= p["hdi_high"] and p["hdi_prob"] == 0.8
+    assert report["posterior"]["D"]["unit"] == "mJ/m^2" and report["posterior"]["Ms"]["unit"] == "kA/m"
+    assert report["posterior"]["Ms"]["fixed"] and report["posterior"]["Ms"]["sd"] == 0.0  # held in the dataset
+    assert not report["posterior"]["D"]["fixed"] and report["posterior"]["D"]["sd"] > 0
+    ratio = report["posterior_sd_over_cnn_sd"]
+    assert set(ratio) == {"D", "Ms", "sigma"} and ratio["D"] > 0 and ratio["Ms"] == 0.0
+    d = report["diagnostics"]
+    assert {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences", "surrogate_error", "wall_time_s"} <= set(d)
+    # 2 × 60 draws cannot give 400 effective draws: the report says so in words, also on stderr
+    assert any("effective draws" in w for w in report["warnings"]) and "effective draws" in captured.err
+    assert report["posterior_predictive"]["draws"] == 40
+    assert {p.name for p in out.iterdir()} >= {"idata.nc", "report.json", "pair.png", "predictive.png", "config.json"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["chains"] == 2 and config["samples"] == 60 and config["hdi_prob"] == 0.8
+    assert config["emulator"].endswith("model.emulator.npz")
+    idata = az.from_netcdf(out / "idata.nc")
+    assert idata.posterior["D"].shape == (2, 60)
+    assert "posterior" in captured.out and "sd/CNN sd" in captured.out
+
+
+def test_fix_and_a_narrow_prior_file(setup, tmp_path, capsys):
+    _emulator_made(setup, capsys)
+    centre = 0.3e-3 if setup["cnn"].mean["D"] > 0.55e-3 else 0.8e-3
+    prior_file = tmp_path / "narrow.py"
+    prior_file.write_text(
+        "import numpyro.distributions as dist\n"
+        "from domainfit.inference import Prior\n\n"
+        "def prior(box):\n"
+        f"    return {{'D': Prior('D', dist.Normal({centre!r}, 0.01e-3))}}\n"
+    )
+    out = tmp_path / "run"
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
+                 "--posterior", *TINY, "--chains", "1", "--samples", "100", "--fix", "sigma=0.1",
+                 "--prior", str(prior_file), "--out", str(out),
+                 "--json", "-"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    sigma = report["posterior"]["sigma"]
+    assert sigma["fixed"] and sigma["sd"] == 0 and sigma["hdi_low"] == sigma["hdi_high"] == pytest.approx(0.1)
+    assert "sigma" not in az.from_netcdf(out / "idata.nc").posterior  # not sampled
+    assert report["posterior"]["D"]["mean"] == pytest.approx(centre * 1e3, abs=0.03)  # the prior dominates
+    assert report["config"]["fixed_SI"] == {"sigma": 0.1}
+
+
+def _no_support_prior(setup, tmp_path):
+    d = setup["cnn"].mean["D"]
+    path = tmp_path / "far.py"
+    path.write_text("from domainfit.inference import Prior\n\n"
+                    f"def prior():\n    return [Prior.uniform('D', {d + 2e-4!r}, {d + 3e-4!r})]\n")
+    return path
+
+
+@pytest.mark.parametrize("case, words", [
+    ("no_emulator", "no emulator for model"),
+    ("bad_unit", "unknown unit"),
+    ("no_unit", "has no unit"),
+    ("no_function", "defines no function prior()"),
+    ("no_support", "no support at the starting estimate"),
+    ("samples_0", "at least one chain and one sample"),
+    ("too_few", "budget too small"),
+    ("fix_not_input", "cannot fix Ku"),
+    ("without_posterior", "only applies with --posterior"),
+])
+def test_bad_inputs_are_one_line_errors(setup, tmp_path, capsys, case, words):
+    _emulator_made(setup, capsys)
+    model = setup["model"]
+    extra = ["--posterior", *TINY]
+    if case == "no_emulator":
+        model = tmp_path / "bare.eqx"
+        shutil.copy(setup["model"], model)
+        shutil.copy(setup["model"].with_suffix(".json"), model.with_suffix(".json"))
+    elif case == "bad_unit":
+        extra += ["--fix", "Ku=1.6MJ/m2"]
+    elif case == "no_unit":
+        extra += ["--fix", "D=0.5"]
+    elif case == "no_function":
+        (tmp_path / "empty.py").write_text("def my_prior():\n    return {}\n")
+        extra += ["--prior", str(tmp_path / "empty.py")]
+    elif case == "no_support":
+        extra += ["--prior", str(_no_support_prior(setup, tmp_path))]
+    elif case == "samples_0":
+        extra += ["--samples", "0"]
+    elif case == "too_few":
+        extra += ["--samples", "10"]
+    elif case == "fix_not_input":
+        extra += ["--fix", "Ku=1.2MJ/m3"]
+    elif case == "without_posterior":
+        extra = ["--chains", "2"]
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(model), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1, err
