@@ -32,6 +32,20 @@ USER_UNITS: dict[str, tuple[str, float]] = {
     "field": ("mT", 1e-3 / MU0),  # μ0H in mT → H in A/m
 }
 
+PARAMETER_UNITS: dict[str, tuple[str, float]] = {
+    # inferable parameter: (user unit, factor to SI); "1" for dimensionless ones
+    "D": USER_UNITS["D"],
+    "Ms": USER_UNITS["Ms"],
+    "sigma": ("1", 1.0),
+    "Ku": USER_UNITS["Ku"],
+    "A": USER_UNITS["A"],
+    "thickness": USER_UNITS["length"],
+    "blur_fwhm": USER_UNITS["length"],
+    "contrast": ("1", 1.0),
+    "offset": ("1", 1.0),
+}
+"""User units of every parameter the inference can free or fix (priors, reports, ``--fix``)."""
+
 _LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "pm": 1e-12, "a": 1e-10, "å": 1e-10}
 
 

@@ -32,6 +32,7 @@ from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
+from ..units import PARAMETER_UNITS
 
 PARAMETERS: dict[str, tuple[str, str]] = {
     # name: (SI unit, description) — the θ a likelihood may ask for.
@@ -47,17 +48,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
 }
 """Known parameter names with their SI unit and meaning (others are allowed, with unit "?")."""
 
-USER_UNITS: dict[str, tuple[str, float]] = {
-    "D": ("mJ/m^2", 1e-3),
-    "Ms": ("kA/m", 1e3),
-    "sigma": ("1", 1.0),
-    "Ku": ("MJ/m^3", 1e6),
-    "A": ("pJ/m", 1e-12),
-    "thickness": ("nm", 1e-9),
-    "blur_fwhm": ("nm", 1e-9),
-    "contrast": ("1", 1.0),
-    "offset": ("1", 1.0),
-}
+USER_UNITS = PARAMETER_UNITS  # one table, in units.py
 """Units used in reports (unit, factor to SI); the code itself stays in SI."""
 
 
