@@ -14,6 +14,7 @@ import pytest
 
 from domainfit.cli import main
 from domainfit.data import Dataset, GenerateConfig, augment, crop_centred, generate, preset_prior, sample_seeds
+from domainfit.data.augment import augment_with
 from domainfit.data.prior import PARAMETERS, with_bounds
 from domainfit.data.store import chunk_name
 from domainfit.errors import DomainfitError
@@ -193,3 +194,14 @@ def test_augmentation_crops_and_symmetries():
     v = np.asarray(views[0])
     vals = np.sort(np.abs(v[v != 0]))
     assert vals.size == sides[0] ** 2 and np.isin(vals, np.abs(np.asarray(image))).all()
+
+
+def test_augmentation_with_a_set_of_fields_of_view_uses_only_those_sides():
+    # Training on a set of scales (--fov a,b,c) must never show the scales in between, and must show
+    # each of the set about equally often: the scale-generalisation test relies on both.
+    image = jax.numpy.asarray(np.random.default_rng(1).normal(size=(48, 48)).astype(np.float32))
+    u = jax.numpy.asarray(np.random.default_rng(2).random((400, 5), dtype=np.float32))
+    views = jax.jit(jax.vmap(lambda v: augment_with(image, v, out_pixels=64, crop_pixels=(16, 32, 48), discrete=True)))(u)
+    sides = np.array([(np.abs(np.asarray(v)).sum(1) > 0).sum() for v in views])
+    counts = {s: int((sides == s).sum()) for s in (16, 32, 48)}
+    assert set(sides.tolist()) == {16, 32, 48} and min(counts.values()) > 100, counts

@@ -19,11 +19,11 @@ from nn_helpers import TINY_CLI, stripes, write_synthetic_dataset
 RANGES = {"D": (0.0, 1e-3), "Ms": (200e3, 1.5e6), "sigma": (0.05, 0.2)}
 
 
-def untrained_model(path, *, pixel_size, in_pixels, widths):
+def untrained_model(path, *, pixel_size, in_pixels, widths, ranges=RANGES):
     """An untrained model with real metadata: what the commands do does not depend on the weights."""
     model, state = make_model(in_pixels=in_pixels, widths=widths, key=jax.random.key(0))
-    meta = {"pixel_size": pixel_size, "targets": ["D", "Ms", "sigma"], "normalisation": normalisation(RANGES),
-            "ranges": {k: list(v) for k, v in RANGES.items()}, "fov": [0.5e-6, in_pixels * pixel_size],
+    meta = {"pixel_size": pixel_size, "targets": ["D", "Ms", "sigma"], "normalisation": normalisation(ranges),
+            "ranges": {k: list(v) for k, v in ranges.items()}, "fov": [0.5e-6, in_pixels * pixel_size],
             "training": {"steps": 0, "data_hash": "none"}, "code_version": "test", "physics_version": "1"}  # fmt: skip
     return save_model(path, model, state, meta)
 
@@ -127,3 +127,17 @@ def test_train_command_stops_on_time_limit_and_resumes(tmp_path, capsys):
     assert meta["training"]["steps"] == 120 and meta["pixel_size"] == pytest.approx(4e-9)
     code = main(["train", "--data", str(data), "--out", str(out), *TINY_CLI[:-2], "--seed", "1"])
     assert code == 2 and "other settings" in capsys.readouterr().err
+
+
+def test_a_target_held_fixed_in_training_is_reported_as_not_estimated(tmp_path, capsys):
+    # A Co/Pt-only model never saw Ms vary: it must say Ms is the training value, not pretend to measure it.
+    ranges = dict(RANGES, Ms=(1.5e6, 1.5e6))
+    path = untrained_model(tmp_path / "copt.eqx", pixel_size=4e-9, in_pixels=64, widths=(4, 4, 8, 8, 8, 8), ranges=ranges)
+    image = tmp_path / "maze.npy"
+    np.save(image, stripes(np.array([[0.5e-3, 1.5e6, 0.1, 1.6e6, 31e-12]]), 64, seed=1)[0])
+    assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path), "--json", "-"]) == 0
+    params = json.loads(capsys.readouterr().out)["parameters"]
+    assert params["Ms"] == {"unit": "kA/m", "mean": 1500.0, "sd": 0.0, "fixed": True}
+    assert "fixed" not in params["D"] and params["D"]["sd"] > 0
+    assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path)]) == 0
+    assert "Ms = 1500 kA/m (not estimated" in capsys.readouterr().out

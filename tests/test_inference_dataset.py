@@ -28,3 +28,48 @@ def test_emulator_from_dataset_store(tmp_path):
     assert emu.stat_names[0] == "period" and len(emu.stat_names) == 5
     lo, hi = (float(emu.predict({"D": d})[0][0]) for d in (0.2e-3, 0.9e-3))
     assert lo > hi  # the fitted period statistic follows the trend in the data
+
+
+def test_a_mixed_dataset_gets_one_emulator_per_prior_component(tmp_path):
+    # Two disjoint boxes (like --preset mix): the period follows D in "a" and Ms in "b". One polynomial
+    # across both would fit nothing in between, so a component must be named, and each emulator's
+    # inputs are the parameters varying inside its own box.
+    import pytest
+
+    from domainfit.data.prior import preset_prior
+    from domainfit.errors import DomainfitError
+
+    rng = np.random.default_rng(1)
+    n, px, size = 80, 4e-9, 64
+    comp = (np.arange(n) % 2).astype(np.int8)
+    D = np.where(comp == 0, rng.uniform(0.1e-3, 1.0e-3, n), 0.0)
+    Ms = np.where(comp == 0, 1.5e6, rng.uniform(200e3, 700e3, n))
+    t = np.where(comp == 0, (1e-3 - D) / 0.9e-3, (Ms - 200e3) / 500e3)
+    period = 40e-9 + 60e-9 * t
+    x = (np.arange(size) + 0.5) * px
+    images = np.tanh(3 * np.cos(2 * np.pi * x[None, None, :] / period[:, None, None] + rng.uniform(0, 6, n)[:, None, None]))
+    images = np.broadcast_to(images, (n, size, size)).astype(np.float32)
+    params = np.column_stack([D, Ms, rng.uniform(0.05, 0.2, n), np.where(comp == 0, 1.6e6, 0.4e6),
+                              np.where(comp == 0, 31e-12, 10e-12)])
+    identity = {"count": n, "chunk_size": n, "grid": {"nx": size, "ny": size, "cell_size": px, "thickness": px},
+                "imaging": {"pixel_size": px}, "prior": preset_prior("mix").to_json()}
+    init_store(tmp_path, identity)
+    write_chunk(tmp_path, 0, dict(index=np.arange(n), seed=np.arange(n), params=params, component=comp,
+                                  steps=np.ones(n, np.int32), converged=np.ones(n, bool),
+                                  max_torque=np.zeros(n, np.float32), energy=np.zeros(n), image=images))
+    with pytest.raises(DomainfitError, match="co-pt, low-ms"):
+        inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
+    a = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), component="co-pt")
+    b = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), component="low-ms")
+    assert a.names == ("D", "sigma") and b.names == ("Ms", "sigma")
+    assert a.error_report["constants"]["Ms"] == 1.5e6 and b.error_report["constants"]["D"] == 0.0
+    assert a.error_report["n_train"] == b.error_report["n_train"] == n // 2
+    # Each follows its own trend: the period falls with D in "a" and rises with Ms in "b".
+    pa = [float(a.predict({"D": d, "sigma": 0.1})[0][0]) for d in (0.2e-3, 0.9e-3)]
+    pb = [float(b.predict({"Ms": m, "sigma": 0.1})[0][0]) for m in (250e3, 650e3)]
+    assert pa[0] > pa[1] and pb[0] < pb[1]
+
+    from domainfit._cli_posterior import choose_emulator
+
+    assert choose_emulator({"D": 0.5e-3, "Ms": 1.49e6, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 0
+    assert choose_emulator({"D": 0.02e-3, "Ms": 420e3, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 1

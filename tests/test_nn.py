@@ -152,3 +152,28 @@ def test_load_default_says_what_to_do_without_a_shipped_model():
         assert "domainfit train" in str(err) and "--model" in str(err)
     else:  # once a model ships, it must be a usable estimator
         assert loaded.targets == ("D", "Ms", "sigma") and loaded.pixel_size > 0
+
+
+def test_a_target_held_fixed_is_left_out_of_the_loss():
+    from domainfit.nn.train import gaussian_nll
+
+    rng = np.random.default_rng(0)
+    z, mean = jnp.asarray(rng.normal(size=(8, 3))), jnp.asarray(rng.normal(size=(8, 3)))
+    log_sd = jnp.asarray(rng.normal(size=(8, 3)))
+    both = np.asarray(0.5 * ((z - mean) * jnp.exp(-log_sd)) ** 2 + log_sd)
+    got = float(gaussian_nll(z, mean, log_sd, jnp.asarray([1.0, 0.0, 1.0])))
+    assert got == pytest.approx(both[:, [0, 2]].mean(), rel=1e-6)
+    # Shrinking the spread of the masked target around a perfect prediction changes nothing.
+    log_sd2 = log_sd.at[:, 1].set(-50.0)
+    assert float(gaussian_nll(z, mean, log_sd2, jnp.asarray([1.0, 0.0, 1.0]))) == pytest.approx(got, rel=1e-6)
+
+
+def test_training_on_a_single_box_learns_only_what_varies(tmp_path):
+    # Co/Pt-only data hold Ms at 1500 kA/m: training must stay finite, and the estimate reports Ms as
+    # fixed (not estimated) while D and σ get a spread.
+    ds = Dataset(write_synthetic_dataset(tmp_path / "copt", preset="co-pt"))
+    report = train(ds, tmp_path / "run", tiny_config(steps=20), progress=False)
+    assert np.isfinite(report.losses).all()
+    est = estimate(load_model(report.out), ds.images([0])[0], ds.image_pixel_size)
+    assert est.fixed == ("Ms",) and est.mean["Ms"] == 1.5e6 and est.sd["Ms"] == 0.0
+    assert est.sd["D"] > 0 and est.sd["sigma"] > 0

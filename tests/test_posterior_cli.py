@@ -167,3 +167,31 @@ def test_bad_inputs_are_one_line_errors(setup, tmp_path, capsys, case, words):
     code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(model), *extra])
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_mixed_training_set_gets_one_emulator_per_component_and_estimate_picks_one(setup, tmp_path, capsys):
+    # A --preset mix dataset: `emulator --model` keeps one emulator per prior box beside the model, and
+    # `estimate --posterior` uses the one whose box the CNN estimate fits (the choice is in the report).
+    data = write_synthetic_dataset(tmp_path / "mix", count=96, chunk=48, preset="mix")
+    model = tmp_path / "mixmodel.eqx"
+    shutil.copy(setup["model"], model)
+    shutil.copy(setup["model"].with_suffix(".json"), model.with_suffix(".json"))
+    code = main(["emulator", "--data", str(data), "--model", str(model), "--degree", "2", "--degree-var", "1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "prior component co-pt" in out and "prior component low-ms" in out
+    files = sorted(p.name for p in tmp_path.glob("mixmodel.emulator*"))
+    assert files == ["mixmodel.emulator-co-pt.npz", "mixmodel.emulator-low-ms.npz"]
+    code = main(["emulator", "--data", str(data), "--out", str(tmp_path / "one.npz")])
+    assert code == 2 and "--component" in capsys.readouterr().err
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(model), "--posterior", *TINY,
+                 "--json", "-"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    from domainfit._cli_posterior import choose_emulator
+    from domainfit.inference import Emulator
+
+    cands = [Emulator.load(tmp_path / f) for f in files]
+    cnn = estimate(load_model(model), np.load(setup["image"]), 4e-9)
+    expected = ["co-pt", "low-ms"][choose_emulator(cnn.mean, cnn.sd, cands)]
+    assert report["emulator"]["component"] == expected and len(report["emulator"]["candidates"]) == 2

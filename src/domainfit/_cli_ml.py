@@ -54,14 +54,19 @@ def _parse_range(name: str, text: str) -> tuple[float, float]:
     return units.to_si(name, values[0]), units.to_si(name, values[1])
 
 
-def _fov_range(text: str) -> tuple[float, float]:
-    parts = str(text).split(":")
+def _fov_option(text: str) -> tuple[float, float, tuple[float, ...] | None]:
+    """``--fov`` of ``train``: ``low:high`` (a range) or ``a,b,c`` (a set) in µm → (low, high, set) [m]."""
+    text = str(text)
+    if "," in text and ":" not in text:
+        fovs = tuple(units.parse_length(p, default_unit="um") for p in text.split(","))
+        return min(fovs), max(fovs), fovs
+    parts = text.split(":")
     if len(parts) != 2:
-        raise DomainfitError(f"--fov {text!r}: write low:high in µm, e.g. 0.5:2.048")
+        raise DomainfitError(f"--fov {text!r}: write low:high (a range) or a,b,c (a set) in µm, e.g. 0.5:2.048")
     lo, hi = (units.parse_length(p, default_unit="um") for p in parts)
     if hi < lo:
         raise DomainfitError(f"--fov {text!r}: need low ≤ high")
-    return lo, hi
+    return lo, hi, None
 
 
 def _add_generate(sub) -> None:
@@ -161,7 +166,10 @@ def _add_train(sub) -> None:
     p.add_argument("--input-pixels", type=int, default=128, help="network input side in pixels (default 128)")
     p.add_argument("--widths", default="16,32,64,64,128,128", help="conv filters per block (default 16,32,64,64,128,128)")
     p.add_argument("--norm", choices=["batch", "group"], default="batch", help="normalisation layers (default batch)")
-    p.add_argument("--fov", default="0.5:2.048", help="field-of-view range of training crops low:high [µm] (default 0.5:2.048)")
+    p.add_argument(
+        "--fov", default="0.5:2.048",
+        help="fields of view of training crops [µm]: a range low:high (log-uniform; default 0.5:2.048) or a set a,b,c",
+    )  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no crops/rotations/flips (full images as they are)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of samples held out (default 0.1)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
@@ -180,12 +188,12 @@ def _train(args) -> int:
         widths = tuple(int(w) for w in args.widths.split(","))
     except ValueError:
         raise DomainfitError(f"--widths {args.widths!r}: write filter counts separated by commas") from None
-    fov_min, fov_max = _fov_range(args.fov)
+    fov_min, fov_max, fov_set = _fov_option(args.fov)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch, learning_rate=args.lr, weight_decay=args.weight_decay,
         warmup_steps=args.warmup, pixel_size=units.parse_length(args.pixel_size, default_unit="nm"),
         in_pixels=args.input_pixels, widths=widths, norm=args.norm, fov_min=fov_min, fov_max=fov_max,
-        augment=not args.no_augment, val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every,
+        fov_set=fov_set, augment=not args.no_augment, val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )  # fmt: skip
     limit = None if args.time_limit is None else 60.0 * args.time_limit
@@ -318,7 +326,10 @@ def _estimate(args) -> int:
     lines = []
     for t, e in report["parameters"].items():
         unit = "" if e["unit"] == "1" else " " + e["unit"].replace("^2", "²")
-        lines.append(f"{names.get(t, t):>2} = {e['mean']:.4g} ± {e['sd']:.2g}{unit}")
+        if e.get("fixed"):
+            lines.append(f"{names.get(t, t):>2} = {e['mean']:.4g}{unit} (not estimated: the model's training set held it fixed)")
+        else:
+            lines.append(f"{names.get(t, t):>2} = {e['mean']:.4g} ± {e['sd']:.2g}{unit}")
     if args.posterior:
         lines = ["CNN estimate:", *lines, *run_posterior(args, opts, loaded, image, result, report, bar)]
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)

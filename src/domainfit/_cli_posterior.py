@@ -3,7 +3,9 @@
 A thin shell over ``inference.posterior_from_image`` (CNN estimate → MAP → NUTS → posterior-predictive
 check, emulator likelihood) and ``inference.emulator_from_dataset``. User units are converted here and in
 ``units`` only. A model's emulator lives beside it, ``NAME.eqx`` → ``NAME.emulator.npz``
-(``nn.emulator_path``); ``domainfit emulator --model NAME`` puts it there.
+(``nn.emulator_path``), or, for a training set mixing prior boxes, one per box as
+``NAME.emulator-COMPONENT.npz``; ``domainfit emulator --model NAME`` puts them there and ``estimate``
+uses the one whose box the CNN estimate fits (``choose_emulator``).
 """
 
 from __future__ import annotations
@@ -95,20 +97,43 @@ def parse_fixes(specs: list[str]) -> dict[str, float]:
     return fixes
 
 
-def find_emulator(model_path, explicit: Path | None):
-    """Load the emulator given by ``--emulator`` or the one beside the model; a clear error if none."""
+def find_emulators(model_path, explicit: Path | None) -> list:
+    """[(emulator, path)]: the one given by ``--emulator``, or those beside the model (one, or one per
+    prior component of a mixed training set); a clear error if none."""
     from .inference import Emulator
-    from .nn import emulator_path
+    from .nn import emulator_path, emulator_paths
 
     if explicit is not None:
         if not Path(explicit).is_file():
             raise DomainfitError(f"--emulator {explicit}: no such file")
-        return Emulator.load(explicit), Path(explicit)
-    path = emulator_path(model_path)
-    if not path.is_file():
-        raise DomainfitError(f"no emulator for model {model_path} (looked for {path}): run "
+        return [(Emulator.load(explicit), Path(explicit))]
+    paths = emulator_paths(model_path)
+    if not paths:
+        raise DomainfitError(f"no emulator for model {model_path} (looked for {emulator_path(model_path)}): run "
                              f"`domainfit emulator --data DATASET --model {model_path}` or pass --emulator FILE")
-    return Emulator.load(path), path
+    return [(Emulator.load(p), p) for p in paths]
+
+
+def choose_emulator(cnn_mean: dict[str, float], cnn_sd: dict[str, float], candidates: list) -> int:
+    """Index of the candidate whose training box the CNN estimate fits best.
+
+    The distance of the estimate to a box is Σ over the box's parameters (inputs and held constants)
+    of the CNN-sd-normalised distance outside the range, squared: 0 inside. One candidate: 0.
+    """
+    if len(candidates) == 1:
+        return 0
+    scores = []
+    for emu in candidates:
+        ranges = {n: (float(lo), float(hi)) for n, lo, hi in zip(emu.names, emu.lo, emu.hi)}
+        ranges.update({n: (float(v), float(v)) for n, v in emu.error_report.get("constants", {}).items()})
+        d2 = 0.0
+        for name, (lo, hi) in ranges.items():
+            if name not in cnn_mean:
+                continue
+            x, sd = float(cnn_mean[name]), max(float(cnn_sd.get(name, 0.0)), 1e-12 * max(abs(lo), abs(hi), 1e-30))
+            d2 += (max(lo - x, 0.0, x - hi) / sd) ** 2
+        scores.append(d2)
+    return int(min(range(len(scores)), key=scores.__getitem__))
 
 
 def _load_prior_file(path: Path, box: dict):
@@ -247,10 +272,12 @@ def posterior_block(summary: dict, prior, cnn_json: dict, hdi: float) -> tuple[d
 
 
 def prepare_posterior(args, opts: dict, loaded) -> dict:
-    """Find the model's emulator and build the prior before any estimate runs (so their errors come first)."""
-    emulator, emu_path = find_emulator(loaded.path, args.emulator)
-    prior, boxed = build_prior(emulator, opts["fix"], args.prior)
-    return dict(opts, emulator=emulator, emulator_path=emu_path, prior_model=prior, boxed=boxed)
+    """Find the model's emulators and build their priors before any estimate runs (so errors come first)."""
+    candidates = []
+    for emulator, path in find_emulators(loaded.path, args.emulator):
+        prior, boxed = build_prior(emulator, opts["fix"], args.prior)
+        candidates.append(dict(emulator=emulator, emulator_path=path, prior_model=prior, boxed=boxed))
+    return dict(opts, candidates=candidates)
 
 
 def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> list[str]:
@@ -264,8 +291,10 @@ def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> li
     from . import __version__, inference, plots
     from .inference.priors import USER_UNITS
 
-    emulator, emu_path = opts["emulator"], opts["emulator_path"]
-    prior, boxed = opts["prior_model"], opts["boxed"]
+    candidates = opts["candidates"]
+    chosen = candidates[choose_emulator(cnn.mean, cnn.sd, [c["emulator"] for c in candidates])]
+    emulator, emu_path = chosen["emulator"], chosen["emulator_path"]
+    prior, boxed = chosen["prior_model"], chosen["boxed"]
     box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
     seed, notices = seed_from_cnn(cnn.mean, box, boxed)
     for name, value in opts["fix"].items():
@@ -295,7 +324,8 @@ def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> li
                      for n, v in s["map"].items()}
     report["observation"] = s["observation"]
     report["prior"] = prior.describe()
-    report["emulator"] = {"path": str(emu_path), "inputs": list(emulator.names),
+    report["emulator"] = {"path": str(emu_path), "component": emulator.error_report.get("component"),
+                          "candidates": [str(c["emulator_path"]) for c in candidates], "inputs": list(emulator.names),
                           "surrogate_error": emulator.surrogate_error, "cross_validation": emulator.error_report}
     config = {
         "command": "estimate --posterior", "image": str(args.image), "pixel_size_m": image.pixel_size,
@@ -378,6 +408,8 @@ def _add_emulator(sub) -> None:
     p.add_argument("--data", type=Path, required=True, help="dataset folder (domainfit generate)")
     p.add_argument("--model", help="save beside this model (.eqx, .json or training folder)")
     p.add_argument("--out", type=Path, help="emulator file (.npz); default: beside --model")
+    p.add_argument("--component", help="prior component of a mixed dataset (default: one emulator per component, "
+                   "saved as NAME.emulator-COMPONENT.npz beside --model)")
     p.add_argument("--degree", type=int, default=3, help="polynomial degree of the mean (default 3)")
     p.add_argument("--degree-var", type=int, default=2, help="polynomial degree of the log-variance (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
@@ -396,36 +428,66 @@ def _emulator(args) -> int:
         raise DomainfitError(f"--degree {args.degree} --degree-var {args.degree_var}: need degrees ≥ 0")
     if args.model is not None and not resolve_model_path(args.model).is_file():
         raise DomainfitError(f"no model at {args.model}: train one with 'domainfit train' first")
-    out = Path(args.out) if args.out is not None else emulator_path(args.model)
-    if out.suffix != ".npz":
-        out = out.with_name(out.name + ".npz")
-    if not out.resolve().parent.exists():
-        raise DomainfitError(f"cannot write {out}: folder {out.parent} does not exist")
-    if not (Path(args.data) / "dataset.json").is_file() and not Path(args.data).is_dir():
+    if not (Path(args.data) / "dataset.json").is_file():
         raise DomainfitError(f"no dataset at {args.data}: make one with 'domainfit generate'")
+    from .data import Dataset
+    from .inference.emulator import dataset_components
+
+    components = dataset_components(Dataset(args.data))
+    if args.component is not None:
+        if args.component not in components:
+            raise DomainfitError(f"--component {args.component}: the dataset's prior components are {', '.join(components)}")
+        wanted = [args.component]
+    else:
+        wanted = components
+    if args.out is not None and len(wanted) > 1:
+        raise DomainfitError(f"the dataset mixes {', '.join(components)}: with --out, choose one with --component "
+                             "(or use --model, which keeps one emulator per component beside the model)")
+    targets = []
+    for comp in wanted:
+        if args.out is not None:
+            out = Path(args.out)
+        else:
+            out = emulator_path(args.model, comp if len(components) > 1 else None)
+        if out.suffix != ".npz":
+            out = out.with_name(out.name + ".npz")
+        if not out.resolve().parent.exists():
+            raise DomainfitError(f"cannot write {out}: folder {out.parent} does not exist")
+        targets.append((comp if len(components) > 1 else None, out))
     enable_compilation_cache()
     import jax
 
     from .inference import emulator_from_dataset
 
-    t0 = time.perf_counter()
-    emu = emulator_from_dataset(args.data, degree=args.degree, degree_var=args.degree_var, key=jax.random.key(args.seed))
-    # Write to a temporary name and rename, so an interrupted run never leaves half an emulator.
-    tmp = out.with_name(f".{out.stem}.tmp.npz")
-    emu.save(tmp)
-    try:
-        tmp.replace(out)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise DomainfitError(f"cannot write {out}: {err.strerror or err}") from None
-    rep = emu.error_report
-    summary = {"out": str(out), "inputs": list(emu.names), "statistics": list(emu.stat_names),
-               "area_um2": emu.area * 1e12, "cross_validation": rep, "wall_time_s": round(time.perf_counter() - t0, 3)}
+    summaries = []
+    for comp, out in targets:
+        t0 = time.perf_counter()
+        emu = emulator_from_dataset(args.data, degree=args.degree, degree_var=args.degree_var,
+                                    key=jax.random.key(args.seed), component=comp)
+        # Write to a temporary name and rename, so an interrupted run never leaves half an emulator.
+        tmp = out.with_name(f".{out.stem}.tmp.npz")
+        emu.save(tmp)
+        try:
+            tmp.replace(out)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise DomainfitError(f"cannot write {out}: {err.strerror or err}") from None
+        rep = emu.error_report
+        summaries.append({"out": str(out), "component": rep.get("component"), "inputs": list(emu.names),
+                          "statistics": list(emu.stat_names), "area_um2": emu.area * 1e12, "cross_validation": rep,
+                          "wall_time_s": round(time.perf_counter() - t0, 3)})
+        if not args.json:
+            _print_emulator(emu, out)
     if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
+        print(json.dumps(summaries[0] if len(summaries) == 1 else summaries, indent=2))
+    return 0
+
+
+def _print_emulator(emu, out: Path) -> None:
+    rep = emu.error_report
+    comp = f" (prior component {rep['component']})" if rep.get("component") else ""
     print(f"emulator of {len(emu.stat_names)} statistics over {', '.join(emu.names)} fitted to {rep.get('n_train')} "
-          f"images (degree {rep.get('degree')}/{rep.get('degree_var')}); saved to {out}")
+          f"images{comp} (degree {rep.get('degree')}/{rep.get('degree_var')}); saved to {out}")
     if "z_rms" in rep:
         print(f"  {rep['folds']}-fold cross-validation: surrogate error {rep['surrogate_error']:.3f} noise sd "
               f"(upper {rep['surrogate_error_upper']:.3f}), 90 % coverage {rep['coverage_90']:.3f}")
@@ -437,7 +499,6 @@ def _emulator(args) -> int:
               "statistic that barely varies across the dataset?): the emulator's error is unknown", file=sys.stderr)
     if rep.get("constants"):
         print("  held constant in the dataset: " + ", ".join(f"{n} = {_user(n, v)}" for n, v in rep["constants"].items()))
-    return 0
 
 
 def add_commands(sub) -> None:

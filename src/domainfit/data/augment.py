@@ -57,20 +57,33 @@ def augment_with(
     u: Float[Array, " 5"],
     *,
     out_pixels: int,
-    crop_pixels: tuple[int, int],
+    crop_pixels: tuple[int, ...],
     flip_sign: bool = True,
+    discrete: bool = False,
 ) -> Float[Array, "P P"]:
     """``augment`` driven by five uniform numbers in [0, 1) instead of a key (offset y, x; crop
-    side; symmetry; sign). Training draws them on the host, which keeps the compiled step small."""
-    nmin, nmax = crop_pixels
+    side; symmetry; sign). Training draws them on the host, which keeps the compiled step small.
+
+    ``crop_pixels`` is (n_min, n_max), a log-uniform range of crop sides, or with ``discrete`` a set
+    of sides chosen with equal probability (``crop_side``)."""
     size = jnp.asarray(image.shape)
     shift = jnp.minimum(jnp.floor(u[:2] * size), size - 1).astype(jnp.int32)
-    n = jnp.clip(jnp.round(jnp.exp(jnp.log(nmin) + u[2] * (jnp.log(nmax) - jnp.log(nmin)))), nmin, nmax).astype(jnp.int32)
+    n = crop_side(u[2], crop_pixels, discrete=discrete)
     view = crop_centred(image, n, out_pixels, shift=shift)
     view = dihedral(view, jnp.minimum(jnp.floor(u[3] * 8), 7).astype(jnp.int32))
     if flip_sign:
         view = jnp.where(u[4] < 0.5, -view, view)
     return view
+
+
+def crop_side(u, crop_pixels: tuple[int, ...], *, discrete: bool = False):
+    """Crop side in pixels from a uniform number ``u`` ∈ [0, 1): log-uniform over the range
+    (n_min, n_max), or with ``discrete`` one of the sides in ``crop_pixels`` with equal probability."""
+    if not discrete:
+        nmin, nmax = crop_pixels
+        return jnp.clip(jnp.round(jnp.exp(jnp.log(nmin) + u * (jnp.log(nmax) - jnp.log(nmin)))), nmin, nmax).astype(jnp.int32)
+    sides = jnp.asarray(sorted(set(crop_pixels)), jnp.int32)
+    return sides[jnp.minimum(jnp.floor(u * len(sides)), len(sides) - 1).astype(jnp.int32)]
 
 
 def augment(
@@ -86,7 +99,8 @@ def augment(
     Args:
         image: rendered m_z [S_y, S_x] at the model pixel size, periodic.
         out_pixels: network input size P.
-        crop_pixels: (n_min, n_max) crop side in pixels (log-uniform), n_max ≤ min(S, P).
+        crop_pixels: (n_min, n_max) crop side in pixels (log-uniform), n_max ≤ min(S, P), or a
+            set of sides (``crop_side``).
         flip_sign: also apply a random global sign flip.
     """
     u = jax.random.uniform(key, (N_UNIFORMS,))

@@ -34,10 +34,17 @@ _IMAGEJ_UNITS = {"micron": 1e-6, "microns": 1e-6, "um": 1e-6, "µm": 1e-6, "μm"
 EXAMPLE_NAME = "example"
 """Stands for the shipped example image wherever an image path is asked for (CLI and ``load``)."""
 
+EXAMPLES: dict[str, str] = {"example": "example_maze.npz", "example-512": "example_maze_512.npz"}
+"""Names of the shipped examples (used as an image path when no such file exists) → asset file.
+``example``: a simulated co-pt maze, 512² cells of 4 nm rendered at 8 nm (256² px, 2.048 µm);
+``example-512``: the same film (same seed and parameters) at its cell size, 512² px of 4 nm."""
 
-def example_path() -> Path:
-    """Path of the shipped example: a simulated co-pt maze (512² cells of 4 nm rendered at 8 nm)."""
-    return Path(__file__).resolve().parent.parent / "assets" / "example_maze.npz"
+
+def example_path(name: str = EXAMPLE_NAME) -> Path:
+    """Path of a shipped example image (``EXAMPLES``)."""
+    if name not in EXAMPLES:
+        raise DomainfitError(f"no shipped example {name!r}: the examples are {', '.join(EXAMPLES)}")
+    return Path(__file__).resolve().parent.parent / "assets" / EXAMPLES[name]
 
 
 def load(
@@ -52,8 +59,8 @@ def load(
     """Read a domain image and normalise its contrast to [-1, 1].
 
     Args:
-        path: PNG, JPEG, BMP, GIF, TIFF, .npy or .npz file; ``"example"`` (when no such file
-            exists) is the shipped example image, ``example_path()``.
+        path: PNG, JPEG, BMP, GIF, TIFF, .npy or .npz file; ``"example"`` or ``"example-512"``
+            (when no such file exists) is a shipped example image, ``example_path(name)``.
         pixel_size: pixel side [m]; overrides the file's own calibration (TIFF resolution tags,
             ImageJ unit, ``pixel_size``/``cell_size`` or the configuration of a .npz). Required when
             the file has none.
@@ -67,8 +74,8 @@ def load(
     non-positive pixel size.
     """
     path = Path(path)
-    if str(path) == EXAMPLE_NAME and not path.exists():
-        path = example_path()
+    if str(path) in EXAMPLES and not path.exists():
+        path = example_path(str(path))
     name = path.name
     if not path.exists():
         raise DomainfitError(f"image {path} does not exist")

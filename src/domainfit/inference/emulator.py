@@ -419,12 +419,15 @@ def emulator_from_dataset(
     degree_var: int = 2,
     batch: int = 256,
     key: Key[Array, ""] | None = None,
+    component: str | None = None,
 ) -> Emulator:
     """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image.
 
     The inputs are the parameters that vary in the dataset (of D, Ms, sigma, Ku, A); the training
     area is one stored image's field of view. ``summary_fn`` defaults to ``stats.summary_vector``
-    (then ``stat_names`` to ``stats.SUMMARY_NAMES``).
+    (then ``stat_names`` to ``stats.SUMMARY_NAMES``). A dataset drawn from a mixture of prior boxes
+    (``--preset mix``) needs one emulator per box: ``component`` names it (``dataset_components``
+    lists them); a polynomial across two disjoint boxes would be fitted to nothing in between.
     """
     from ..data.store import Dataset
 
@@ -433,7 +436,16 @@ def emulator_from_dataset(
 
         summary_fn, stat_names = summary_vector, stat_names or SUMMARY_NAMES
     ds = Dataset(root)
-    rows = np.nonzero(np.asarray(ds.converged, bool))[0]
+    names_of = dataset_components(ds)
+    keep = np.asarray(ds.converged, bool)
+    if component is None and len(names_of) > 1:
+        raise DomainfitError(f"dataset {root} mixes the prior components {', '.join(names_of)}: fit one emulator "
+                             "per component (component=..., or --component on the command line)")
+    if component is not None:
+        if component not in names_of:
+            raise DomainfitError(f"dataset {root} has no prior component {component!r} (it has {', '.join(names_of)})")
+        keep &= np.asarray(ds.component) == names_of.index(component)
+    rows = np.nonzero(keep)[0]
     if len(rows) < 20:
         raise DomainfitError(f"dataset {root} has {len(rows)} converged images: too few to fit an emulator")
     params = np.asarray(ds.params, np.float64)[rows]
@@ -454,4 +466,12 @@ def emulator_from_dataset(
     # Parameters the dataset held fixed are not inputs; record their values so a prior can fix them.
     report = emulator.error_report
     report["constants"] = {DATASET_PARAMS[i]: float(params[0, i]) for i in range(params.shape[1]) if i not in varying}
+    report["component"] = component if component is not None else names_of[0]
     return Emulator(**{**_fields(emulator), "report": json.dumps(report)})
+
+
+def dataset_components(ds) -> list[str]:
+    """Names of the prior components of a dataset (``Dataset``), in the order of its ``component`` codes
+    (``["all"]`` for a store that records no prior)."""
+    comps = ds.meta["identity"].get("prior", {}).get("components")
+    return [str(c["name"]) for c in comps] if comps else ["all"]

@@ -3,6 +3,7 @@
 from .checkpoint import (
     LoadedModel as LoadedModel,
     emulator_path as emulator_path,
+    emulator_paths as emulator_paths,
     load_default as load_default,
     load_model as load_model,
     save_model as save_model,

@@ -10,6 +10,7 @@ A model is two files side by side, ``NAME.eqx`` (the leaves of (model, batch-nor
      "normalisation": {"D": {"centre": c, "scale": s}, ...},   # z = (θ − c)/s, θ in SI
      "ranges": {"D": [lo, hi], ...},              # prior range of the training data [SI]
      "fov": [fov_min, fov_max],                   # fields of view seen in training [m]
+     "fov_set": [f1, f2, ...],                    # only when trained on a set of fields of view [m]
      "training": {"data_hash": ..., "steps": ..., ...},
      "code_version": ..., "physics_version": ..., "leaves_sha256": ...}
 
@@ -121,10 +122,24 @@ EMULATOR_SUFFIX = ".emulator.npz"
 """A model's amortised emulator (``inference.Emulator``) lives beside it: NAME.eqx → NAME.emulator.npz."""
 
 
-def emulator_path(model_path: str | Path) -> Path:
+def emulator_path(model_path: str | Path, component: str | None = None) -> Path:
     """Where the emulator of a model (given as for ``resolve_model_path``) is kept: ``NAME.emulator.npz``
-    beside ``NAME.eqx`` (``domainfit emulator --model`` writes it, ``estimate --posterior`` reads it)."""
-    return resolve_model_path(model_path).with_suffix(EMULATOR_SUFFIX)
+    beside ``NAME.eqx`` (``domainfit emulator --model`` writes it, ``estimate --posterior`` reads it);
+    for one component of a mixed training set, ``NAME.emulator-COMPONENT.npz``."""
+    eqx_path = resolve_model_path(model_path)
+    if component is None:
+        return eqx_path.with_suffix(EMULATOR_SUFFIX)
+    return eqx_path.with_name(f"{eqx_path.stem}{EMULATOR_SUFFIX[:-4]}-{component}.npz")
+
+
+def emulator_paths(model_path: str | Path) -> list[Path]:
+    """The emulators kept beside a model: ``[NAME.emulator.npz]`` if it exists, else every
+    ``NAME.emulator-COMPONENT.npz`` (sorted; empty when there is none)."""
+    single = emulator_path(model_path)
+    if single.is_file():
+        return [single]
+    eqx_path = resolve_model_path(model_path)
+    return sorted(eqx_path.parent.glob(f"{eqx_path.stem}{EMULATOR_SUFFIX[:-4]}-*.npz"))
 
 
 def load_model(path: str | Path) -> LoadedModel:

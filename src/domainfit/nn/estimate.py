@@ -40,6 +40,7 @@ class Estimate:
         field_of_view: (height, width) of the image [m].
         n_eff: number of independent fields of view used in the spread.
         wall_time_s: time of the estimate (resampling, tiling, network).
+        fixed: targets the training set held at one value: not estimated (mean = that value, sd = 0).
     """
 
     targets: tuple[str, ...]
@@ -52,6 +53,7 @@ class Estimate:
     n_eff: float
     wall_time_s: float = 0.0
     warnings: tuple[str, ...] = ()
+    fixed: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         """JSON-able dict in user units: ``parameters.{D,Ms,sigma}.{unit,mean,sd}`` and details."""
@@ -59,6 +61,8 @@ class Estimate:
         for t in self.targets:
             unit, f = USER.get(t, ("SI", 1.0))
             params[t] = {"unit": unit, "mean": self.mean[t] * f, "sd": self.sd[t] * f}
+            if t in self.fixed:
+                params[t]["fixed"] = True  # held at this value in training: not estimated
         return {
             "parameters": params,
             "tiles": int(self.tile_mean.shape[0]),
@@ -172,10 +176,14 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> Estim
             f"field of view {min(fov) * 1e6:.3g} µm is below the smallest seen in training ({fov_min * 1e6:.3g} µm): "
             "the estimate is an extrapolation"
         )
+    # A target the training set held at one value (e.g. Ms of a Co/Pt-only set) is not estimated:
+    # the network saw no variation of it, so it is reported as that value with no spread.
+    ranges = loaded.meta.get("ranges", {})
+    fixed = tuple(t for t in targets if t in ranges and ranges[t][0] == ranges[t][1])
     return Estimate(
         targets=targets,
-        mean={t: float(centre[k] + scale[k] * mean[k]) for k, t in enumerate(targets)},
-        sd={t: float(scale[k] * spread[k]) for k, t in enumerate(targets)},
+        mean={t: float(ranges[t][0]) if t in fixed else float(centre[k] + scale[k] * mean[k]) for k, t in enumerate(targets)},
+        sd={t: 0.0 if t in fixed else float(scale[k] * spread[k]) for k, t in enumerate(targets)},
         tile_mean=centre + scale * mu,
         tile_sd=scale * sd,
         pixel_size=p,
@@ -183,4 +191,5 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> Estim
         n_eff=n_eff,
         wall_time_s=time.perf_counter() - t0,
         warnings=tuple(warnings),
+        fixed=fixed,
     )

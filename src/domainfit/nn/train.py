@@ -51,7 +51,10 @@ class TrainConfig:
         pixel_size: model input pixel size [m]; in_pixels: input side P (multiple of 64).
         widths, norm: architecture (see ``model.CNN``).
         fov_min, fov_max: field-of-view range of the training crops [m] (fov_max None: P·p,
-            limited by the image size).
+            limited by the image size), drawn log-uniform.
+        fov_set: instead of a range, a set of fields of view [m] drawn with equal probability
+            (each limited by the image size); leaves other scales out of training, so that
+            generalisation across scales can be measured on them.
         augment: random crops/rotations/flips/sign (False: the centred full image as is).
         val_fraction: share of samples held out for validation (chosen by a hash of the index).
         checkpoint_every: steps between checkpoints; log_every: steps between log lines.
@@ -69,6 +72,7 @@ class TrainConfig:
     norm: str = "batch"
     fov_min: float = 0.5e-6
     fov_max: float | None = None
+    fov_set: tuple[float, ...] | None = None
     augment: bool = True
     val_fraction: float = 0.1
     checkpoint_every: int = 500
@@ -84,10 +88,16 @@ class TrainConfig:
             raise DomainfitError(f"validation fraction {self.val_fraction}: need 0 ≤ f < 1")
         if not (self.pixel_size > 0 and self.fov_min > 0):
             raise DomainfitError("pixel size and field of view must be positive")
+        if self.fov_set is not None and not (self.fov_set and all(f > 0 for f in self.fov_set)):
+            raise DomainfitError(f"fields of view {self.fov_set}: need at least one, all positive")
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
+        if self.fov_set is None:
+            del d["fov_set"]  # runs from before the option keep their identity
+        else:
+            d["fov_set"] = list(self.fov_set)
         return d
 
 
@@ -116,7 +126,11 @@ def images_at_pixel_size(images: np.ndarray, pixel_size: float, target: float) -
     return np.stack([np.asarray(imaging.resample(jnp.asarray(im), pixel_size, target)) for im in images]).astype(np.float32)
 
 
-def _crop_pixels(cfg: TrainConfig, image_shape: tuple[int, int]) -> tuple[int, int]:
+def _crop_pixels(cfg: TrainConfig, image_shape: tuple[int, int]) -> tuple[int, ...]:
+    """Crop sides in pixels: (n_min, n_max) of the log-uniform range, or the sorted set of ``fov_set``."""
+    if cfg.fov_set is not None:
+        cap = min(image_shape[0], image_shape[1], cfg.in_pixels)
+        return tuple(sorted({max(1, min(int(round(f / cfg.pixel_size)), cap)) for f in cfg.fov_set}))
     n_max_fov = cfg.in_pixels if cfg.fov_max is None else int(round(cfg.fov_max / cfg.pixel_size))
     n_max = max(1, min(n_max_fov, image_shape[0], image_shape[1], cfg.in_pixels))
     n_min = max(1, min(int(round(cfg.fov_min / cfg.pixel_size)), n_max))
@@ -137,24 +151,41 @@ def _make_optimiser(cfg: TrainConfig):
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=cfg.weight_decay)), schedule
 
 
-def gaussian_nll(z, mean, log_sd):
-    """Mean Gaussian negative log-likelihood (without the constant ½ log 2π) of targets z."""
-    return jnp.mean(0.5 * ((z - mean) * jnp.exp(-log_sd)) ** 2 + log_sd)
+def gaussian_nll(z, mean, log_sd, active=None):
+    """Mean Gaussian negative log-likelihood (without the constant ½ log 2π) of targets z.
+
+    ``active`` [K] (1/0) leaves out targets the training set holds fixed: their NLL has no lower
+    bound (the spread can shrink forever around a constant) and would swamp the others.
+    """
+    if active is None:
+        return jnp.mean(0.5 * ((z - mean) * jnp.exp(-log_sd)) ** 2 + log_sd)
+    on = active > 0
+    # Masked entries become exactly 0 (not 0 · inf): the mean is set to the target and log sd to 0.
+    mean, log_sd = jnp.where(on, mean, z), jnp.where(on, log_sd, 0.0)
+    nll = 0.5 * ((z - mean) * jnp.exp(-log_sd)) ** 2 + log_sd
+    return jnp.sum(jnp.mean(nll, axis=0)) / jnp.maximum(jnp.sum(active), 1.0)
+
+
+def _masked_mse(z, mean, active):
+    return jnp.sum(jnp.mean((z - mean) ** 2, axis=0) * active) / jnp.maximum(jnp.sum(active), 1.0)
 
 
 def _views(images, u, cfg: TrainConfig, crop_pixels):
     if not cfg.augment:
         return jax.vmap(lambda im: place_centred(im[: cfg.in_pixels, : cfg.in_pixels], cfg.in_pixels))(images)
-    return jax.vmap(lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels))(images, u)
+    discrete = cfg.fov_set is not None
+    return jax.vmap(lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels, discrete=discrete))(
+        images, u
+    )
 
 
 @eqx.filter_jit
-def _train_step(model, state, opt_state, images, z, u, optimiser, cfg, crop_pixels):
+def _train_step(model, state, opt_state, images, z, u, active, optimiser, cfg, crop_pixels):
     x = _views(images, u, cfg, crop_pixels)
 
     def loss_fn(m):
         mean, log_sd, new_state = forward(m, state, x)
-        return gaussian_nll(z, mean, log_sd), (new_state, jnp.mean((z - mean) ** 2))
+        return gaussian_nll(z, mean, log_sd, active), (new_state, _masked_mse(z, mean, active))
 
     (loss, (state, mse)), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
     updates, opt_state = optimiser.update(grads, opt_state, eqx.filter(model, eqx.is_inexact_array))
@@ -162,10 +193,10 @@ def _train_step(model, state, opt_state, images, z, u, optimiser, cfg, crop_pixe
 
 
 @eqx.filter_jit
-def _eval_batch(model, state, images, z, cfg):
+def _eval_batch(model, state, images, z, active, cfg):
     x = _views(images, None, dataclasses.replace(cfg, augment=False), None)
     mean, log_sd, _ = forward(eqx.nn.inference_mode(model), state, x)
-    return gaussian_nll(z, mean, log_sd), jnp.mean((z - mean) ** 2)
+    return gaussian_nll(z, mean, log_sd, active), _masked_mse(z, mean, active)
 
 
 @dataclasses.dataclass
@@ -243,6 +274,10 @@ def train(
     train_rows = np.nonzero(~val)[0]
     val_rows = np.nonzero(val)[0]
     crop_pixels = _crop_pixels(cfg, images.shape[1:])
+    # Targets the data hold at one value (e.g. Ms of a Co/Pt-only set) are left out of the loss.
+    active = jnp.asarray([float(ranges[t][0] < ranges[t][1]) for t in TARGETS], jnp.float32)
+    if not bool(jnp.any(active > 0)):
+        raise DomainfitError(f"dataset {ds.root} holds every target ({', '.join(TARGETS)}) fixed: nothing to learn")
 
     optimiser, schedule = _make_optimiser(cfg)
     meta = {
@@ -251,7 +286,8 @@ def train(
         "units": {"D": "J/m^2", "Ms": "A/m", "sigma": "1"},
         "normalisation": norm,
         "ranges": {t: list(ranges[t]) for t in TARGETS},
-        "fov": [crop_pixels[0] * cfg.pixel_size, crop_pixels[1] * cfg.pixel_size],
+        "fov": [crop_pixels[0] * cfg.pixel_size, crop_pixels[-1] * cfg.pixel_size],
+        **({"fov_set": [n * cfg.pixel_size for n in crop_pixels]} if cfg.fov_set is not None else {}),
         "code_version": __version__,
         "physics_version": PHYSICS_VERSION,
         "training": {"data": str(ds.root), "data_hash": data_hash, "samples": int(len(train_rows)), "config": cfg.to_json()},
@@ -296,7 +332,7 @@ def train(
             u = rng.random((cfg.batch_size, N_UNIFORMS), dtype=np.float32)
             model, state, opt_state, loss, mse = _train_step(
                 model, state, opt_state, jnp.asarray(images[rows]), jnp.asarray(z_all[rows]),
-                jnp.asarray(u), optimiser, cfg, crop_pixels,
+                jnp.asarray(u), active, optimiser, cfg, crop_pixels,
             )  # fmt: skip
             pending.append((loss, mse))
             if step == step0:
@@ -327,7 +363,7 @@ def train(
         nll, mse = [], []
         for a in range(0, len(val_rows), 64):
             r = val_rows[a : a + 64]
-            l, m = _eval_batch(model, state, jnp.asarray(images[r]), jnp.asarray(z_all[r]), cfg)
+            l, m = _eval_batch(model, state, jnp.asarray(images[r]), jnp.asarray(z_all[r]), active, cfg)
             nll.append(float(l) * len(r))
             mse.append(float(m) * len(r))
         val_metrics = {"nll": sum(nll) / len(val_rows), "mse": sum(mse) / len(val_rows), "n": int(len(val_rows))}

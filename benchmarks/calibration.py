@@ -1,0 +1,172 @@
+"""Calibration of the posterior: do the 90 % HDIs of `estimate --posterior` hold the truth 90 % of the time?
+
+For the first N converged images of a test dataset written by `domainfit generate` with another seed
+than the training set (so other initial states and grains than anything the emulator saw), it runs
+what `domainfit estimate IMAGE --posterior` runs — CNN estimate → choice of the emulator (per prior
+component) → MAP → NUTS — and records, per inferred parameter, whether the HDI holds the true value,
+the posterior sd over the CNN sd, R-hat and the wall time. Then it prints the coverage per parameter
+with its binomial standard error, writes every case to JSON and draws truth vs posterior (with HDI
+bars) per parameter.
+
+Run:  python benchmarks/calibration.py --model src/domainfit/assets/cnn_default --data data/test \
+          --n 40 --json docs/figures/calibration.json --plot docs/figures/calibration.png
+Acceptance (issue #5): coverage of the 90 % HDI in 80–97 % for each parameter over ≥ 40 cases.
+It is resumable: with --json, cases already in the file are kept and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from domainfit import inference, nn
+from domainfit._cli_posterior import build_prior, choose_emulator, seed_from_cnn
+from domainfit._files import atomic_write
+from domainfit.data import Dataset
+from domainfit.inference.priors import USER_UNITS
+
+
+def run_case(loaded, emulators, image, pixel, truth, *, hdi, chains, warmup, samples, seed):
+    t0 = time.perf_counter()
+    cnn = nn.estimate(loaded, image, pixel)
+    k = choose_emulator(cnn.mean, cnn.sd, [e for e, _ in emulators])
+    emulator, path = emulators[k]
+    prior, boxed = build_prior(emulator, {}, None)
+    box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
+    start, _ = seed_from_cnn(cnn.mean, box, boxed)
+    result = inference.posterior_from_image(
+        image, pixel, emulator=emulator, seed=start, key=jax.random.key(seed), priors=prior, num_chains=chains,
+        num_warmup=warmup, num_samples=samples, hdi_prob=hdi, progress=False, predictive_draws=0, emit_warnings=False,
+    )  # fmt: skip
+    case = {"emulator": str(path), "component": emulator.error_report.get("component"), "parameters": {},
+            "wall_time_s": time.perf_counter() - t0, "warnings": result.summary["warnings"]}
+    for name, p in result.summary["parameters"].items():
+        unit, factor = USER_UNITS.get(name, ("SI", 1.0))
+        t = truth[name] / factor
+        case["parameters"][name] = dict(
+            unit=unit, truth=t, mean=p["mean"], median=p["median"], sd=p["sd"], hdi_low=p["hdi_low"],
+            hdi_high=p["hdi_high"], inside=bool(p["hdi_low"] <= t <= p["hdi_high"]), r_hat=p["r_hat"],
+            cnn_mean=cnn.mean[name] / factor if name in cnn.mean else None,
+            cnn_sd=cnn.sd[name] / factor if name in cnn.sd else None,
+        )  # fmt: skip
+    return case
+
+
+def summarise(cases: list[dict], hdi: float) -> dict:
+    out = {}
+    names = sorted({n for c in cases for n in c["parameters"]})
+    for name in names:
+        rows = [c["parameters"][name] for c in cases if name in c["parameters"]]
+        inside = np.array([r["inside"] for r in rows], float)
+        ratio = [r["sd"] / r["cnn_sd"] for r in rows if r.get("cnn_sd")]
+        err = np.array([r["median"] - r["truth"] for r in rows])
+        cnn_err = np.array([r["cnn_mean"] - r["truth"] for r in rows if r.get("cnn_mean") is not None])
+        out[name] = dict(
+            n=len(rows), coverage=float(inside.mean()), coverage_se=float(math.sqrt(hdi * (1 - hdi) / len(rows))),
+            posterior_rmse=float(np.sqrt(np.mean(err**2))), cnn_rmse=float(np.sqrt(np.mean(cnn_err**2))) if len(cnn_err) else None,
+            sd_over_cnn_sd_median=float(np.median(ratio)) if ratio else None,
+            r_hat_max=max((r["r_hat"] for r in rows if r["r_hat"] is not None), default=None), unit=rows[0]["unit"],
+        )  # fmt: skip
+    return out
+
+
+def plot(cases: list[dict], path: Path, hdi: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({n for c in cases for n in c["parameters"]})
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.0), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        rows = [c["parameters"][name] for c in cases if name in c["parameters"]]
+        t = np.array([r["truth"] for r in rows])
+        med = np.array([r["median"] for r in rows])
+        lo, hi = np.array([r["hdi_low"] for r in rows]), np.array([r["hdi_high"] for r in rows])
+        ok = np.array([r["inside"] for r in rows])
+        for mask, colour, label in ((ok, "tab:blue", "truth inside"), (~ok, "tab:red", "truth outside")):
+            ax.errorbar(t[mask], med[mask], yerr=[med[mask] - lo[mask], hi[mask] - med[mask]], fmt="o", ms=3,
+                        color=colour, lw=0.8, label=f"{label} ({mask.sum()})")
+        a, b = min(t.min(), lo.min()), max(t.max(), hi.max())
+        ax.plot([a, b], [a, b], "k--", lw=0.8)
+        unit = rows[0]["unit"]
+        unit = "" if unit in ("1", "") else f" [{unit}]"
+        ax.set_xlabel(f"true {name}{unit}")
+        ax.set_ylabel(f"posterior median, {hdi:.0%} HDI")
+        ax.set_title(f"{name}: coverage {ok.mean():.0%} of {len(rows)}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="model (.eqx/.json/folder) with its emulator(s) beside it")
+    ap.add_argument("--data", required=True, help="test dataset (domainfit generate, another --seed than training)")
+    ap.add_argument("--n", type=int, default=40, help="number of cases (default 40)")
+    ap.add_argument("--hdi", type=float, default=0.9)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--json", type=Path, help="write every case and the summary here (resumes from it)")
+    ap.add_argument("--plot", type=Path, help="truth vs posterior figure (PNG)")
+    args = ap.parse_args()
+
+    loaded = nn.load_model(args.model)
+    emulators = [(inference.Emulator.load(p), p) for p in nn.emulator_paths(args.model)]
+    if not emulators:
+        raise SystemExit(f"no emulator beside {args.model}: run domainfit emulator --data TRAIN --model {args.model}")
+    ds = Dataset(args.data)
+    rows = np.nonzero(np.asarray(ds.converged, bool))[0][: args.n]
+    if len(rows) < args.n:
+        print(f"warning: only {len(rows)} converged images in {args.data}")
+    pixel = ds.image_pixel_size
+    done = {}
+    if args.json is not None and args.json.is_file():
+        done = {c["index"]: c for c in json.loads(args.json.read_text()).get("cases", [])}
+    cases = []
+    from tqdm.auto import tqdm
+
+    for row in tqdm(rows, desc="calibration", unit="case"):
+        index = int(ds.index[row])
+        if index in done:
+            cases.append(done[index])
+            continue
+        truth = dict(zip(("D", "Ms", "sigma", "Ku", "A"), map(float, ds.params[row])))
+        image = ds.images([row])[0]
+        case = run_case(loaded, emulators, image, pixel, truth, hdi=args.hdi, chains=args.chains,
+                        warmup=args.warmup, samples=args.samples, seed=index)  # fmt: skip
+        case["index"] = index
+        cases.append(case)
+        if args.json is not None:  # after every case: an interrupted study resumes where it stopped
+            atomic_write(args.json, json.dumps({"cases": cases}, indent=1))
+    summary = summarise(cases, args.hdi)
+    info = {"model": str(args.model), "data": str(args.data), "hdi_prob": args.hdi, "chains": args.chains,
+            "warmup": args.warmup, "samples": args.samples, "machine": f"{platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cores, JAX {jax.__version__} {jax.default_backend()}",
+            "wall_time_s_per_case_median": float(np.median([c["wall_time_s"] for c in cases]))}  # fmt: skip
+    print(f"{len(cases)} cases, {args.hdi:.0%} HDI, {args.chains} chains × {args.samples} draws; "
+          f"median {info['wall_time_s_per_case_median']:.1f} s per case")
+    for name, s in summary.items():
+        cnn = "n/a" if s["cnn_rmse"] is None else f"{s['cnn_rmse']:.4g}"
+        ratio = "n/a" if s["sd_over_cnn_sd_median"] is None else f"{s['sd_over_cnn_sd_median']:.2f}"
+        print(f"{name:>6}: n {s['n']:3d}  coverage {s['coverage']:.3f} ± {s['coverage_se']:.3f}  RMSE posterior "
+              f"{s['posterior_rmse']:.4g} / CNN {cnn} {s['unit']}  sd/CNN sd (median) {ratio}  R-hat max {s['r_hat_max']}")
+    if args.json is not None:
+        atomic_write(args.json, json.dumps({"info": info, "summary": summary, "cases": cases}, indent=1))
+    if args.plot is not None:
+        plot(cases, args.plot, args.hdi)
+
+
+if __name__ == "__main__":
+    main()
