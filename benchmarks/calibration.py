@@ -148,6 +148,9 @@ def main() -> None:
                         warmup=args.warmup, samples=args.samples, seed=index)  # fmt: skip
         case["index"] = index
         cases.append(case)
+        # Each case compiles its own sampler; without this the compiled programs pile up and, after
+        # ~30 cases, LLVM fails with "Cannot allocate memory" (seen on the 2-core/24 GiB machine).
+        jax.clear_caches()
         if args.json is not None:  # after every case: an interrupted study resumes where it stopped
             atomic_write(args.json, json.dumps({"cases": cases}, indent=1))
     summary = summarise(cases, args.hdi)

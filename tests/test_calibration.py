@@ -64,5 +64,6 @@ def test_emulator_posterior_90pct_hdi_covers_the_truth_in_80_to_97pct_of_40_simu
         lo, hi = _hdi_from_grid(np.asarray(grid), logp, 0.9)
         inside.append(lo <= d <= hi)
     coverage = float(np.mean(inside))
+    print(f"90 % HDI coverage {coverage:.3f} over {len(inside)} cases; emulator CV error {emulator.error_report['mean_error_over_sd']}")
     assert len(inside) == 40, f"only {len(inside)} converged test images"
     assert 0.80 <= coverage <= 0.97, f"90 % HDI coverage {coverage:.3f} over 40 cases"

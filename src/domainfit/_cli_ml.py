@@ -266,6 +266,11 @@ def _evaluate(args) -> int:
     else:
         for t, e in report["parameters"].items():
             unit = "" if e["unit"] == "1" else " " + e["unit"]
+            if e.get("fixed"):
+                print(f"{t:>5}: not estimated (held at {e['value']:.4g}{unit} in training)")
+                continue
+            for f, m in e["per_field_of_view"].items():
+                print(f"{t:>5} @ {f:>8}: RMSE {m['rmse']:.4g}{unit}, bias {m['bias']:+.3g}{unit}, 90% coverage {m['coverage90']:.2f}")
             print(f"{t:>5}: RMSE {e['rmse']:.4g}{unit}, bias {e['bias']:+.3g}{unit}, 90% coverage {e['coverage90']:.2f}")
     return 0
 

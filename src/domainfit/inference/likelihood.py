@@ -18,6 +18,8 @@ uses a fitted ``Emulator`` of μ(θ), Σ(θ) instead (the CPU default).
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Mapping
 
 import equinox as eqx
@@ -104,24 +106,35 @@ class SyntheticLikelihood(eqx.Module):
 class EmulatorLikelihood(eqx.Module):
     """log p(s_obs | θ) with μ(θ), Σ(θ) from a fitted ``Emulator`` (the CPU default).
 
-    Σ_eff = Σ_emu(θ) · a_train/a_obs + V_μ(θ) + ε I, where V_μ is the emulator's own predictive
-    variance of the mean (its error enters the likelihood instead of being ignored).
+    Σ_eff = Σ_emu(θ) · a_train/a_obs + V_μ(θ) + diag(e² σ²(θ)) + ε I, where V_μ is the emulator's own
+    predictive variance of the mean and e its cross-validated mean error beyond V_μ in units of the
+    training-noise sd σ (``model_error``; its error enters the likelihood instead of being ignored).
 
     Attributes:
         emulator: a fitted ``emulator.Emulator``.
         s_obs: observed summary vector ``[n_stats]``.
         area_ratio: a_train / a_obs, training-image over observed area.
         floor: ε added to the diagonal.
+        model_error: add the cross-validated emulator error (default True).
     """
 
     emulator: "object"
     s_obs: Float[Array, " n"]
     area_ratio: float = eqx.field(static=True, default=1.0)
     floor: float = eqx.field(static=True, default=1e-8)
+    model_error: bool = eqx.field(static=True, default=True)
 
     def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         mean, cov, mean_var = self.emulator.predict(theta)
+        noise_var = jnp.diag(cov)
         cov = cov * self.area_ratio + jnp.diag(mean_var) + self.floor * jnp.eye(cov.shape[0], dtype=cov.dtype)
+        if self.model_error:
+            # The emulator's cross-validated mean error beyond V_μ, e_i in training-noise sd
+            # (``mean_error_over_sd``): its variance e_i² σ_i²(θ) is added. It does not shrink with the
+            # observed area, so with a large image it is what keeps the intervals honest.
+            err = self.emulator.error_report.get("mean_error_over_sd")
+            if err is not None and len(err) == cov.shape[0] and all(math.isfinite(e) for e in err):
+                cov = cov + jnp.diag(jnp.asarray(err, cov.dtype) ** 2 * noise_var)
         return mean, cov
 
     def __call__(self, theta: Theta) -> Float[Array, ""]:

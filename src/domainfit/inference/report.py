@@ -82,7 +82,9 @@ def summarize(
         surrogate_error = s if s >= 0 else None
     if surrogate_error is not None and surrogate_error > SURROGATE_LIMIT:
         messages.append(f"the emulator's mean error is {surrogate_error:.2f} of the noise sd (above "
-                        f"{SURROGATE_LIMIT}): refine it with fresh simulations around the MAP")
+                        f"{SURROGATE_LIMIT}); its measured error is included in the likelihood, so the intervals "
+                        "are wider for it. To narrow them, refine the emulator with fresh simulations around the "
+                        "MAP (Python: Emulator.refine, docs/inference.md) or fit it to more training images")
     messages = list(dict.fromkeys(messages)) + list(extra_warnings)
     if emit:
         for m in messages:

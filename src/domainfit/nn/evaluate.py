@@ -86,8 +86,13 @@ def evaluate(
         }
 
     report = {"n_samples": int(len(rows)), "fields_of_view_um": [f * 1e6 for f in fields_of_view], "parameters": {}}
+    ranges = loaded.meta.get("ranges", {})
+    fixed = [t for t in targets if t in ranges and ranges[t][0] == ranges[t][1]]
     for k, t in enumerate(targets):
         unit, factor = USER.get(t, ("SI", 1.0))
+        if t in fixed:  # held at one value in training: not estimated (see ``nn.estimate``)
+            report["parameters"][t] = {"unit": unit, "fixed": True, "value": float(ranges[t][0]) * factor}
+            continue
         est = np.concatenate([results[f][0][:, k] for f in fields_of_view]) * factor
         spread = np.concatenate([results[f][1][:, k] for f in fields_of_view]) * factor
         true = np.tile(truth[:, k], len(fields_of_view)) * factor
@@ -98,11 +103,11 @@ def evaluate(
             )
         report["parameters"][t] = entry
     if plots is not None:
-        report["plots"] = _plots(Path(plots), targets, truth, results, fields_of_view)
+        report["plots"] = _plots(Path(plots), targets, truth, results, fields_of_view, skip=fixed)
     return report
 
 
-def _plots(folder: Path, targets, truth, results, fields_of_view) -> list[str]:
+def _plots(folder: Path, targets, truth, results, fields_of_view, skip=()) -> list[str]:
     from ..plots import _pyplot
 
     plt = _pyplot()
@@ -112,6 +117,8 @@ def _plots(folder: Path, targets, truth, results, fields_of_view) -> list[str]:
         raise DomainfitError(f"cannot create plot folder {folder}: {err.strerror or err}") from None
     paths = []
     for k, t in enumerate(targets):
+        if t in skip:
+            continue
         unit, factor = USER.get(t, ("SI", 1.0))
         fig, ax = plt.subplots(figsize=(4.8, 4.4), dpi=120)
         lo, hi = truth[:, k].min() * factor, truth[:, k].max() * factor
