@@ -7,6 +7,7 @@ prior is computed exactly on a grid of D (no sampler in the way: NUTS is tested 
 conjugate posterior), and its 90 % highest-density interval must hold the truth in 80–97 % of cases.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,8 +26,6 @@ def _relaxed_stats(D: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
     @jax.jit
     def one(d, seed):
-        import equinox as eqx
-
         mat = eqx.tree_at(lambda m: m.D, base, d)
         r = df.simulate(mat, grid, key=jax.random.key(seed), tol=1e-3, max_steps=6000)
         return summary_vector(r.m[2], CELL), r.converged

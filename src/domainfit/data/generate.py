@@ -165,7 +165,6 @@ def _build_runner(config: GenerateConfig, devices):
 
     def run(params, seeds):
         keys = jax.vmap(jax.random.key)(seeds)
-        materials = _materials(params, config.dmi, config.grain_size)
         if params.shape[0] == 1:
             # One sample (the CPU default): no vmap. A vmapped while_loop selects between the old and
             # the new state of every member at every step; at batch 1 that made each step ~1.5× slower.
@@ -173,6 +172,7 @@ def _build_runner(config: GenerateConfig, devices):
             res = simulate(one, grid, key=keys[0], tol=config.tol, max_steps=config.max_steps)
             res = jax.tree_util.tree_map(lambda x: x[None], res)
         else:
+            materials = _materials(params, config.dmi, config.grain_size)
             res = simulate_batch(materials, grid, keys=keys, tol=config.tol, max_steps=config.max_steps)
         mz = res.m[:, 2]
         image = jax.vmap(lambda z: _render(z, grid.cell_size, config.image_pixel_size))(mz)
