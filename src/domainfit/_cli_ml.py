@@ -88,7 +88,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--cell-size", type=float, default=4.0, help="cell size [nm] (default 4)")
     p.add_argument("--thickness", type=float, default=4.0, help="film thickness [nm] (default 4)")
     p.add_argument("--grain-size", type=float, default=20.0, help="grain size [nm] (default 20)")
-    p.add_argument("--dmi", choices=["interfacial", "bulk"], default="interfacial", help="DMI kind")
+    p.add_argument("--dmi", choices=["interfacial", "bulk"], default="bulk",
+                   help="DMI kind (default bulk: the co-pt preset's, as in the imaging-scale paper; docs/physics.md)")
     p.add_argument("--tol", type=float, default=1e-4, help="stop at max |m×H|/Ms < tol (default 1e-4)")
     p.add_argument("--max-steps", type=int, default=20_000, help="minimiser step limit; samples that reach it are kept and flagged")
     p.add_argument("--image-pixel-size", type=float, default=16.0, help="pixel size of the stored rendered image [nm] (default 16)")

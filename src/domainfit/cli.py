@@ -36,7 +36,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("--A", type=float, help="exchange stiffness [pJ/m]")
     p.add_argument("--sigma", type=float, help="anisotropy dispersion ΔKu/Ku (dimensionless)")
     p.add_argument("--grain-size", type=float, default=20.0, help="grain size [nm] (default 20)")
-    p.add_argument("--dmi", choices=["interfacial", "bulk"], default="interfacial", help="DMI kind")
+    p.add_argument("--dmi", choices=["interfacial", "bulk"], help="DMI kind (default: the preset's, bulk for co-pt)")
     p.add_argument("--cells", type=int, default=256, help="grid cells per side (default 256)")
     p.add_argument("--ny", type=int, help="cells along y if different from --cells")
     p.add_argument("--cell-size", type=float, default=4.0, help="cell size [nm] (default 4)")

@@ -39,7 +39,8 @@ class GenerateConfig:
         prior: the parameter prior box.
         cells: grid cells (nx, ny).
         cell_size: cell edge [m]; thickness: film thickness [m].
-        grain_size: grain diameter of the anisotropy disorder [m]; dmi: "interfacial" or "bulk".
+        grain_size: grain diameter of the anisotropy disorder [m]; dmi: "interfacial" or "bulk"
+            (default bulk, the co-pt preset's kind: ``physics.PRESET_DMI``).
         tol: relaxation stops at max |m×H|/Ms < tol; max_steps: minimiser step limit.
         image_pixel_size: pixel size of the stored rendered image [m] (default 16 nm, the model's).
         chunk_size: samples per chunk file.
@@ -53,7 +54,7 @@ class GenerateConfig:
     cell_size: float = 4e-9
     thickness: float = 4e-9
     grain_size: float = 20e-9
-    dmi: str = "interfacial"
+    dmi: str = "bulk"
     tol: float = 1e-4
     max_steps: int = 20_000
     image_pixel_size: float = 16e-9

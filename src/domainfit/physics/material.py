@@ -66,6 +66,14 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 """Reference parameter sets in SI. ``co-pt``: D spans 0.1–1.0 mJ/m²; ``low-ms``: Ms spans 200–700 kA/m, D = 0."""
 
+PRESET_DMI: dict[str, DmiKind] = {"co-pt": "bulk", "low-ms": "interfacial"}
+"""DMI kind of each preset. ``co-pt`` uses bulk (nearest-neighbour, Bloch-wall) DMI as the imaging-scale
+paper does: in the one-cell 4 nm model film the magnetostatic cost of a Néel wall holds interfacial-DMI
+walls near Bloch for D < 4Δ K_D/π ≈ 1.6 mJ/m², so the wall energy falls only ∝ D² (by 1.2 of the
+π·1.0 = 3.1 mJ/m² at D = 1 mJ/m²) and D hardly shapes the maze. Bulk DMI gives the full −πD, as
+interfacial DMI does for the Néel walls of the real sub-nanometre Co film the preset stands for;
+m_z images cannot tell Bloch from Néel walls. docs/physics.md, "Which DMI for the co-pt preset"."""
+
 PRESET_THICKNESS = 4e-9
 PRESET_CELL_SIZE = 4e-9
 
@@ -90,13 +98,14 @@ def make_material(
     preset: str | None = "co-pt",
     *,
     dtype=jnp.float32,
-    dmi: DmiKind = "interfacial",
+    dmi: DmiKind | None = None,
     grain_size: float = 20e-9,
     xi: CellMap | None = None,
     **overrides: float,
 ) -> Material:
     """Build a ``Material`` from a preset and SI overrides (``Ms``, ``A``, ``Ku``, ``D``, ``sigma``, ``H_ext``).
 
+    ``dmi`` defaults to the preset's kind (``PRESET_DMI``), or "interfacial" without a preset.
     Raises ``DomainfitError`` for an unknown preset or impossible values.
     """
     if preset is None:
@@ -110,6 +119,8 @@ def make_material(
         raise DomainfitError(f"unknown material parameter(s) {sorted(unknown)}")
     values.update(overrides)
     values.setdefault("H_ext", (0.0, 0.0, 0.0))
+    if dmi is None:
+        dmi = PRESET_DMI.get(preset, "interfacial") if preset is not None else "interfacial"
     check_parameters(**values)
     if not (math.isfinite(grain_size) and grain_size > 0):
         raise DomainfitError(f"grain size {grain_size} m: need a finite positive length")
