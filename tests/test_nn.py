@@ -73,7 +73,7 @@ def test_other_settings_in_a_training_folder_are_refused(trained, dataset):
 def test_estimate_of_one_tile_is_the_network_output(trained, dataset):
     loaded = load_model(trained.out)
     image = dataset.images([3])[0]
-    result = estimate(loaded, image, 4e-9)
+    result = estimate(loaded, image, 4e-9)  # trained without augmentation: read once
     mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(image[None]))
     centre, scale = loaded.centre_scale()
     for k, t in enumerate(loaded.targets):
@@ -82,6 +82,27 @@ def test_estimate_of_one_tile_is_the_network_output(trained, dataset):
     out = result.to_json()
     assert out["parameters"]["D"]["unit"] == "mJ/m^2" and out["parameters"]["Ms"]["unit"] == "kA/m"
     assert out["parameters"]["Ms"]["mean"] == pytest.approx(result.mean["Ms"] / 1e3)
+
+
+def test_reading_the_16_symmetric_versions_makes_the_estimate_invariant(trained, dataset):
+    # Rotations, reflections and m_z → −m_z cannot change the film's parameters. A trained net is only
+    # nearly invariant; the estimate that reads all 16 versions of a tile must be exactly invariant,
+    # and its spread must hold the scatter of the 16 readings (law of total variance).
+    loaded = load_model(trained.out)
+    image = dataset.images([5])[0][:, :48]  # not square: one tile centred on zeros
+    versions = [np.rot90(image, r) for r in range(4)]
+    versions += [v.T for v in versions]
+    versions += [-v for v in versions]
+    single = [estimate(loaded, v, 4e-9, symmetries=False) for v in versions]
+    sym = [estimate(loaded, v, 4e-9, symmetries=True) for v in versions]  # this net trained without augmentation
+    for t in ("D", "sigma"):
+        singles = np.array([e.mean[t] for e in single])
+        assert np.ptp(singles) > 1e-4 * np.abs(singles).max()  # the network alone is not invariant
+        for e in sym[1:]:
+            assert e.mean[t] == pytest.approx(sym[0].mean[t], rel=1e-5) and e.sd[t] == pytest.approx(sym[0].sd[t], rel=1e-5)
+        assert sym[0].mean[t] == pytest.approx(singles.mean(), rel=1e-5)
+        sds = np.array([e.sd[t] for e in single])
+        assert sym[0].sd[t] == pytest.approx(np.sqrt(np.mean(sds**2) + np.var(singles)), rel=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -238,6 +238,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--plots", type=Path, help="folder for set_vs_estimate_{D,Ms,sigma}.png")
     p.add_argument("--split", choices=["all", "val"], default="all", help="all samples, or the validation split of training")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+    p.add_argument("--single-view", action="store_true", help="read each tile once (as estimate --single-view)")
     p.set_defaults(handler=_evaluate)
 
 
@@ -259,7 +260,7 @@ def _evaluate(args) -> int:
     fovs = None
     if args.fov:
         fovs = tuple(units.parse_length(f, default_unit="um") for f in args.fov.split(","))
-    report = evaluate(loaded, ds, fields_of_view=fovs, rows=rows, plots=args.plots)
+    report = evaluate(loaded, ds, fields_of_view=fovs, rows=rows, plots=args.plots, symmetries=False if args.single_view else None)
     report["model"] = str(loaded.path)
     report["data"] = str(args.data)
     if args.json:
@@ -292,6 +293,8 @@ def _add_estimate(sub) -> None:
     p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase)")
     p.add_argument("--flatten", type=int, help="subtract a polynomial background of this degree first")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
+    p.add_argument("--single-view", action="store_true",
+                   help="read each tile once instead of in its 16 symmetric versions (rotations, reflections, sign)")
     from ._cli_posterior import add_posterior_arguments
 
     add_posterior_arguments(p)
@@ -316,7 +319,7 @@ def _estimate(args) -> int:
         opts = prepare_posterior(args, opts, loaded)
     t1 = time.perf_counter()
     bar("CNN estimate")
-    result = estimate(loaded, image.data, image.pixel_size)
+    result = estimate(loaded, image.data, image.pixel_size, symmetries=False if args.single_view else None)
     report = result.to_json()
     report["model"] = {
         "path": str(loaded.path),
@@ -344,7 +347,8 @@ def _estimate(args) -> int:
         print(text)
     else:
         print("\n".join(lines))
-        print(f"({report['tiles']} tiles of {loaded.in_pixels}² px at {loaded.pixel_size * 1e9:.3g} nm, {report['timing']['total_s']:.1f} s)")
+        views = f" × {report['views_per_tile']} symmetric views" if report["views_per_tile"] > 1 else ""
+        print(f"({report['tiles']} tiles{views} of {loaded.in_pixels}² px at {loaded.pixel_size * 1e9:.3g} nm, {report['timing']['total_s']:.1f} s)")
         for warning in report.get("warnings", result.warnings):
             print(f"warning: {warning}", file=sys.stderr)
         if args.json:

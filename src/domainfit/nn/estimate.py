@@ -12,6 +12,11 @@ spread s_t per normalised target; they are combined as
 i.e. the spread of one tile's estimate (its own predicted variance plus the between-tile scatter,
 the law of total variance) reduced by the number of independent fields n_eff = max(1, area / (P·p)²)
 — overlapping tiles do not count as independent evidence.
+
+With ``symmetries`` (the default for a model trained with augmentation) each tile is first read in all 16 versions the physics cannot tell
+apart and training showed the network (8 rotations/reflections of the square × the sign of m_z) and
+μ_t, s_t are those of the 16 readings: μ_t their mean, s_t² the mean of their variances plus the
+variance of their means (the law of total variance again; the copies are one field of view, not 16).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Estimate:
         n_eff: number of independent fields of view used in the spread.
         wall_time_s: time of the estimate (resampling, tiling, network).
         fixed: targets the training set held at one value: not estimated (mean = that value, sd = 0).
+        views_per_tile: 16 when each tile was read in its symmetric versions, else 1.
     """
 
     targets: tuple[str, ...]
@@ -54,6 +60,7 @@ class Estimate:
     wall_time_s: float = 0.0
     warnings: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()
+    views_per_tile: int = 1
 
     def to_json(self) -> dict:
         """JSON-able dict in user units: ``parameters.{D,Ms,sigma}.{unit,mean,sd}`` and details."""
@@ -66,6 +73,7 @@ class Estimate:
         return {
             "parameters": params,
             "tiles": int(self.tile_mean.shape[0]),
+            "views_per_tile": self.views_per_tile,
             "n_eff": self.n_eff,
             "model_pixel_size_nm": self.pixel_size * 1e9,
             "field_of_view_um": [self.field_of_view[0] * 1e6, self.field_of_view[1] * 1e6],
@@ -119,6 +127,22 @@ def to_model_pixels(image: np.ndarray, pixel_size: float, target: float) -> np.n
     return np.asarray(imaging.resample(image, pixel_size, target), np.float32)
 
 
+def symmetric_copies(tiles: np.ndarray) -> np.ndarray:
+    """The 16 versions [n, 16, P, P] of each tile [n, P, P]: rot90 by 0–3, each with and without a
+    transpose (the 8 symmetries of the square, ``data.augment.dihedral``), each with both signs."""
+    views = [np.rot90(tiles, r, axes=(1, 2)) for r in range(4)]
+    views += [np.swapaxes(v, 1, 2) for v in views]
+    views += [-v for v in views]
+    return np.ascontiguousarray(np.stack(views, axis=1))
+
+
+def merge_copies(mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Readings [n, G, K] of G copies of each tile → (μ [n, K], s [n, K]) by the law of total variance."""
+    mean = mu.mean(axis=1)
+    var = (sd**2).mean(axis=1) + mu.var(axis=1)
+    return mean, np.sqrt(var)
+
+
 def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(means, sds) [n, K] of the normalised targets for tiles [n, P, P], batched with padding to a power of two."""
     import jax.numpy as jnp
@@ -138,6 +162,24 @@ def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64) -> tu
     return np.concatenate(means), np.concatenate(sds)
 
 
+def trained_with_symmetries(loaded: LoadedModel) -> bool:
+    """Whether training showed the network the 16 symmetric versions (``train --no-augment`` did not)."""
+    return bool(loaded.meta.get("training", {}).get("config", {}).get("augment", False))
+
+
+def read_tiles(loaded: LoadedModel, tiles: np.ndarray, *, symmetries: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(μ_t, s_t) [n, K] of tiles [n, P, P] in normalised units; with ``symmetries`` each tile is read
+    in its 16 symmetric versions, merged by ``merge_copies`` (None: if the model was trained on them)."""
+    if symmetries is None:
+        symmetries = trained_with_symmetries(loaded)
+    if not symmetries:
+        return predict_tiles(loaded, tiles)
+    copies = symmetric_copies(tiles)
+    n, g = copies.shape[:2]
+    mu, sd = predict_tiles(loaded, copies.reshape(n * g, *tiles.shape[1:]))
+    return merge_copies(mu.reshape(n, g, -1), sd.reshape(n, g, -1))
+
+
 def combine(mu: np.ndarray, sd: np.ndarray, n_eff: float) -> tuple[np.ndarray, np.ndarray]:
     """Combine tile predictions [n, K] into (mean [K], sd [K]) (see the module docstring)."""
     w = 1.0 / sd**2
@@ -147,13 +189,15 @@ def combine(mu: np.ndarray, sd: np.ndarray, n_eff: float) -> tuple[np.ndarray, n
     return mean, np.sqrt(var)
 
 
-def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> Estimate:
+def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symmetries: bool | None = None) -> Estimate:
     """Estimate the targets of ``loaded`` from one image.
 
     Args:
         loaded: a model from ``load_model``/``load_default``.
         image: 2D contrast image [h, w] (m_z units, or any contrast: see ``normalise_contrast``).
         pixel_size: its pixel size [m].
+        symmetries: read every tile in its 16 symmetric versions and merge them (module docstring);
+            None (default): when the model was trained with augmentation, which showed it those versions.
     """
     t0 = time.perf_counter()
     image = np.asarray(image)
@@ -162,8 +206,9 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> Estim
     p = loaded.pixel_size
     img = to_model_pixels(normalise_contrast(image), pixel_size, p)
     P = loaded.in_pixels
-    tiles = make_tiles(img, P)
-    mu, sd = predict_tiles(loaded, tiles)
+    if symmetries is None:
+        symmetries = trained_with_symmetries(loaded)
+    mu, sd = read_tiles(loaded, make_tiles(img, P), symmetries=symmetries)
     fov = (image.shape[0] * pixel_size, image.shape[1] * pixel_size)
     n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
     mean, spread = combine(mu, sd, n_eff)
@@ -192,4 +237,5 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> Estim
         wall_time_s=time.perf_counter() - t0,
         warnings=tuple(warnings),
         fixed=fixed,
+        views_per_tile=16 if symmetries else 1,
     )

@@ -19,7 +19,7 @@ from ..data.prior import PARAMETERS
 from ..data.store import Dataset
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
-from .estimate import USER, combine, make_tiles, predict_tiles, to_model_pixels
+from .estimate import USER, combine, make_tiles, read_tiles, to_model_pixels
 
 Z90 = 1.6448536269514722
 """Half-width of the central 90 % interval of a Gaussian in standard deviations."""
@@ -32,6 +32,7 @@ def evaluate(
     fields_of_view: tuple[float, ...] | None = None,
     rows: np.ndarray | None = None,
     plots: str | Path | None = None,
+    symmetries: bool | None = None,
 ) -> dict:
     """Metrics of ``loaded`` on ``data`` (JSON-able dict in user units).
 
@@ -39,6 +40,7 @@ def evaluate(
         fields_of_view: crop sides [m]; default 0.5, 1.0, 1.5 µm and the full image.
         rows: dataset rows to use (default all).
         plots: folder for ``set_vs_estimate_{D,Ms,sigma}.png`` (None: no plots).
+        symmetries: read each tile in its 16 symmetric versions (None: as ``estimate`` decides).
     """
     ds = data if isinstance(data, Dataset) else Dataset(data)
     rows = np.arange(len(ds)) if rows is None else np.asarray(rows)
@@ -67,7 +69,7 @@ def evaluate(
             t = make_tiles(crop, P)
             groups.append((len(all_tiles), len(t)))
             all_tiles.extend(t)
-        mu, sd = predict_tiles(loaded, np.stack(all_tiles))
+        mu, sd = read_tiles(loaded, np.stack(all_tiles), symmetries=symmetries)
         n_eff = max(1.0, (n_px * pix) ** 2 / (P * p) ** 2)
         means, sds = [], []
         for a, n in groups:
