@@ -114,6 +114,23 @@ def test_evaluate_command_json_and_plots(models, tmp_path, capsys):
     assert len(list((tmp_path / "plots").glob("set_vs_estimate_*.png"))) == 3
 
 
+def test_calibrate_command_stores_factors_and_refuses_too_few_images(models, tmp_path, capsys):
+    import shutil
+
+    for suffix in (".eqx", ".json"):
+        shutil.copy(models["tiny"].with_suffix(suffix), tmp_path / f"m{suffix}")
+    data = write_synthetic_dataset(tmp_path / "data", count=12, chunk=4)
+    argv = ["calibrate", "--model", str(tmp_path / "m.eqx"), "--data", str(data), "--fov", "0.128,0.256"]
+    assert main([*argv, "--split", "all", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    stored = json.loads((tmp_path / "m.json").read_text())["spread_calibration"]
+    assert stored == record and record["rows"] == 12 and set(record["factors"]) == {"D", "Ms", "sigma"}
+    assert all(f > 0 for f in record["factors"].values())
+    assert main(argv) == 2  # the validation split of 12 images holds fewer than 10
+    err = capsys.readouterr().err
+    assert "need at least 10" in err and err.count("\n") == 1, err
+
+
 def test_train_command_stops_on_time_limit_and_resumes(tmp_path, capsys):
     data = write_synthetic_dataset(tmp_path / "data")
     out = tmp_path / "run"

@@ -211,3 +211,35 @@ def test_training_on_a_single_box_learns_only_what_varies(tmp_path):
     est = estimate(load_model(report.out), ds.images([0])[0], ds.image_pixel_size)
     assert est.fixed == ("Ms",) and est.mean["Ms"] == 1.5e6 and est.sd["Ms"] == 0.0
     assert est.sd["D"] > 0 and est.sd["sigma"] > 0
+
+
+def test_spread_factor_recovers_a_known_miscalibration():
+    from domainfit.nn.calibrate import spread_factors
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(20_000, 2)) * np.array([2.0, 0.5])  # spreads predicted 2× too narrow, 2× too wide
+    np.testing.assert_allclose(spread_factors(z, 0.9), [2.0, 0.5], rtol=0.03)
+    np.testing.assert_allclose(spread_factors(z, 0.5), [2.0, 0.5], rtol=0.03)
+
+
+def test_calibrated_spreads_hold_90pct_of_the_held_out_truths(trained, dataset, tmp_path):
+    import shutil
+
+    from domainfit.nn import calibrate_spread
+
+    for suffix in (".eqx", ".json"):
+        shutil.copy(trained.out / f"model{suffix}", tmp_path / f"model{suffix}")
+    before = load_model(tmp_path / "model.eqx")
+    fovs = (0.128e-6, 0.256e-6)
+    raw = evaluate(before, dataset, fields_of_view=fovs)
+    record = calibrate_spread(before, dataset, rows=np.arange(len(dataset)), fields_of_view=fovs)
+    after = load_model(tmp_path / "model.eqx")  # the factors went into the model's JSON
+    assert after.meta["spread_calibration"]["factors"] == record["factors"] and record["rows"] == 16
+    report = evaluate(after, dataset, fields_of_view=fovs)
+    for t in ("D", "sigma"):
+        assert raw["parameters"][t]["coverage90"] != pytest.approx(0.9, abs=0.02)  # it needed calibrating
+        assert report["parameters"][t]["coverage90"] == pytest.approx(0.9, abs=1 / 32 + 1e-9)
+        assert report["parameters"][t]["mean_sd"] == pytest.approx(raw["parameters"][t]["mean_sd"] * record["factors"][t], rel=1e-6)
+    image = dataset.images([2])[0]
+    a, b = estimate(before, image, 4e-9), estimate(after, image, 4e-9)
+    assert b.sd["D"] == pytest.approx(a.sd["D"] * record["factors"]["D"], rel=1e-6) and b.mean == a.mean

@@ -356,9 +356,49 @@ def _estimate(args) -> int:
     return 0
 
 
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the CNN's spread factors on held-out images so that its 90 %% intervals hold",
+        description="Estimate the held-out images of a dataset (by default the validation split of the model's "
+        "training set) at the training fields of view, and store in the model JSON one factor per parameter on "
+        "the predicted spread: the 90 %% quantile of |estimate − truth|/sd over 1.645. estimate and evaluate "
+        "apply it. Calibrate on data the model was not trained on, never on the test set.",
+    )
+    p.add_argument("--model", required=True, help="model to calibrate (.eqx, .json or training folder); its JSON is updated")
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (its validation split is used unless --split all)")
+    p.add_argument("--split", choices=["val", "all"], default="val", help="validation split of training (default) or all samples")
+    p.add_argument("--fov", help="fields of view [µm], comma separated (default: the model's training set of scales)")
+    p.add_argument("--level", type=float, default=0.9, help="interval probability to calibrate (default 0.9)")
+    p.add_argument("--json", action="store_true", help="print the calibration record as JSON")
+    p.set_defaults(handler=_calibrate)
+
+
+def _calibrate(args) -> int:
+    import numpy as np
+
+    from .data import Dataset
+    from .nn import calibrate_spread, load_model
+
+    enable_compilation_cache()
+    loaded = load_model(args.model)
+    ds = Dataset(args.data)
+    rows = np.arange(len(ds)) if args.split == "all" else None
+    fovs = tuple(units.parse_length(f, default_unit="um") for f in args.fov.split(",")) if args.fov else None
+    record = calibrate_spread(loaded, ds, rows=rows, fields_of_view=fovs, level=args.level)
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        factors = ", ".join(f"{t} × {f:.3g}" for t, f in record["factors"].items())
+        print(f"spread factors ({record['rows']} images, {len(record['fields_of_view_um'])} fields of view): {factors}")
+        print(f"written to {Path(loaded.path).with_suffix('.json')}")
+    return 0
+
+
 def add_commands(sub) -> None:
-    """Register generate, train, evaluate and estimate on an argparse subparsers object."""
+    """Register generate, train, evaluate, calibrate and estimate on an argparse subparsers object."""
     _add_generate(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_calibrate(sub)
     _add_estimate(sub)

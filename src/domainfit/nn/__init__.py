@@ -1,5 +1,6 @@
 """The CNN estimator: model, training, checkpoints, estimation on any image, evaluation."""
 
+from .calibrate import calibrate_spread as calibrate_spread
 from .checkpoint import (
     LoadedModel as LoadedModel,
     emulator_path as emulator_path,

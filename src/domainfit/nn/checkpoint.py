@@ -66,6 +66,12 @@ class LoadedModel:
             np.array([norm[t]["scale"] for t in self.targets], dtype=np.float64),
         )
 
+    def spread_scale(self) -> np.ndarray:
+        """Factors [K] on the predicted spreads, fitted on held-out images by ``nn.calibrate_spread``
+        (1 where the model was never calibrated)."""
+        factors = self.meta.get("spread_calibration", {}).get("factors", {})
+        return np.array([float(factors.get(t, 1.0)) for t in self.targets], dtype=np.float64)
+
 
 def _skeleton(meta: dict) -> tuple[CNN, eqx.nn.State]:
     """Shapes and dtypes only (``eval_shape``): deserialising needs no initialisation compute."""

@@ -25,6 +25,55 @@ Z90 = 1.6448536269514722
 """Half-width of the central 90 % interval of a Gaussian in standard deviations."""
 
 
+def view_estimates(
+    loaded: LoadedModel,
+    ds: Dataset,
+    rows: np.ndarray,
+    fields_of_view: tuple[float, ...] | None,
+    *,
+    symmetries: bool | None = None,
+) -> tuple[np.ndarray, tuple[float, ...], dict]:
+    """Estimates of the top-left F × F crop of each image in ``rows``, for each field of view F [m],
+    exactly as ``estimate`` makes them but before the model's spread calibration.
+
+    Returns:
+        truth [n, K] (SI), the fields of view used, and {F: (mean [n, K], sd [n, K])} in SI.
+    """
+    if len(rows) == 0:
+        raise DomainfitError(f"no samples to evaluate in {ds.root}")
+    pix = ds.image_pixel_size
+    images = ds.images(rows)
+    full = min(images.shape[1:]) * pix
+    if fields_of_view is None:
+        fields_of_view = tuple(f for f in (0.5e-6, 1.0e-6, 1.5e-6) if f < full * (1 - 1e-6)) + (full,)
+    for f in fields_of_view:
+        if not (0 < f <= full * (1 + 1e-6)):
+            raise DomainfitError(f"field of view {f * 1e6:g} µm: need 0 < F ≤ {full * 1e6:g} µm (the simulated image)")
+    cols = [PARAMETERS.index(t) for t in loaded.targets]
+    truth = ds.params[rows][:, cols]
+    centre, scale = loaded.centre_scale()
+    P, p = loaded.in_pixels, loaded.pixel_size
+
+    results = {}
+    for f in fields_of_view:
+        n_px = max(1, int(round(f / pix)))
+        groups, all_tiles = [], []
+        for im in images:
+            crop = to_model_pixels(im[:n_px, :n_px], pix, p)
+            t = make_tiles(crop, P)
+            groups.append((len(all_tiles), len(t)))
+            all_tiles.extend(t)
+        mu, sd = read_tiles(loaded, np.stack(all_tiles), symmetries=symmetries)
+        n_eff = max(1.0, (n_px * pix) ** 2 / (P * p) ** 2)
+        means, sds = [], []
+        for a, n in groups:
+            m, s = combine(mu[a : a + n], sd[a : a + n], n_eff)
+            means.append(centre + scale * m)
+            sds.append(scale * s)
+        results[f] = (np.array(means), np.array(sds))
+    return truth, tuple(fields_of_view), results
+
+
 def evaluate(
     loaded: LoadedModel,
     data: str | Path | Dataset,
@@ -44,39 +93,10 @@ def evaluate(
     """
     ds = data if isinstance(data, Dataset) else Dataset(data)
     rows = np.arange(len(ds)) if rows is None else np.asarray(rows)
-    if len(rows) == 0:
-        raise DomainfitError(f"no samples to evaluate in {ds.root}")
-    pix = ds.image_pixel_size
-    images = ds.images(rows)
-    full = min(images.shape[1:]) * pix
-    if fields_of_view is None:
-        fields_of_view = tuple(f for f in (0.5e-6, 1.0e-6, 1.5e-6) if f < full * (1 - 1e-6)) + (full,)
-    for f in fields_of_view:
-        if not (0 < f <= full * (1 + 1e-6)):
-            raise DomainfitError(f"field of view {f * 1e6:g} µm: need 0 < F ≤ {full * 1e6:g} µm (the simulated image)")
     targets = loaded.targets
-    cols = [PARAMETERS.index(t) for t in targets]
-    truth = ds.params[rows][:, cols]
-    centre, scale = loaded.centre_scale()
-    P, p = loaded.in_pixels, loaded.pixel_size
-
-    results = {}  # fov -> (mean [n, K], sd [n, K]) in SI
-    for f in fields_of_view:
-        n_px = max(1, int(round(f / pix)))
-        groups, all_tiles = [], []
-        for im in images:
-            crop = to_model_pixels(im[:n_px, :n_px], pix, p)
-            t = make_tiles(crop, P)
-            groups.append((len(all_tiles), len(t)))
-            all_tiles.extend(t)
-        mu, sd = read_tiles(loaded, np.stack(all_tiles), symmetries=symmetries)
-        n_eff = max(1.0, (n_px * pix) ** 2 / (P * p) ** 2)
-        means, sds = [], []
-        for a, n in groups:
-            m, s = combine(mu[a : a + n], sd[a : a + n], n_eff)
-            means.append(centre + scale * m)
-            sds.append(scale * s)
-        results[f] = (np.array(means), np.array(sds))
+    truth, fields_of_view, results = view_estimates(loaded, ds, rows, fields_of_view, symmetries=symmetries)
+    factor = loaded.spread_scale()
+    results = {f: (m, s * factor) for f, (m, s) in results.items()}
 
     def metrics(est, spread, true):
         err = est - true
