@@ -13,9 +13,9 @@ i.e. the spread of one tile's estimate (its own predicted variance plus the betw
 the law of total variance) reduced by the number of independent fields n_eff = max(1, area / (P·p)²)
 — overlapping tiles do not count as independent evidence.
 
-With ``symmetries`` (the default for a model trained with augmentation) each tile is first read in all 16 versions the physics cannot tell
-apart and training showed the network (8 rotations/reflections of the square × the sign of m_z) and
-μ_t, s_t are those of the 16 readings: μ_t their mean, s_t² the mean of their variances plus the
+With ``symmetries`` (the default for a model trained with augmentation) each tile is first read in
+all 16 versions the physics cannot tell apart and training showed the network (8 rotations and
+reflections of the square × the sign of m_z), and μ_t, s_t are those of the 16 readings: μ_t their mean, s_t² the mean of their variances plus the
 variance of their means (the law of total variance again; the copies are one field of view, not 16).
 
 A model calibrated by ``calibrate_spread`` multiplies each final sd by its factor (``spread_scale``).
