@@ -243,3 +243,33 @@ def test_calibrated_spreads_hold_90pct_of_the_held_out_truths(trained, dataset, 
     image = dataset.images([2])[0]
     a, b = estimate(before, image, 4e-9), estimate(after, image, 4e-9)
     assert b.sd["D"] == pytest.approx(a.sd["D"] * record["factors"]["D"], rel=1e-6) and b.mean == a.mean
+
+
+def test_precise_batch_norm_holds_the_mean_of_the_batch_statistics(dataset):
+    # Independent truth: the first layer's batch statistics are plain means and variances of the
+    # first convolution's output over each batch; inference must use their average over batches.
+    import jax
+
+    from domainfit.nn import make_model
+    from domainfit.nn.train import _crop_pixels, _views, precise_batch_norm
+
+    cfg = tiny_config(augment=True, fov_set=(0.128e-6, 0.256e-6), batch_size=4)
+    model, state = make_model(in_pixels=64, widths=cfg.widths, key=jax.random.key(3))
+    images = dataset.images()
+    rows = np.arange(len(images))
+    crop = _crop_pixels(cfg, images.shape[1:])
+    precise = precise_batch_norm(model, state, images, rows, cfg, crop, n_batches=3)
+    means, variances = [], []
+    for b in range(3):  # the same batches, drawn as precise_batch_norm draws them
+        rng = np.random.default_rng([cfg.seed, 0x424E, b])
+        r = rows[rng.integers(0, len(rows), cfg.batch_size)]
+        u = rng.random((cfg.batch_size, 5), dtype=np.float32)
+        x = np.asarray(jax.vmap(model.convs[0])(_views(jnp.asarray(images[r]), jnp.asarray(u), cfg, crop)[:, None]))
+        means.append(x.mean(axis=(0, 2, 3)))
+        variances.append(x.var(axis=(0, 2, 3)))
+    bn = model.norms[0]
+    counter = precise.get(bn.batch_counter)
+    hidden_mean, hidden_var = precise.get(bn.batch_state_index)
+    scale = 1 - bn.momentum ** float(counter)
+    np.testing.assert_allclose(np.asarray(hidden_mean) / scale, np.mean(means, axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(hidden_var) / scale, np.mean(variances, axis=0), rtol=1e-3, atol=1e-6)
