@@ -273,3 +273,19 @@ def test_precise_batch_norm_holds_the_mean_of_the_batch_statistics(dataset):
     scale = 1 - bn.momentum ** float(counter)
     np.testing.assert_allclose(np.asarray(hidden_mean) / scale, np.mean(means, axis=0), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np.asarray(hidden_var) / scale, np.mean(variances, axis=0), rtol=1e-3, atol=1e-6)
+
+
+def test_beta_nll_weighs_the_mean_gradient_by_s_to_the_2beta():
+    # ∂/∂μ of ½((z − μ)/s)² + log s is (μ − z)/s²; β-NLL multiplies each term by a constant s^{2β}.
+    import jax
+
+    from domainfit.nn.train import gaussian_nll
+
+    rng = np.random.default_rng(2)
+    z, mean, log_sd = (jnp.asarray(rng.normal(size=(6, 3))) for _ in range(3))
+    for beta in (0.0, 0.5, 1.0):
+        g_mean, g_log_sd = jax.grad(lambda m, l: gaussian_nll(z, m, l, None, beta), argnums=(0, 1))(mean, log_sd)
+        s = np.exp(np.asarray(log_sd))
+        np.testing.assert_allclose(np.asarray(g_mean), (np.asarray(mean - z)) / s ** (2 - 2 * beta) / z.size, rtol=1e-5)
+        # The spread's stationary point stays s = |z − μ| for every β.
+        np.testing.assert_allclose(np.asarray(g_log_sd), s ** (2 * beta) * (1 - (np.asarray(z - mean) / s) ** 2) / z.size, rtol=1e-5)

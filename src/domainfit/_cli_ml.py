@@ -175,6 +175,8 @@ def _add_train(sub) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of samples held out (default 0.1)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batches")
+    p.add_argument("--beta", type=float, default=0.0,
+                   help="β-NLL weight s^(2β) on each term (default 0: Gaussian NLL; 0.5 weighs hard images more evenly)")
     p.add_argument("--time-limit", type=float, help="stop with a checkpoint after this many minutes (rerun to continue)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -195,7 +197,7 @@ def _train(args) -> int:
         warmup_steps=args.warmup, pixel_size=units.parse_length(args.pixel_size, default_unit="nm"),
         in_pixels=args.input_pixels, widths=widths, norm=args.norm, fov_min=fov_min, fov_max=fov_max,
         fov_set=fov_set, augment=not args.no_augment, val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
+        seed=args.seed, beta=args.beta,
     )  # fmt: skip
     limit = None if args.time_limit is None else 60.0 * args.time_limit
     report = train(args.data, args.out, config, progress=not args.no_progress, time_limit_s=limit)
