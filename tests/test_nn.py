@@ -3,6 +3,7 @@ estimation on images of any size and pixel size, and evaluation."""
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -289,3 +290,29 @@ def test_beta_nll_weighs_the_mean_gradient_by_s_to_the_2beta():
         np.testing.assert_allclose(np.asarray(g_mean), (np.asarray(mean - z)) / s ** (2 - 2 * beta) / z.size, rtol=1e-5)
         # The spread's stationary point stays s = |z − μ| for every β.
         np.testing.assert_allclose(np.asarray(g_log_sd), s ** (2 * beta) * (1 - (np.asarray(z - mean) / s) ** 2) / z.size, rtol=1e-5)
+
+
+def test_frozen_batch_norm_phase_extends_a_finished_run_and_resumes_exactly(tmp_path, dataset):
+    # steps 40 + 20 frozen in one go == 40 steps, then the same run extended by 20 frozen steps ==
+    # interrupted inside the frozen phase and resumed; the frozen phase keeps the batch-norm state at
+    # the precise statistics of the weights it started from.
+    from domainfit.nn.train import _crop_pixels, precise_batch_norm
+
+    base = dict(steps=40, checkpoint_every=10)
+    one = train(dataset, tmp_path / "one", tiny_config(**base, frozen_bn_steps=20), progress=False)
+    main_only = train(dataset, tmp_path / "two", tiny_config(**base), progress=False)
+    part = train(dataset, tmp_path / "two", tiny_config(**base, frozen_bn_steps=20), progress=False, until_step=50)
+    rest = train(dataset, tmp_path / "two", tiny_config(**base, frozen_bn_steps=20), progress=False)
+    assert (part.resumed_from, part.steps, rest.resumed_from, rest.steps) == (40, 50, 50, 60)
+    np.testing.assert_array_equal(np.array(main_only.losses + part.losses + rest.losses), np.array(one.losses))
+    x = jnp.asarray(dataset.images())
+    a, b = load_model(tmp_path / "one"), load_model(tmp_path / "two")
+    np.testing.assert_array_equal(np.asarray(predict(a.model, a.state, x)[0]), np.asarray(predict(b.model, b.state, x)[0]))
+    cfg = tiny_config(**base)
+    images = dataset.images()
+    expected = precise_batch_norm(main_only.model, main_only.state, images, np.arange(len(images)), cfg,
+                                  _crop_pixels(cfg, images.shape[1:]), n_batches=200)  # fmt: skip
+    for got, want in zip(jax.tree_util.tree_leaves(a.state), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+    with pytest.raises(DomainfitError, match="other settings"):  # a started frozen phase is part of the run
+        train(dataset, tmp_path / "two", tiny_config(**base, frozen_bn_steps=30), progress=False)
