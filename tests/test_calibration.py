@@ -19,8 +19,9 @@ from domainfit.stats import SUMMARY_NAMES, summary_vector
 CELLS, CELL = 64, 4e-9
 # Strong DMI: walls close enough for ~2 periods in a 256 nm film. The co-pt preset's bulk DMI gives
 # the full −πD (docs/physics.md): σ_w = 4√(A K_eff) − πD ≈ 6.5–3.3 mJ/m², comparable to what
-# interfacial D = 1.5–2.5 mJ/m² gave with the Néel walls' magnetostatic cost. Nearer D_c (bulk 1.5–2.5: σ_w down to 1.8 mJ/m²) the Gaussian synthetic
-# likelihood is over-confident here: coverage 0.725 (docs/inference.md, "Calibration").
+# interfacial D = 1.5–2.5 mJ/m² gave with the Néel walls' magnetostatic cost. Nearer D_c (bulk
+# 1.5–2.5: σ_w down to 1.8 mJ/m²) the Gaussian synthetic likelihood is over-confident here: coverage
+# 0.725 (docs/inference.md, "Calibration").
 D_LO, D_HI = 1.0e-3, 2.0e-3
 
 
