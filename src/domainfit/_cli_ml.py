@@ -234,7 +234,7 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="accuracy and calibration of a CNN on a held-out dataset",
-        description="RMSE, bias and 90 %% interval coverage per parameter, overall and per field of view, "
+        description="RMSE, bias and 90 % interval coverage per parameter, overall and per field of view, "
         "in user units (D mJ/m², Ms kA/m, σ dimensionless), and a set-versus-estimate PNG per parameter.",
     )
     p.add_argument("--model", default="default", help="model (.eqx, .json or training folder; default: the shipped one)")
@@ -367,7 +367,7 @@ def _add_calibrate(sub) -> None:
         help="fit the CNN's spread factors on held-out images so that its 90 %% intervals hold",
         description="Estimate the held-out images of a dataset (by default the validation split of the model's "
         "training set) at the training fields of view, and store in the model JSON one factor per parameter on "
-        "the predicted spread: the 90 %% quantile of |estimate − truth|/sd over 1.645. estimate and evaluate "
+        "the predicted spread: the 90 % quantile of |estimate − truth|/sd over 1.645. estimate and evaluate "
         "apply it. Calibrate on data the model was not trained on, never on the test set.",
     )
     p.add_argument("--model", required=True, help="model to calibrate (.eqx, .json or training folder); its JSON is updated")
