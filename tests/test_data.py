@@ -196,6 +196,23 @@ def test_augmentation_crops_and_symmetries():
     assert vals.size == sides[0] ** 2 and np.isin(vals, np.abs(np.asarray(image))).all()
 
 
+def test_mirror_fill_surrounds_a_crop_with_its_reflections():
+    # Independent truth: numpy.pad(mode="symmetric"), also for pads wider than the crop (repeated
+    # reflections), with the crop side traced as in training; estimation's tiles fill the same way.
+    from domainfit.nn.estimate import make_tiles
+
+    image = np.random.default_rng(3).normal(size=(48, 48)).astype(np.float32)
+    crop = jax.jit(crop_centred, static_argnums=2, static_argnames="fill")
+    for n in (12, 20, 48):
+        got = np.asarray(crop(jax.numpy.asarray(image), jax.numpy.int32(n), 64, shift=jax.numpy.array([5, 7]), fill="mirror"))
+        piece = np.roll(image, (-5, -7), axis=(0, 1))[:n, :n]
+        np.testing.assert_array_equal(got, np.pad(piece, ((64 - n) // 2, 64 - n - (64 - n) // 2), mode="symmetric"))
+    strip = image[:20, :30]
+    np.testing.assert_array_equal(make_tiles(strip, 64, "mirror")[0], np.pad(strip, ((22, 22), (17, 17)), mode="symmetric"))
+    with pytest.raises(ValueError, match="fill"):
+        crop_centred(jax.numpy.asarray(image), 20, 64, shift=(0, 0), fill="edge")
+
+
 def test_augmentation_with_a_set_of_fields_of_view_uses_only_those_sides():
     # Training on a set of scales (--fov a,b,c) must never show the scales in between, and must show
     # each of the set about equally often: the scale-generalisation test relies on both.

@@ -206,12 +206,21 @@ def test_a_target_held_fixed_is_left_out_of_the_loss():
 def test_training_on_a_single_box_learns_only_what_varies(tmp_path):
     # Co/Pt-only data hold Ms at 1500 kA/m: training must stay finite, and the estimate reports Ms as
     # fixed (not estimated) while D and σ get a spread.
+    # Trained with mirror filling, the model says so and estimation fills a small image the same way:
+    # the estimate of a 20 × 30 px image is the network's reading of numpy.pad(mode="symmetric").
     ds = Dataset(write_synthetic_dataset(tmp_path / "copt", preset="co-pt"))
-    report = train(ds, tmp_path / "run", tiny_config(steps=20), progress=False)
+    report = train(ds, tmp_path / "run", tiny_config(steps=20, fill="mirror"), progress=False)
     assert np.isfinite(report.losses).all()
-    est = estimate(load_model(report.out), ds.images([0])[0], ds.image_pixel_size)
+    loaded = load_model(report.out)
+    est = estimate(loaded, ds.images([0])[0], ds.image_pixel_size)
     assert est.fixed == ("Ms",) and est.mean["Ms"] == 1.5e6 and est.sd["Ms"] == 0.0
     assert est.sd["D"] > 0 and est.sd["sigma"] > 0
+    assert loaded.fill == "mirror" and load_model(report.out).meta["training"]["config"]["fill"] == "mirror"
+    small = ds.images([1])[0][:20, :30]
+    est = estimate(loaded, small, ds.image_pixel_size)
+    mu, _ = predict(loaded.model, loaded.state, jnp.asarray(np.pad(small, ((22, 22), (17, 17)), mode="symmetric")[None]))
+    centre, scale = loaded.centre_scale()
+    assert est.mean["D"] == pytest.approx(centre[0] + scale[0] * float(mu[0, 0]), rel=1e-6)
 
 
 def test_spread_factor_recovers_a_known_miscalibration():

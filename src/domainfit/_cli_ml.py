@@ -177,6 +177,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batches")
     p.add_argument("--beta", type=float, default=0.0,
                    help="β-NLL weight s^(2β) on each term (default 0: Gaussian NLL; 0.5 weighs hard images more evenly)")
+    p.add_argument("--fill", choices=("zero", "mirror"), default="zero",
+                   help="around a crop smaller than the input: zeros, or its mirror images (reads every scale alike)")
     p.add_argument("--frozen-bn-steps", type=int, default=0,
                    help="steps after --steps with batch norm frozen at its exact statistics, at 0.1× the rate "
                         "(removes the bias of reading images with fixed statistics; may be added to a finished run)")
@@ -200,7 +202,7 @@ def _train(args) -> int:
         warmup_steps=args.warmup, pixel_size=units.parse_length(args.pixel_size, default_unit="nm"),
         in_pixels=args.input_pixels, widths=widths, norm=args.norm, fov_min=fov_min, fov_max=fov_max,
         fov_set=fov_set, augment=not args.no_augment, val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, beta=args.beta, frozen_bn_steps=args.frozen_bn_steps,
+        seed=args.seed, beta=args.beta, frozen_bn_steps=args.frozen_bn_steps, fill=args.fill,
     )  # fmt: skip
     limit = None if args.time_limit is None else 60.0 * args.time_limit
     report = train(args.data, args.out, config, progress=not args.no_progress, time_limit_s=limit)

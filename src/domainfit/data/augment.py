@@ -3,8 +3,13 @@
 The network sees P × P pixels (128 by default) at one physical pixel size p (16 nm by default,
 P·p = 2.048 µm). Field-of-view augmentation keeps p fixed: a random square crop of n pixels
 (n·p from ``fov_min`` to ``fov_max``, log-uniform) is cut from the periodic simulation image at a
-random offset and placed in the centre of a zero canvas (0 is 'no contrast'); ``nn.estimate`` pads
-images smaller than P·p the same way, so the network learns what a small field of view looks like.
+random offset and placed in the centre of the canvas, and ``nn.estimate`` places images smaller than
+P·p the same way. Around the crop the canvas holds, by the model's ``fill``, zeros (0 is 'no
+contrast') or the crop's mirror images (``fold_index``: reflections with the edge pixel repeated, as
+``numpy.pad(mode="symmetric")``). Mirror filling keeps the canvas a maze of the same density of
+walls at every field of view, so what the network reads is intensive and need not be normalised by
+the crop's area: a zero-filled network trained on a set of scales mis-read the scales in between
+(docs/cnn.md).
 On top: one of the eight symmetries of the square (rot90/flips) and a global sign flip m_z → −m_z
 (a symmetry of the energy in zero field).
 """
@@ -26,20 +31,46 @@ def dihedral(image: Float[Array, "h w"], k) -> Float[Array, "h w"]:
     return jax.lax.switch(k, branches, image)
 
 
-def place_centred(image: Float[Array, "h w"], out_pixels: int) -> Float[Array, "P P"]:
-    """Put an image of at most ``out_pixels`` per side in the centre of a zero canvas (static shapes)."""
+FILLS = ("zero", "mirror")
+"""What surrounds an image smaller than the network input (module docstring)."""
+
+
+def check_fill(fill: str) -> str:
+    if fill not in FILLS:
+        raise ValueError(f"fill {fill!r}: use one of {', '.join(FILLS)}")
+    return fill
+
+
+def fold_index(out_pixels: int, n, xp=jnp):
+    """For each of ``out_pixels`` canvas positions, the index into a centred side of ``n`` pixels
+    (n ≤ out_pixels, may be traced with ``xp = jnp``): the side itself in the middle, mirror images
+    around it (period 2n, edge pixels repeated: numpy.pad's "symmetric" mode)."""
+    off = (out_pixels - n) // 2
+    j = xp.mod(xp.arange(out_pixels) - off, 2 * n)
+    return xp.where(j < n, j, 2 * n - 1 - j)
+
+
+def place_centred(image: Float[Array, "h w"], out_pixels: int, fill: str = "zero") -> Float[Array, "P P"]:
+    """Put an image of at most ``out_pixels`` per side in the centre of the canvas (static shapes),
+    surrounded by zeros or its mirror images (``fill``)."""
     h, w = image.shape
+    if check_fill(fill) == "mirror":
+        return image[fold_index(out_pixels, h)[:, None], fold_index(out_pixels, w)[None, :]]
     oy, ox = (out_pixels - h) // 2, (out_pixels - w) // 2
     return jnp.zeros((out_pixels, out_pixels), image.dtype).at[oy : oy + h, ox : ox + w].set(image)
 
 
-def crop_centred(image: Float[Array, "S S"], n, out_pixels: int, *, shift) -> Float[Array, "P P"]:
-    """A periodic n × n crop of ``image`` (starting at ``shift``), centred on a P × P zero canvas.
+def crop_centred(image: Float[Array, "S S"], n, out_pixels: int, *, shift, fill: str = "zero") -> Float[Array, "P P"]:
+    """A periodic n × n crop of ``image`` (starting at ``shift``), centred on a P × P canvas of zeros
+    or of the crop's mirror images (``fill``).
 
     ``n`` and ``shift`` may be traced; n ≤ min(S, P).
     """
     sy, sx = image.shape
     rolled = jnp.roll(image, (-shift[0], -shift[1]), axis=(0, 1))
+    if check_fill(fill) == "mirror":
+        i = fold_index(out_pixels, n)
+        return rolled[i[:, None], i[None, :]]
     my, mx = min(sy, out_pixels), min(sx, out_pixels)
     canvas = jnp.zeros((out_pixels, out_pixels), image.dtype).at[:my, :mx].set(rolled[:my, :mx])
     i = jnp.arange(out_pixels)
@@ -60,16 +91,17 @@ def augment_with(
     crop_pixels: tuple[int, ...],
     flip_sign: bool = True,
     discrete: bool = False,
+    fill: str = "zero",
 ) -> Float[Array, "P P"]:
     """``augment`` driven by five uniform numbers in [0, 1) instead of a key (offset y, x; crop
     side; symmetry; sign). Training draws them on the host, which keeps the compiled step small.
 
     ``crop_pixels`` is (n_min, n_max), a log-uniform range of crop sides, or with ``discrete`` a set
-    of sides chosen with equal probability (``crop_side``)."""
+    of sides chosen with equal probability (``crop_side``); ``fill`` as in ``crop_centred``."""
     size = jnp.asarray(image.shape)
     shift = jnp.minimum(jnp.floor(u[:2] * size), size - 1).astype(jnp.int32)
     n = crop_side(u[2], crop_pixels, discrete=discrete)
-    view = crop_centred(image, n, out_pixels, shift=shift)
+    view = crop_centred(image, n, out_pixels, shift=shift, fill=fill)
     view = dihedral(view, jnp.minimum(jnp.floor(u[3] * 8), 7).astype(jnp.int32))
     if flip_sign:
         view = jnp.where(u[4] < 0.5, -view, view)
@@ -93,6 +125,7 @@ def augment(
     out_pixels: int,
     crop_pixels: tuple[int, int],
     flip_sign: bool = True,
+    fill: str = "zero",
 ) -> Float[Array, "P P"]:
     """One random training view of a periodic simulated image at the model's pixel size.
 
@@ -102,6 +135,7 @@ def augment(
         crop_pixels: (n_min, n_max) crop side in pixels (log-uniform), n_max ≤ min(S, P), or a
             set of sides (``crop_side``).
         flip_sign: also apply a random global sign flip.
+        fill: what surrounds a crop smaller than P (``crop_centred``).
     """
     u = jax.random.uniform(key, (N_UNIFORMS,))
-    return augment_with(image, u, out_pixels=out_pixels, crop_pixels=crop_pixels, flip_sign=flip_sign)
+    return augment_with(image, u, out_pixels=out_pixels, crop_pixels=crop_pixels, flip_sign=flip_sign, fill=fill)

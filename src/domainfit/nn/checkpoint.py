@@ -66,6 +66,12 @@ class LoadedModel:
             np.array([norm[t]["scale"] for t in self.targets], dtype=np.float64),
         )
 
+    @property
+    def fill(self) -> str:
+        """What surrounds an image smaller than the input, as in training ("zero" for models from
+        before the option)."""
+        return str(self.meta.get("fill", "zero"))
+
     def spread_scale(self) -> np.ndarray:
         """Factors [K] on the predicted spreads, fitted on held-out images by ``nn.calibrate_spread``
         (1 where the model was never calibrated)."""

@@ -3,7 +3,8 @@
 The image is resampled to the model's pixel size p (``imaging.resample``) and covered by P × P
 tiles (P·p = 2.048 µm by default): along an axis longer than P, n = ⌈L/P⌉ tiles at evenly spaced
 offsets cover it with the least overlap; an axis shorter than P is used whole and the tile is
-centred on a zero canvas, as in training (``data.augment``). Each tile gives a mean μ_t and a
+centred on a canvas of zeros or of its mirror images, as the model was trained (its ``fill``,
+``data.augment``). Each tile gives a mean μ_t and a
 spread s_t per normalised target; they are combined as
 
     μ  = Σ w_t μ_t / Σ w_t,   w_t = 1/s_t²   (precision-weighted mean)
@@ -15,8 +16,8 @@ the law of total variance) reduced by the number of independent fields n_eff = m
 
 With ``symmetries`` (the default for a model trained with augmentation) each tile is first read in
 all 16 versions the physics cannot tell apart and training showed the network (8 rotations and
-reflections of the square × the sign of m_z), and μ_t, s_t are those of the 16 readings: μ_t their mean, s_t² the mean of their variances plus the
-variance of their means (the law of total variance again; the copies are one field of view, not 16).
+reflections of the square × the sign of m_z), and μ_t, s_t are those of the 16 readings: μ_t their
+mean, s_t² the mean of their variances plus the variance of their means (the law of total variance again; the copies are one field of view, not 16).
 
 A model calibrated by ``calibrate_spread`` multiplies each final sd by its factor (``spread_scale``).
 """
@@ -29,6 +30,7 @@ import time
 
 import numpy as np
 
+from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
 
@@ -91,13 +93,18 @@ def tile_starts(length: int, tile: int) -> list[int]:
     return [int(round(v)) for v in np.linspace(0, length - tile, n)]
 
 
-def make_tiles(image: np.ndarray, in_pixels: int) -> np.ndarray:
-    """Tiles [n, P, P] of an image at the model pixel size, short axes centred on zeros."""
+def make_tiles(image: np.ndarray, in_pixels: int, fill: str = "zero") -> np.ndarray:
+    """Tiles [n, P, P] of an image at the model pixel size; short axes centred, surrounded by zeros or
+    by their mirror images (``fill``, as the model was trained: ``data.augment``)."""
     h, w = image.shape
     out = []
     for y in tile_starts(h, in_pixels):
         for x in tile_starts(w, in_pixels):
             t = image[y : y + in_pixels, x : x + in_pixels]
+            if check_fill(fill) == "mirror":
+                iy, ix = fold_index(in_pixels, t.shape[0], np), fold_index(in_pixels, t.shape[1], np)
+                out.append(np.asarray(t[iy[:, None], ix[None, :]], np.float32))
+                continue
             canvas = np.zeros((in_pixels, in_pixels), np.float32)
             oy, ox = (in_pixels - t.shape[0]) // 2, (in_pixels - t.shape[1]) // 2
             canvas[oy : oy + t.shape[0], ox : ox + t.shape[1]] = t
@@ -210,7 +217,7 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symme
     P = loaded.in_pixels
     if symmetries is None:
         symmetries = trained_with_symmetries(loaded)
-    mu, sd = read_tiles(loaded, make_tiles(img, P), symmetries=symmetries)
+    mu, sd = read_tiles(loaded, make_tiles(img, P, loaded.fill), symmetries=symmetries)
     fov = (image.shape[0] * pixel_size, image.shape[1] * pixel_size)
     n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
     mean, spread = combine(mu, sd, n_eff)

@@ -60,7 +60,7 @@ def view_estimates(
         groups, all_tiles = [], []
         for im in images:
             crop = to_model_pixels(im[:n_px, :n_px], pix, p)
-            t = make_tiles(crop, P)
+            t = make_tiles(crop, P, loaded.fill)
             groups.append((len(all_tiles), len(t)))
             all_tiles.extend(t)
         mu, sd = read_tiles(loaded, np.stack(all_tiles), symmetries=symmetries)

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data.augment import N_UNIFORMS, augment_with, place_centred
+from ..data.augment import FILLS, N_UNIFORMS, augment_with, place_centred
 from ..data.store import Dataset
 from ..errors import DomainfitError
 from .checkpoint import load_model, load_tree, save_model, save_tree
@@ -71,6 +71,8 @@ class TrainConfig:
             (inference mode) and AdamW at 0.1× the peak rate decaying to 0 (``train``). Networks
             trained with batch statistics read full images with a bias under fixed statistics
             (D −0.06 mJ/m² at 2 µm); these steps fit the network to the statistics it is used with.
+        fill: what surrounds a crop smaller than the input: "zero" or its mirror images "mirror"
+            (``data.augment``); recorded in the model JSON, and estimation fills the same way.
     """
 
     steps: int = 20_000
@@ -92,6 +94,7 @@ class TrainConfig:
     seed: int = 0
     beta: float = 0.0
     frozen_bn_steps: int = 0
+    fill: str = "zero"
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
@@ -104,6 +107,8 @@ class TrainConfig:
             raise DomainfitError("pixel size and field of view must be positive")
         if self.fov_set is not None and not (self.fov_set and all(f > 0 for f in self.fov_set)):
             raise DomainfitError(f"fields of view {self.fov_set}: need at least one, all positive")
+        if self.fill not in FILLS:
+            raise DomainfitError(f"fill {self.fill!r}: use one of {', '.join(FILLS)}")
         if self.frozen_bn_steps < 0 or (self.frozen_bn_steps and self.norm != "batch"):
             raise DomainfitError(f"frozen batch-norm steps {self.frozen_bn_steps}: need ≥ 0, and batch norm")
         if not (0 <= self.beta <= 1):
@@ -116,6 +121,8 @@ class TrainConfig:
             del d["fov_set"]  # runs from before the option keep their identity
         else:
             d["fov_set"] = list(self.fov_set)
+        if d["fill"] == "zero":
+            del d["fill"]  # runs from before the option keep their identity
         for name in ("beta", "frozen_bn_steps"):
             if d[name] == 0:
                 del d[name]  # runs from before the option keep their identity
@@ -210,11 +217,11 @@ def _masked_mse(z, mean, active):
 
 def _views(images, u, cfg: TrainConfig, crop_pixels):
     if not cfg.augment:
-        return jax.vmap(lambda im: place_centred(im[: cfg.in_pixels, : cfg.in_pixels], cfg.in_pixels))(images)
+        return jax.vmap(lambda im: place_centred(im[: cfg.in_pixels, : cfg.in_pixels], cfg.in_pixels, cfg.fill))(images)
     discrete = cfg.fov_set is not None
-    return jax.vmap(lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels, discrete=discrete))(
-        images, u
-    )
+    return jax.vmap(
+        lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels, discrete=discrete, fill=cfg.fill)
+    )(images, u)
 
 
 @eqx.filter_jit
@@ -331,6 +338,7 @@ def train(
         "ranges": {t: list(ranges[t]) for t in TARGETS},
         "fov": [crop_pixels[0] * cfg.pixel_size, crop_pixels[-1] * cfg.pixel_size],
         **({"fov_set": [n * cfg.pixel_size for n in crop_pixels]} if cfg.fov_set is not None else {}),
+        "fill": cfg.fill,
         "code_version": __version__,
         "physics_version": PHYSICS_VERSION,
         "training": {"data": str(ds.root), "data_hash": data_hash, "samples": int(len(train_rows)), "config": cfg.to_json()},
