@@ -167,6 +167,17 @@ def test_evaluate_reports_per_parameter_and_scale(trained, dataset, tmp_path):
     json.dumps(report)
 
 
+def test_scale_generalisation_ratio_interpolates_in_log_field_of_view():
+    from domainfit.nn.evaluate import scale_generalisation
+
+    # Trained at 1 and 4 µm with RMSE 0.3 and 0.1: 2 µm sits half-way in log F, so its reference is 0.2.
+    rmse = {1e-6: 0.3, 2e-6: 0.26, 4e-6: 0.1, 8e-6: 0.05}
+    (g,) = scale_generalisation(rmse, trained=[1.0e-6, 4.002e-6])  # 8 µm: no trained scale above it
+    assert g["field_of_view_um"] == pytest.approx(2.0) and g["interpolated_rmse"] == pytest.approx(0.2)
+    assert g["ratio"] == pytest.approx(1.3)
+    assert scale_generalisation(rmse, trained=[1e-6, 2e-6, 4e-6, 8e-6]) == []
+
+
 def test_shipped_model_and_emulator_are_small_and_recover_sigma_of_the_example():
     # The default job: the shipped CNN on the shipped example (a film it never saw, σ = 0.195). Its
     # evaluation (docs/cnn.md) gives σ RMSE 0.0074 on 2 µm images; D is not identifiable there.

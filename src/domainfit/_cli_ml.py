@@ -279,8 +279,13 @@ def _evaluate(args) -> int:
                 print(f"{t:>5}: not estimated (held at {e['value']:.4g}{unit} in training)")
                 continue
             for f, m in e["per_field_of_view"].items():
-                print(f"{t:>5} @ {f:>8}: RMSE {m['rmse']:.4g}{unit}, bias {m['bias']:+.3g}{unit}, 90% coverage {m['coverage90']:.2f}")
+                new = " (not trained)" if m.get("trained") is False else ""
+                print(f"{t:>5} @ {f:>8}: RMSE {m['rmse']:.4g}{unit}, bias {m['bias']:+.3g}{unit}, "
+                      f"90% coverage {m['coverage90']:.2f}{new}")  # fmt: skip
             print(f"{t:>5}: RMSE {e['rmse']:.4g}{unit}, bias {e['bias']:+.3g}{unit}, 90% coverage {e['coverage90']:.2f}")
+            for g in e.get("scale_generalisation", []):
+                print(f"{t:>5} @ {g['field_of_view_um']:.3g} µm (not trained): RMSE {g['ratio']:.2f}× that interpolated "
+                      f"between the neighbouring trained scales")  # fmt: skip
     return 0
 
 

@@ -10,6 +10,8 @@ set-versus-estimate PNG per parameter.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -119,14 +121,40 @@ def evaluate(
         spread = np.concatenate([results[f][1][:, k] for f in fields_of_view]) * factor
         true = np.tile(truth[:, k], len(fields_of_view)) * factor
         entry = {"unit": unit, **metrics(est, spread, true), "per_field_of_view": {}}
+        trained = loaded.meta.get("fov_set")
+        rmse = {}
         for f in fields_of_view:
-            entry["per_field_of_view"][f"{f * 1e6:.3g}um"] = metrics(
-                results[f][0][:, k] * factor, results[f][1][:, k] * factor, truth[:, k] * factor
-            )
+            m = metrics(results[f][0][:, k] * factor, results[f][1][:, k] * factor, truth[:, k] * factor)
+            if trained is not None:
+                m["trained"] = any(abs(f / g - 1) < 0.01 for g in trained)
+            entry["per_field_of_view"][f"{f * 1e6:.3g}um"] = m
+            rmse[f] = m["rmse"]
+        if trained is not None:
+            entry["scale_generalisation"] = scale_generalisation(rmse, trained)
         report["parameters"][t] = entry
     if plots is not None:
         report["plots"] = _plots(Path(plots), targets, truth, results, fields_of_view, skip=fixed)
     return report
+
+
+def scale_generalisation(rmse: dict[float, float], trained) -> list[dict]:
+    """For each field of view [m] of ``rmse`` that training never showed (none of ``trained`` within
+    1 %) and that lies between two evaluated trained ones: its RMSE over the RMSE interpolated
+    linearly in log F between those neighbours (the issue's criterion: ≤ 1.3)."""
+    on = sorted(f for f in rmse if any(abs(f / g - 1) < 0.01 for g in trained))
+    out = []
+    for f in sorted(rmse):
+        if f in on:
+            continue
+        lo, hi = [g for g in on if g < f], [g for g in on if g > f]
+        if not lo or not hi:
+            continue
+        a, b = lo[-1], hi[0]
+        w = math.log(f / a) / math.log(b / a)
+        ref = (1 - w) * rmse[a] + w * rmse[b]
+        out.append({"field_of_view_um": f * 1e6, "rmse": rmse[f], "interpolated_rmse": ref,
+                    "ratio": rmse[f] / ref if ref > 0 else float("inf")})  # fmt: skip
+    return out
 
 
 def _plots(folder: Path, targets, truth, results, fields_of_view, skip=()) -> list[str]:
