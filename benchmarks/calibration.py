@@ -11,12 +11,14 @@ bars) per parameter.
 Run:  python benchmarks/calibration.py --model src/domainfit/assets/cnn_default --data data/test \
           --n 40 --json docs/figures/calibration.json --plot docs/figures/calibration.png
 Acceptance (issue #5): coverage of the 90 % HDI in 80–97 % for each parameter over ≥ 40 cases.
-It is resumable: with --json, cases already in the file are kept and skipped.
+It is resumable: with --json, cases already in the file are kept and skipped when the file was written
+for the same model, emulator(s), test data and sampler settings (otherwise it starts afresh).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -131,9 +133,16 @@ def main() -> None:
     if len(rows) < args.n:
         print(f"warning: only {len(rows)} converged images in {args.data}")
     pixel = ds.image_pixel_size
+    digest = hashlib.sha256()
+    for path in [loaded.path, *(p for _, p in emulators)]:
+        digest.update(Path(path).read_bytes())
+    run = {"model_and_emulators_sha256": digest.hexdigest(), "data_hash": ds.content_hash(), "hdi": args.hdi,
+           "chains": args.chains, "warmup": args.warmup, "samples": args.samples}  # fmt: skip
     done = {}
     if args.json is not None and args.json.is_file():
-        done = {c["index"]: c for c in json.loads(args.json.read_text()).get("cases", [])}
+        old = json.loads(args.json.read_text())
+        if old.get("run") == run:
+            done = {c["index"]: c for c in old.get("cases", [])}
     cases = []
     from tqdm.auto import tqdm
 
@@ -152,7 +161,7 @@ def main() -> None:
         # ~30 cases, LLVM fails with "Cannot allocate memory" (seen on the 2-core/24 GiB machine).
         jax.clear_caches()
         if args.json is not None:  # after every case: an interrupted study resumes where it stopped
-            atomic_write(args.json, json.dumps({"cases": cases}, indent=1))
+            atomic_write(args.json, json.dumps({"run": run, "cases": cases}, indent=1))
     summary = summarise(cases, args.hdi)
     info = {"model": str(args.model), "data": str(args.data), "hdi_prob": args.hdi, "chains": args.chains,
             "warmup": args.warmup, "samples": args.samples, "machine": f"{platform.processor() or platform.machine()}, "
@@ -166,7 +175,7 @@ def main() -> None:
         print(f"{name:>6}: n {s['n']:3d}  coverage {s['coverage']:.3f} ± {s['coverage_se']:.3f}  RMSE posterior "
               f"{s['posterior_rmse']:.4g} / CNN {cnn} {s['unit']}  sd/CNN sd (median) {ratio}  R-hat max {s['r_hat_max']}")
     if args.json is not None:
-        atomic_write(args.json, json.dumps({"info": info, "summary": summary, "cases": cases}, indent=1))
+        atomic_write(args.json, json.dumps({"run": run, "info": info, "summary": summary, "cases": cases}, indent=1))
     if args.plot is not None:
         plot(cases, args.plot, args.hdi)
 
