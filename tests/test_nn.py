@@ -256,15 +256,25 @@ def test_calibrated_spreads_hold_90pct_of_the_held_out_truths(trained, dataset, 
     raw = evaluate(before, dataset, fields_of_view=fovs)
     record = calibrate_spread(before, dataset, rows=np.arange(len(dataset)), fields_of_view=fovs)
     after = load_model(tmp_path / "model.eqx")  # the factors went into the model's JSON
-    assert after.meta["spread_calibration"]["factors"] == record["factors"] and record["rows"] == 16
+    assert after.meta["spread_calibration"] == json.loads(json.dumps(record)) and record["rows"] == 16
+    per = record["per_field_of_view"]
+    assert per["fields_of_view_um"] == pytest.approx([0.128, 0.256])
     report = evaluate(after, dataset, fields_of_view=fovs)
     for t in ("D", "sigma"):
         assert raw["parameters"][t]["coverage90"] != pytest.approx(0.9, abs=0.02)  # it needed calibrating
-        assert report["parameters"][t]["coverage90"] == pytest.approx(0.9, abs=1 / 32 + 1e-9)
-        assert report["parameters"][t]["mean_sd"] == pytest.approx(raw["parameters"][t]["mean_sd"] * record["factors"][t], rel=1e-6)
-    image = dataset.images([2])[0]
+        for i, key in enumerate(("0.128um", "0.256um")):  # each scale calibrated on its own 16 views
+            got, was = report["parameters"][t]["per_field_of_view"][key], raw["parameters"][t]["per_field_of_view"][key]
+            assert got["coverage90"] == pytest.approx(0.9, abs=1 / 16 + 1e-9)
+            assert got["mean_sd"] == pytest.approx(was["mean_sd"] * per["factors"][t][i], rel=1e-6)
+    # Between the calibrated scales the factor is interpolated in log F; beyond them it is held.
+    d = after.targets.index("D")
+    c = per["factors"]["D"]
+    assert after.spread_scale(np.sqrt(0.128e-6 * 0.256e-6))[d] == pytest.approx(0.5 * (c[0] + c[1]))
+    assert after.spread_scale(2e-6)[d] == pytest.approx(c[1]) and after.spread_scale(1e-8)[d] == pytest.approx(c[0])
+    assert after.spread_scale()[d] == pytest.approx(record["factors"]["D"])
+    image = dataset.images([2])[0]  # 64² px of 4 nm: 0.256 µm
     a, b = estimate(before, image, 4e-9), estimate(after, image, 4e-9)
-    assert b.sd["D"] == pytest.approx(a.sd["D"] * record["factors"]["D"], rel=1e-6) and b.mean == a.mean
+    assert b.sd["D"] == pytest.approx(a.sd["D"] * c[1], rel=1e-6) and b.mean == a.mean
 
 
 def test_precise_batch_norm_holds_the_mean_of_the_batch_statistics(dataset):

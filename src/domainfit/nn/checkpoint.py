@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import equinox as eqx
@@ -72,11 +73,21 @@ class LoadedModel:
         before the option)."""
         return str(self.meta.get("fill", "zero"))
 
-    def spread_scale(self) -> np.ndarray:
+    def spread_scale(self, field_of_view: float | None = None) -> np.ndarray:
         """Factors [K] on the predicted spreads, fitted on held-out images by ``nn.calibrate_spread``
-        (1 where the model was never calibrated)."""
-        factors = self.meta.get("spread_calibration", {}).get("factors", {})
-        return np.array([float(factors.get(t, 1.0)) for t in self.targets], dtype=np.float64)
+        (1 where the model was never calibrated). With ``field_of_view`` [m] (the side of a square
+        image, or √area) and a per-scale calibration: its factors interpolated linearly in log F,
+        constant beyond the calibrated scales."""
+        record = self.meta.get("spread_calibration", {})
+        factors = record.get("factors", {})
+        pooled = np.array([float(factors.get(t, 1.0)) for t in self.targets], dtype=np.float64)
+        scales = record.get("per_field_of_view")
+        if field_of_view is None or not scales:
+            return pooled
+        logf = np.log(np.asarray(scales["fields_of_view_um"], np.float64) * 1e-6)
+        x = math.log(field_of_view)
+        return np.array([np.interp(x, logf, scales["factors"][t]) if t in scales["factors"] else pooled[k]
+                         for k, t in enumerate(self.targets)], dtype=np.float64)  # fmt: skip
 
 
 def _skeleton(meta: dict) -> tuple[CNN, eqx.nn.State]:

@@ -19,7 +19,8 @@ all 16 versions the physics cannot tell apart and training showed the network (8
 reflections of the square × the sign of m_z), and μ_t, s_t are those of the 16 readings: μ_t their
 mean, s_t² the mean of their variances plus the variance of their means (the law of total variance again; the copies are one field of view, not 16).
 
-A model calibrated by ``calibrate_spread`` multiplies each final sd by its factor (``spread_scale``).
+A model calibrated by ``calibrate_spread`` multiplies each final sd by its factor at the image's
+field of view (``spread_scale``).
 """
 
 from __future__ import annotations
@@ -221,7 +222,7 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symme
     fov = (image.shape[0] * pixel_size, image.shape[1] * pixel_size)
     n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
     mean, spread = combine(mu, sd, n_eff)
-    spread = spread * loaded.spread_scale()
+    spread = spread * loaded.spread_scale(math.sqrt(fov[0] * fov[1]))
     centre, scale = loaded.centre_scale()
     targets = loaded.targets
     warnings = []

@@ -97,8 +97,7 @@ def evaluate(
     rows = np.arange(len(ds)) if rows is None else np.asarray(rows)
     targets = loaded.targets
     truth, fields_of_view, results = view_estimates(loaded, ds, rows, fields_of_view, symmetries=symmetries)
-    factor = loaded.spread_scale()
-    results = {f: (m, s * factor) for f, (m, s) in results.items()}
+    results = {f: (m, s * loaded.spread_scale(f)) for f, (m, s) in results.items()}
 
     def metrics(est, spread, true):
         err = est - true
