@@ -71,7 +71,10 @@ class LoadedModel:
     def fill(self) -> str:
         """What surrounds an image smaller than the input, as in training ("zero" for models from
         before the option)."""
-        return str(self.meta.get("fill", "zero"))
+        fill = str(self.meta.get("fill", "zero"))
+        if fill not in ("zero", "mirror"):
+            raise DomainfitError(f"model {self.path}: unknown fill {fill!r} in its JSON (zero or mirror)")
+        return fill
 
     def spread_scale(self, field_of_view: float | None = None) -> np.ndarray:
         """Factors [K] on the predicted spreads, fitted on held-out images by ``nn.calibrate_spread``
