@@ -30,6 +30,7 @@ import equinox as eqx
 import numpy as np
 
 from .._files import atomic_write
+from ..data.augment import FILLS
 from ..errors import DomainfitError
 from .model import CNN, model_shape
 
@@ -72,8 +73,8 @@ class LoadedModel:
         """What surrounds an image smaller than the input, as in training ("zero" for models from
         before the option)."""
         fill = str(self.meta.get("fill", "zero"))
-        if fill not in ("zero", "mirror"):
-            raise DomainfitError(f"model {self.path}: unknown fill {fill!r} in its JSON (zero or mirror)")
+        if fill not in FILLS:
+            raise DomainfitError(f"model {self.path}: unknown fill {fill!r} in its JSON ({' or '.join(FILLS)})")
         return fill
 
     def spread_scale(self, field_of_view: float | None = None) -> np.ndarray:

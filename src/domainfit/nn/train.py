@@ -180,7 +180,7 @@ def _make_optimiser(cfg: TrainConfig):
         init_value=0.0 if warmup else cfg.learning_rate, peak_value=cfg.learning_rate,
         warmup_steps=warmup, decay_steps=cfg.steps, end_value=0.01 * cfg.learning_rate,
     )  # fmt: skip
-    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=cfg.weight_decay)), schedule
+    return _clipped_adamw(schedule, cfg), schedule
 
 
 @functools.lru_cache(maxsize=16)
@@ -189,7 +189,13 @@ def _make_frozen_optimiser(cfg: TrainConfig):
     import optax
 
     schedule = optax.cosine_decay_schedule(0.1 * cfg.learning_rate, max(cfg.frozen_bn_steps, 1))
-    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=cfg.weight_decay)), schedule
+    return _clipped_adamw(schedule, cfg), schedule
+
+
+def _clipped_adamw(schedule, cfg: TrainConfig):
+    import optax
+
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=cfg.weight_decay))
 
 
 def gaussian_nll(z, mean, log_sd, active=None, beta: float = 0.0):
@@ -296,18 +302,13 @@ def train(
     norm = normalisation(ranges)
     run_identity = {"config": {k: v for k, v in cfg.to_json().items() if k not in ("checkpoint_every", "log_every")}, "data_hash": data_hash}
     run_file = out / "train.json"
-    if run_file.exists():
-        old = json.loads(run_file.read_text())
-        new_identity = json.loads(json.dumps(run_identity))
-        if old.get("identity") != new_identity and not _adds_frozen_phase(old.get("identity", {}), new_identity, out, cfg):
-            raise DomainfitError(
-                f"{out} holds a training run with other settings or data; use the same options to resume, or a new --out"
-            )
-        if old.get("identity") != new_identity:  # a frozen batch-norm phase added to a run: record it
-            tmp = run_file.with_name(f".train.json.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"identity": run_identity, "data": str(ds.root)}, indent=2))
-            os.replace(tmp, run_file)
-    else:
+    old_identity = json.loads(run_file.read_text()).get("identity", {}) if run_file.exists() else None
+    new_identity = json.loads(json.dumps(run_identity))
+    if old_identity is not None and old_identity != new_identity and not _adds_frozen_phase(old_identity, new_identity, out, cfg):
+        raise DomainfitError(
+            f"{out} holds a training run with other settings or data; use the same options to resume, or a new --out"
+        )
+    if old_identity != new_identity:  # a new run, or a frozen batch-norm phase added to one: record it
         tmp = run_file.with_name(f".train.json.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"identity": run_identity, "data": str(ds.root)}, indent=2))
         os.replace(tmp, run_file)
