@@ -177,7 +177,7 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batches")
     p.add_argument("--beta", type=float, default=0.0,
                    help="β-NLL weight s^(2β) on each term (default 0: Gaussian NLL; 0.5 weighs hard images more evenly)")
-    p.add_argument("--fill", choices=("zero", "mirror"), default="zero",
+    p.add_argument("--fill", choices=("zero", "mirror"), default="zero",  # data.augment.FILLS (no jax import here)
                    help="around a crop smaller than the input: zeros, or its mirror images (reads every scale alike)")
     p.add_argument("--frozen-bn-steps", type=int, default=0,
                    help="steps after --steps with batch norm frozen at its exact statistics, at 0.1× the rate "

@@ -17,7 +17,8 @@ the law of total variance) reduced by the number of independent fields n_eff = m
 With ``symmetries`` (the default for a model trained with augmentation) each tile is first read in
 all 16 versions the physics cannot tell apart and training showed the network (8 rotations and
 reflections of the square × the sign of m_z), and μ_t, s_t are those of the 16 readings: μ_t their
-mean, s_t² the mean of their variances plus the variance of their means (the law of total variance again; the copies are one field of view, not 16).
+mean, s_t² the mean of their variances plus the variance of their means (the law of total variance
+again; the copies are one field of view, not 16).
 
 A model calibrated by ``calibrate_spread`` multiplies each final sd by its factor at the image's
 field of view (``spread_scale``).
@@ -98,11 +99,12 @@ def make_tiles(image: np.ndarray, in_pixels: int, fill: str = "zero") -> np.ndar
     """Tiles [n, P, P] of an image at the model pixel size; short axes centred, surrounded by zeros or
     by their mirror images (``fill``, as the model was trained: ``data.augment``)."""
     h, w = image.shape
+    mirror = check_fill(fill) == "mirror"
     out = []
     for y in tile_starts(h, in_pixels):
         for x in tile_starts(w, in_pixels):
             t = image[y : y + in_pixels, x : x + in_pixels]
-            if check_fill(fill) == "mirror":
+            if mirror:
                 iy, ix = fold_index(in_pixels, t.shape[0], np), fold_index(in_pixels, t.shape[1], np)
                 out.append(np.asarray(t[iy[:, None], ix[None, :]], np.float32))
                 continue

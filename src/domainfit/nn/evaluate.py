@@ -125,7 +125,7 @@ def evaluate(
         for f in fields_of_view:
             m = metrics(results[f][0][:, k] * factor, results[f][1][:, k] * factor, truth[:, k] * factor)
             if trained is not None:
-                m["trained"] = any(abs(f / g - 1) < 0.01 for g in trained)
+                m["trained"] = _is_trained(f, trained)
             entry["per_field_of_view"][f"{f * 1e6:.3g}um"] = m
             rmse[f] = m["rmse"]
         if trained is not None:
@@ -136,11 +136,16 @@ def evaluate(
     return report
 
 
+def _is_trained(field_of_view: float, trained) -> bool:
+    """Whether training showed this field of view [m]: one of ``trained`` within 1 %."""
+    return any(abs(field_of_view / g - 1) < 0.01 for g in trained)
+
+
 def scale_generalisation(rmse: dict[float, float], trained) -> list[dict]:
     """For each field of view [m] of ``rmse`` that training never showed (none of ``trained`` within
     1 %) and that lies between two evaluated trained ones: its RMSE over the RMSE interpolated
     linearly in log F between those neighbours (the issue's criterion: ≤ 1.3)."""
-    on = sorted(f for f in rmse if any(abs(f / g - 1) < 0.01 for g in trained))
+    on = sorted(f for f in rmse if _is_trained(f, trained))
     out = []
     for f in sorted(rmse):
         if f in on:
