@@ -33,6 +33,7 @@ from domainfit import inference, nn
 from domainfit._cli_posterior import build_prior, choose_emulator, seed_from_cnn
 from domainfit._files import atomic_write
 from domainfit.data import Dataset
+from domainfit.inference.learned import check_same_model, summary_with_cnn
 from domainfit.inference.priors import USER_UNITS
 
 
@@ -41,12 +42,14 @@ def run_case(loaded, emulators, image, pixel, truth, *, hdi, chains, warmup, sam
     cnn = nn.estimate(loaded, image, pixel)
     k = choose_emulator(cnn.mean, cnn.sd, [e for e, _ in emulators])
     emulator, path = emulators[k]
+    check_same_model(emulator, loaded)
     prior, boxed = build_prior(emulator, {}, None)
     box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
     start, _ = seed_from_cnn(cnn.mean, box, boxed)
     result = inference.posterior_from_image(
         image, pixel, emulator=emulator, seed=start, key=jax.random.key(seed), priors=prior, num_chains=chains,
         num_warmup=warmup, num_samples=samples, hdi_prob=hdi, progress=False, predictive_draws=0, emit_warnings=False,
+        summary_fn=summary_with_cnn(cnn.mean, emulator.stat_names),
     )  # fmt: skip
     case = {"emulator": str(path), "component": emulator.error_report.get("component"), "parameters": {},
             "wall_time_s": time.perf_counter() - t0, "warnings": result.summary["warnings"]}
@@ -120,12 +123,15 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--emulator", type=Path, action="append",
+                    help="emulator .npz to use instead of those beside the model (repeat for one per prior component)")
     ap.add_argument("--json", type=Path, help="write every case and the summary here (resumes from it)")
     ap.add_argument("--plot", type=Path, help="truth vs posterior figure (PNG)")
     args = ap.parse_args()
 
     loaded = nn.load_model(args.model)
-    emulators = [(inference.Emulator.load(p), p) for p in nn.emulator_paths(args.model)]
+    paths = args.emulator or nn.emulator_paths(args.model)
+    emulators = [(inference.Emulator.load(p), p) for p in paths]
     if not emulators:
         raise SystemExit(f"no emulator beside {args.model}: run domainfit emulator --data TRAIN --model {args.model}")
     ds = Dataset(args.data)

@@ -195,3 +195,53 @@ def test_mixed_training_set_gets_one_emulator_per_component_and_estimate_picks_o
     cnn = estimate(load_model(model), np.load(setup["image"]), 4e-9)
     expected = ["co-pt", "low-ms"][choose_emulator(cnn.mean, cnn.sd, cands)]
     assert report["emulator"]["component"] == expected and len(report["emulator"]["candidates"]) == 2
+
+
+def test_learned_statistics_are_the_cnn_estimates_and_stay_tied_to_their_model(setup, tmp_path, capsys):
+    # `emulator --learned` appends the CNN's estimates (mJ/m², 1) to the statistics. They must be what
+    # `estimate` reads from the same image (checked against nn.estimate on stored images), the posterior
+    # must use them for the observation, the model's own training set is refused, and an emulator
+    # fitted with one CNN is refused with another.
+    from domainfit.data import Dataset
+    from domainfit.inference import Emulator
+    from domainfit.inference.learned import dataset_cnn_statistics
+
+    loaded = load_model(setup["model"])
+    ds = Dataset(setup["data"])
+    names, values = dataset_cnn_statistics(loaded, ds, np.arange(3))
+    assert names == ("cnn_D", "cnn_Ms", "cnn_sigma")  # every parameter the model's ranges let vary
+    for row in range(3):
+        cnn = estimate(loaded, ds.images([row])[0], ds.image_pixel_size)
+        np.testing.assert_allclose(values[row], [cnn.mean["D"] * 1e3, cnn.mean["Ms"] / 1e3, cnn.mean["sigma"]],
+                                   rtol=1e-5)
+
+    emu_path = tmp_path / "learned.npz"
+    code = main(["emulator", "--data", str(setup["data"]), "--model", str(setup["model"]), "--out", str(emu_path),
+                 "--learned", "--degree", "2", "--degree-var", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    emu = Emulator.load(emu_path)
+    assert emu.stat_names[-3:] == ("cnn_D", "cnn_Ms", "cnn_sigma") and len(emu.stat_names) == 8
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
+                 "--posterior", *TINY, "--emulator", str(emu_path), "--json", "-"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    observed = report["observation"]["statistics"][-3:]
+    np.testing.assert_allclose(observed, [report["parameters"][p]["mean"] for p in ("D", "Ms", "sigma")], rtol=1e-5)
+
+    other = tmp_path / "other.eqx"  # same metadata, other weights
+    model, state = make_model(in_pixels=64, widths=(4, 4, 8, 8, 8, 8), key=jax.random.key(1))
+    save_model(other, model, state, {k: v for k, v in loaded.meta.items() if k not in ("leaves_sha256",)})
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(other), "--posterior", *TINY,
+                 "--emulator", str(emu_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "another CNN" in err and err.count("\n") == 1, err
+
+    trained = tmp_path / "trained.eqx"  # a model whose training set is this dataset
+    meta = dict(loaded.meta, training={"steps": 0, "data_hash": ds.content_hash()})
+    save_model(trained, load_model(setup["model"]).model, loaded.state, meta)
+    code = main(["emulator", "--data", str(setup["data"]), "--model", str(trained), "--out", str(tmp_path / "t.npz"),
+                 "--learned"])
+    err = capsys.readouterr().err
+    assert code == 2 and "training set" in err and err.count("\n") == 1, err

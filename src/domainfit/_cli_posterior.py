@@ -273,8 +273,11 @@ def posterior_block(summary: dict, prior, cnn_json: dict, hdi: float) -> tuple[d
 
 def prepare_posterior(args, opts: dict, loaded) -> dict:
     """Find the model's emulators and build their priors before any estimate runs (so errors come first)."""
+    from .inference.learned import check_same_model
+
     candidates = []
     for emulator, path in find_emulators(loaded.path, args.emulator):
+        check_same_model(emulator, loaded)
         prior, boxed = build_prior(emulator, opts["fix"], args.prior)
         candidates.append(dict(emulator=emulator, emulator_path=path, prior_model=prior, boxed=boxed))
     return dict(opts, candidates=candidates)
@@ -289,6 +292,7 @@ def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> li
     import jax
 
     from . import __version__, inference, plots
+    from .inference.learned import summary_with_cnn
     from .inference.priors import USER_UNITS
 
     candidates = opts["candidates"]
@@ -311,7 +315,7 @@ def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> li
         image.data, image.pixel_size, emulator=emulator, seed=seed, key=jax.random.key(args.seed), priors=prior,
         num_chains=opts["chains"], num_warmup=opts["warmup"], num_samples=opts["samples"], hdi_prob=opts["hdi"],
         progress=not args.no_progress, predictive_draws=opts["predictive"], extra_warnings=notices,
-        emit_warnings=False,
+        emit_warnings=False, summary_fn=summary_with_cnn(cnn.mean, emulator.stat_names),
     )
     s = result.summary
     post, ratio = posterior_block(s, prior, report, opts["hdi"])
@@ -413,6 +417,9 @@ def _add_emulator(sub) -> None:
     p.add_argument("--degree", type=int, default=3, help="polynomial degree of the mean (default 3)")
     p.add_argument("--degree-var", type=int, default=2, help="polynomial degree of the log-variance (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds")
+    p.add_argument("--learned", action="store_true",
+                   help="add the --model CNN's estimates as learned statistics (fit on held-out data, never the "
+                   "model's training set; docs/inference.md)")
     p.add_argument("--json", action="store_true", help="print the error report as JSON on stdout")
     p.set_defaults(handler=_emulator)
 
@@ -428,6 +435,8 @@ def _emulator(args) -> int:
         raise DomainfitError(f"--degree {args.degree} --degree-var {args.degree_var}: need degrees ≥ 0")
     if args.model is not None and not resolve_model_path(args.model).is_file():
         raise DomainfitError(f"no model at {args.model}: train one with 'domainfit train' first")
+    if args.learned and args.model is None:
+        raise DomainfitError("--learned uses the estimates of a CNN: name it with --model MODEL")
     if not (Path(args.data) / "dataset.json").is_file():
         raise DomainfitError(f"no dataset at {args.data}: make one with 'domainfit generate'")
     from .data import Dataset
@@ -458,12 +467,14 @@ def _emulator(args) -> int:
     import jax
 
     from .inference import emulator_from_dataset
+    from .nn import load_model
 
+    learned = load_model(args.model) if args.learned else None
     summaries = []
     for comp, out in targets:
         t0 = time.perf_counter()
         emu = emulator_from_dataset(args.data, degree=args.degree, degree_var=args.degree_var,
-                                    key=jax.random.key(args.seed), component=comp)
+                                    key=jax.random.key(args.seed), component=comp, learned=learned)
         # Write to a temporary name and rename, so an interrupted run never leaves half an emulator.
         tmp = out.with_name(f".{out.stem}.tmp.npz")
         emu.save(tmp)

@@ -420,6 +420,7 @@ def emulator_from_dataset(
     batch: int = 256,
     key: Key[Array, ""] | None = None,
     component: str | None = None,
+    learned=None,
 ) -> Emulator:
     """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image.
 
@@ -428,6 +429,8 @@ def emulator_from_dataset(
     (then ``stat_names`` to ``stats.SUMMARY_NAMES``). A dataset drawn from a mixture of prior boxes
     (``--preset mix``) needs one emulator per box: ``component`` names it (``dataset_components``
     lists them); a polynomial across two disjoint boxes would be fitted to nothing in between.
+    ``learned`` (a loaded CNN, ``nn.load_model``) appends its estimates as learned statistics
+    (``inference.learned``); the dataset must then be one it was not trained on.
     """
     from ..data.store import Dataset
 
@@ -459,6 +462,13 @@ def emulator_from_dataset(
         shape = images.shape[1:]
         s.append(np.asarray(stats_fn(jnp.asarray(images)), np.float64))
     s = np.concatenate(s)
+    stat_names = tuple(stat_names or (f"s{i}" for i in range(s.shape[1])))
+    if learned is not None:
+        from .learned import check_held_out, dataset_cnn_statistics
+
+        check_held_out(learned, ds)
+        cnn_names, cnn_values = dataset_cnn_statistics(learned, ds, rows)
+        s, stat_names = np.concatenate([s, cnn_values], axis=1), stat_names + cnn_names
     ok = np.all(np.isfinite(s), axis=1)
     area = shape[0] * shape[1] * pixel**2
     emulator = fit_emulator(params[ok][:, varying], s[ok], names=names, area=area, stat_names=stat_names,
@@ -467,6 +477,9 @@ def emulator_from_dataset(
     report = emulator.error_report
     report["constants"] = {DATASET_PARAMS[i]: float(params[0, i]) for i in range(params.shape[1]) if i not in varying}
     report["component"] = component if component is not None else names_of[0]
+    if learned is not None:  # the CNN whose outputs are statistics: estimate must read images with it
+        report["learned_model_sha256"] = learned.meta.get("leaves_sha256")
+        report["fitted_on"] = dict(data=str(ds.root), data_hash=ds.content_hash())
     return Emulator(**{**_fields(emulator), "report": json.dumps(report)})
 
 

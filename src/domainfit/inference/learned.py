@@ -1,0 +1,101 @@
+"""The CNN's estimates as learned summary statistics of the likelihood (docs/inference.md).
+
+The hand-made statistics of ``stats.summary_vector`` carry little of what the network reads (with the
+shipped model their posterior was worse than the CNN estimate itself), so the summary vector is
+extended by the CNN's mean estimate of each parameter it infers,
+
+    s(image) = [stats.summary_vector(image), D̂(image) in mJ/m², σ̂(image), ...],
+
+and the emulator learns μ(θ), Σ(θ) of the whole vector as for any statistic. The CNN outputs are
+then data, not answers: their bias at θ (μ(θ) ≠ θ) and their noise Σ(θ) are what the emulator
+measures, on simulations the network never saw. Fitted on its own training images the network is
+more accurate than on new ones, so ``learned_emulator`` refuses the model's training set.
+
+The CNN outputs are computed exactly as ``nn.estimate`` reads a whole image (tiles at the model's
+pixel size, before the spread calibration), by ``nn.evaluate.view_estimates`` for a dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import DomainfitError
+from ..units import PARAMETER_UNITS
+
+PREFIX = "cnn_"
+"""Statistic names ``cnn_<parameter>`` mark the learned summaries in an emulator."""
+
+
+def learned_names(stat_names: Sequence[str]) -> tuple[str, ...]:
+    """Parameters whose CNN estimate is a statistic of an emulator with these statistic names."""
+    return tuple(n[len(PREFIX):] for n in stat_names if n.startswith(PREFIX))
+
+
+def learned_values(cnn_mean: Mapping[str, float], params: Sequence[str]) -> np.ndarray:
+    """CNN means [SI] of ``params`` in user units (mJ/m², kA/m, 1): statistics of order one."""
+    missing = [p for p in params if p not in cnn_mean]
+    if missing:
+        raise DomainfitError(f"the emulator uses the CNN estimate of {', '.join(missing)}, which this model does not give")
+    return np.array([float(cnn_mean[p]) / PARAMETER_UNITS[p][1] for p in params])
+
+
+def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], base: Callable | None = None) -> Callable | None:
+    """The summary function of an emulator with learned statistics, for an image whose CNN means
+    [SI] are ``cnn_mean``: ``base`` (default ``stats.summary_vector``) then the CNN values. None when
+    ``stat_names`` has no learned statistic (use the default summary)."""
+    params = learned_names(stat_names)
+    if not params:
+        return None
+    if base is None:
+        from ..stats import summary_vector as base
+    extra = jnp.asarray(learned_values(cnn_mean, params))
+
+    def summary(image, pixel_size):
+        s = base(image, pixel_size) if len(stat_names) > len(params) else jnp.zeros((0,))
+        return jnp.concatenate([jnp.asarray(s, extra.dtype), extra])
+
+    return summary
+
+
+def dataset_cnn_statistics(loaded, ds, rows: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """(names ``cnn_<p>``, values [N, k] in user units) of the CNN estimate of each whole image in
+    ``rows`` of dataset ``ds`` for every parameter the model infers (not those held fixed in training)."""
+    from ..nn.evaluate import view_estimates
+
+    ranges = loaded.meta.get("ranges", {})
+    params = [t for t in loaded.targets if not (t in ranges and ranges[t][0] == ranges[t][1])]
+    if not params:
+        raise DomainfitError("the model infers no parameter (all were fixed in training)")
+    images = ds.images(rows[:1])
+    full = min(images.shape[1:]) * ds.image_pixel_size
+    _, _, results = view_estimates(loaded, ds, rows, (full,))
+    mean, _ = results[full]
+    cols = [loaded.targets.index(p) for p in params]
+    values = mean[:, cols] / np.array([PARAMETER_UNITS[p][1] for p in params])
+    return tuple(PREFIX + p for p in params), values
+
+
+def check_held_out(loaded, ds) -> None:
+    """Refuse to fit learned statistics on the images the network was trained on."""
+    trained_on = loaded.meta.get("training", {}).get("data_hash")
+    if trained_on is not None and trained_on == ds.content_hash():
+        raise DomainfitError(
+            f"{ds.root} is the model's training set: its CNN outputs are more accurate there than on new images, "
+            "so an emulator of them would be over-confident. Fit it on held-out simulations (domainfit generate "
+            "with another --seed)")
+
+
+def check_same_model(emulator, loaded) -> None:
+    """Refuse an emulator of learned statistics with another CNN than the one it was fitted with."""
+    if not learned_names(emulator.stat_names):
+        return
+    want = emulator.error_report.get("learned_model_sha256")
+    have = loaded.meta.get("leaves_sha256")
+    if want is None or want != have:
+        raise DomainfitError(
+            "this emulator's statistics include the estimates of another CNN than the model given (weights "
+            f"sha256 {str(want)[:12]}…, the model's {str(have)[:12]}…): refit it with `domainfit emulator "
+            "--learned --model MODEL --data HELD_OUT_DATA`")
