@@ -230,6 +230,16 @@ def test_learned_statistics_are_the_cnn_estimates_and_stay_tied_to_their_model(s
     observed = report["observation"]["statistics"][-3:]
     np.testing.assert_allclose(observed, [report["parameters"][p]["mean"] for p in ("D", "Ms", "sigma")], rtol=1e-5)
 
+    compare = ["compare", str(setup["image"]), "--pixel-size", "4nm", "--model", f"free={emu_path}",
+               "--model", f"fixed={emu_path}", "--fix", "fixed:sigma=0.1", "--particles", "100", "--runs", "2"]
+    code = main(compare)  # the CNN whose estimates are statistics must be named
+    err = capsys.readouterr().err
+    assert code == 2 and "--cnn" in err and err.count("\n") == 1, err
+    code = main([*compare, "--cnn", str(setup["model"]), "--json", "-"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert set(json.loads(captured.out)["evidence"]) == {"free", "fixed"}
+
     other = tmp_path / "other.eqx"  # same metadata, other weights
     model, state = make_model(in_pixels=64, widths=(4, 4, 8, 8, 8, 8), key=jax.random.key(1))
     save_model(other, model, state, {k: v for k, v in loaded.meta.items() if k not in ("leaves_sha256",)})

@@ -31,6 +31,9 @@ def _add_compare(sub) -> None:
     p.add_argument("--fix", action="append", default=[], metavar="NAME:PARAM=VALUE",
                    help="hold PARAM of model NAME at VALUE (user units)")
     p.add_argument("--preset", default="co-pt", help="box priors of this preset (co-pt or low-ms)")
+    p.add_argument("--cnn", metavar="MODEL",
+                   help="the CNN whose estimates are statistics of emulators fitted with 'emulator --learned' "
+                   "('default' for the shipped one)")
     p.add_argument("--particles", type=int, default=1000, help="SMC particles per run (default 1000)")
     p.add_argument("--runs", type=int, default=4, help="independent SMC runs for the error bar (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -77,17 +80,35 @@ def _compare(args) -> int:
     import jax
 
     from . import imaging, inference
+    from .inference.learned import check_same_model, learned_names, summary_with_cnn
     from .stats import summary_vector
 
     models = _parse_models(args.model)
     fixes = _parse_fixes(args.fix, models)
     pixel_size = imaging.parse_pixel_size(args.pixel_size)
     image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert)
-    s_obs = summary_vector(jax.numpy.asarray(image.data), image.pixel_size)
+    data = jax.numpy.asarray(image.data)
     area = image.data.shape[0] * image.data.shape[1] * image.pixel_size**2
+    emulators = {name: inference.Emulator.load(path) for name, path in models.items()}
+    cnn_mean = None
+    if args.cnn is not None:
+        from .nn import estimate, load_model
+
+        loaded = load_model(args.cnn)
+        cnn_mean = estimate(loaded, image.data, image.pixel_size).mean
     problems, notices = {}, []
-    for name, path in models.items():
-        emulator = inference.Emulator.load(path)
+    for name, emulator in emulators.items():
+        if learned_names(emulator.stat_names):
+            if cnn_mean is None:
+                raise DomainfitError(f"model {name!r}: its emulator's statistics include a CNN's estimates; name "
+                                     "that CNN with --cnn MODEL")
+            check_same_model(emulator, loaded)
+            s_obs = summary_with_cnn(cnn_mean, emulator.stat_names)(data, image.pixel_size)
+        else:
+            s_obs = summary_vector(data, image.pixel_size)
+        if s_obs.shape[0] != len(emulator.stat_names):
+            raise DomainfitError(f"model {name!r}: the image gives {s_obs.shape[0]} statistics, its emulator "
+                                 f"expects {len(emulator.stat_names)}")
         priors = inference.default_priors(args.preset)
         for param, value in fixes[name].items():
             priors[param] = inference.Prior.fix(param, value)
