@@ -119,6 +119,7 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="model (.eqx/.json/folder) with its emulator(s) beside it")
     ap.add_argument("--data", required=True, help="test dataset (domainfit generate, another --seed than training)")
     ap.add_argument("--n", type=int, default=40, help="number of cases (default 40)")
+    ap.add_argument("--fov", type=float, help="crop the top-left F × F µm of each image (default: whole image)")
     ap.add_argument("--hdi", type=float, default=0.9)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=500)
@@ -143,7 +144,7 @@ def main() -> None:
     for path in [loaded.path, *(p for _, p in emulators)]:
         digest.update(Path(path).read_bytes())
     run = {"model_and_emulators_sha256": digest.hexdigest(), "data_hash": ds.content_hash(), "hdi": args.hdi,
-           "chains": args.chains, "warmup": args.warmup, "samples": args.samples}  # fmt: skip
+           "chains": args.chains, "warmup": args.warmup, "samples": args.samples, "fov_um": args.fov}  # fmt: skip
     done = {}
     if args.json is not None and args.json.is_file():
         old = json.loads(args.json.read_text())
@@ -159,6 +160,11 @@ def main() -> None:
             continue
         truth = dict(zip(("D", "Ms", "sigma", "Ku", "A"), map(float, ds.params[row])))
         image = ds.images([row])[0]
+        if args.fov is not None:
+            n_px = int(round(args.fov * 1e-6 / pixel))
+            if not 0 < n_px <= min(image.shape):
+                raise SystemExit(f"--fov {args.fov}: need 0 < F ≤ {min(image.shape) * pixel * 1e6:g} µm")
+            image = image[:n_px, :n_px]
         case = run_case(loaded, emulators, image, pixel, truth, hdi=args.hdi, chains=args.chains,
                         warmup=args.warmup, samples=args.samples, seed=index)  # fmt: skip
         case["index"] = index
@@ -169,7 +175,7 @@ def main() -> None:
         if args.json is not None:  # after every case: an interrupted study resumes where it stopped
             atomic_write(args.json, json.dumps({"run": run, "cases": cases}, indent=1))
     summary = summarise(cases, args.hdi)
-    info = {"model": str(args.model), "data": str(args.data), "hdi_prob": args.hdi, "chains": args.chains,
+    info = {"model": str(args.model), "data": str(args.data), "fov_um": args.fov, "hdi_prob": args.hdi, "chains": args.chains,
             "warmup": args.warmup, "samples": args.samples, "machine": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, JAX {jax.__version__} {jax.default_backend()}",
             "wall_time_s_per_case_median": float(np.median([c["wall_time_s"] for c in cases]))}  # fmt: skip
