@@ -37,7 +37,7 @@ def hdi_mask(weights: np.ndarray, level: float) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help="held-out dataset (domainfit generate), not the CNN's training set")
-    ap.add_argument("--model", help="CNN whose estimates join the statistics (learned statistics)")
+    ap.add_argument("--model", help="CNN whose estimates join the statistics (learned statistics; 'default': the shipped one)")
     ap.add_argument("--degrees", default="2/0,2/1,3/1,3/2", help="degree/degree_var pairs, comma separated")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--grid", type=int, default=120, help="grid points per parameter")
@@ -56,8 +56,8 @@ def main() -> None:
     summary = jax.jit(jax.vmap(lambda im: stats.summary_vector(im, pix)))
     s = np.asarray(summary(jnp.asarray(ds.images(rows), jnp.float32)), np.float64)
     if args.model:
-        loaded = nn.load_model(args.model)
-        check_held_out(loaded, ds)
+        loaded = nn.load_default() if args.model == "default" else nn.load_model(args.model)
+        check_held_out(loaded, ds, ds.content_hash())
         _, cnn = dataset_cnn_statistics(loaded, ds, rows)
         s = np.concatenate([s, cnn], axis=1)
     lo, hi = theta.min(0), theta.max(0)

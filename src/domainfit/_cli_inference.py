@@ -92,9 +92,10 @@ def _compare(args) -> int:
     emulators = {name: inference.Emulator.load(path) for name, path in models.items()}
     cnn_mean = None
     if args.cnn is not None:
-        from .nn import estimate, load_model
+        from ._cli_ml import _load
+        from .nn import estimate
 
-        loaded = load_model(args.cnn)
+        loaded = _load(args.cnn)
         cnn_mean = estimate(loaded, image.data, image.pixel_size).mean
     problems, notices = {}, []
     for name, emulator in emulators.items():

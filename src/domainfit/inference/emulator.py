@@ -466,7 +466,8 @@ def emulator_from_dataset(
     if learned is not None:
         from .learned import check_held_out, dataset_cnn_statistics
 
-        check_held_out(learned, ds)
+        data_hash = ds.content_hash()
+        check_held_out(learned, ds, data_hash)
         cnn_names, cnn_values = dataset_cnn_statistics(learned, ds, rows)
         s, stat_names = np.concatenate([s, cnn_values], axis=1), stat_names + cnn_names
     ok = np.all(np.isfinite(s), axis=1)
@@ -479,7 +480,7 @@ def emulator_from_dataset(
     report["component"] = component if component is not None else names_of[0]
     if learned is not None:  # the CNN whose outputs are statistics: estimate must read images with it
         report["learned_model_sha256"] = learned.meta.get("leaves_sha256")
-        report["fitted_on"] = dict(data=str(ds.root), data_hash=ds.content_hash())
+        report["fitted_on"] = dict(data=str(ds.root), data_hash=data_hash)
     return Emulator(**{**_fields(emulator), "report": json.dumps(report)})
 
 

@@ -8,8 +8,9 @@ extended by the CNN's mean estimate of each parameter it infers,
 
 and the emulator learns μ(θ), Σ(θ) of the whole vector as for any statistic. The CNN outputs are
 then data, not answers: their bias at θ (μ(θ) ≠ θ) and their noise Σ(θ) are what the emulator
-measures, on simulations the network never saw. Fitted on its own training images the network is
-more accurate than on new ones, so ``learned_emulator`` refuses the model's training set.
+measures, on simulations the network never saw. On its own training images the network is more
+accurate than on new ones, so ``emulator_from_dataset(..., learned=...)`` refuses the model's
+training set.
 
 The CNN outputs are computed exactly as ``nn.estimate`` reads a whole image (tiles at the model's
 pixel size, before the spread calibration), by ``nn.evaluate.view_estimates`` for a dataset.
@@ -54,8 +55,7 @@ def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], b
     extra = jnp.asarray(learned_values(cnn_mean, params))
 
     def summary(image, pixel_size):
-        s = base(image, pixel_size) if len(stat_names) > len(params) else jnp.zeros((0,))
-        return jnp.concatenate([jnp.asarray(s, extra.dtype), extra])
+        return jnp.concatenate([jnp.asarray(base(image, pixel_size), extra.dtype), extra])
 
     return summary
 
@@ -78,10 +78,11 @@ def dataset_cnn_statistics(loaded, ds, rows: np.ndarray) -> tuple[tuple[str, ...
     return tuple(PREFIX + p for p in params), values
 
 
-def check_held_out(loaded, ds) -> None:
-    """Refuse to fit learned statistics on the images the network was trained on."""
+def check_held_out(loaded, ds, data_hash: str) -> None:
+    """Refuse to fit learned statistics on the images the network was trained on (``data_hash``: the
+    dataset's ``content_hash()``)."""
     trained_on = loaded.meta.get("training", {}).get("data_hash")
-    if trained_on is not None and trained_on == ds.content_hash():
+    if trained_on is not None and trained_on == data_hash:
         raise DomainfitError(
             f"{ds.root} is the model's training set: its CNN outputs are more accurate there than on new images, "
             "so an emulator of them would be over-confident. Fit it on held-out simulations (domainfit generate "
