@@ -255,3 +255,10 @@ def test_learned_statistics_are_the_cnn_estimates_and_stay_tied_to_their_model(s
                  "--learned"])
     err = capsys.readouterr().err
     assert code == 2 and "training set" in err and err.count("\n") == 1, err
+
+
+def test_emulator_for_the_shipped_model_needs_an_out_file(tmp_path, capsys):
+    # The shipped model's CNN can feed --learned, but its packaged emulator is never overwritten in place.
+    code = main(["emulator", "--data", str(tmp_path), "--model", "default", "--learned"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and err.count("\n") == 1, err

@@ -431,6 +431,12 @@ def _emulator(args) -> int:
 
     if args.out is None and args.model is None:
         raise DomainfitError("say where the emulator goes: --model MODEL (saved beside it) or --out FILE.npz")
+    if args.model == "default":  # the shipped model: its CNN for --learned, never overwritten in place
+        if args.out is None:
+            raise DomainfitError("--model default is the shipped model: give --out FILE.npz for the new emulator")
+        from .nn import load_default
+
+        args.model = str(load_default().path)
     if args.degree < 0 or args.degree_var < 0:
         raise DomainfitError(f"--degree {args.degree} --degree-var {args.degree_var}: need degrees ≥ 0")
     if args.model is not None and not resolve_model_path(args.model).is_file():
