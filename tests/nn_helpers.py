@@ -50,11 +50,11 @@ def tiny_config(**changes):
 
     base = dict(steps=120, batch_size=16, learning_rate=3e-3, weight_decay=1e-4, warmup_steps=10, pixel_size=4e-9,
                 in_pixels=64, widths=(8, 8, 16, 16, 16, 16), norm="batch", fov_min=0.5e-6, fov_max=2.048e-6,
-                augment=False, val_fraction=0.0, checkpoint_every=60, seed=0)  # fmt: skip
+                augment=False, val_fraction=0.0, checkpoint_every=60, seed=0, instruments=None)  # fmt: skip
     base.update(changes)
     return TrainConfig(**base)
 
 
-TINY_CLI = ["--steps", "120", "--batch", "16", "--lr", "3e-3", "--weight-decay", "1e-4", "--warmup", "10",
+TINY_CLI = ["--instruments", "none", "--steps", "120", "--batch", "16", "--lr", "3e-3", "--weight-decay", "1e-4", "--warmup", "10",
             "--pixel-size", "4nm", "--input-pixels", "64", "--widths", "8,8,16,16,16,16", "--norm", "batch",
             "--fov", "0.5:2.048", "--no-augment", "--val-fraction", "0", "--checkpoint-every", "60", "--seed", "0"]  # fmt: skip

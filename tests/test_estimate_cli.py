@@ -152,9 +152,13 @@ def test_a_target_held_fixed_in_training_is_reported_as_not_estimated(tmp_path, 
     path = untrained_model(tmp_path / "copt.eqx", pixel_size=4e-9, in_pixels=64, widths=(4, 4, 8, 8, 8, 8), ranges=ranges)
     image = tmp_path / "maze.npy"
     np.save(image, stripes(np.array([[0.5e-3, 1.5e6, 0.1, 1.6e6, 31e-12]]), 64, seed=1)[0])
-    assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path), "--json", "-"]) == 0
-    params = json.loads(capsys.readouterr().out)["parameters"]
+    # 64 px of 4 nm is a 0.256 µm field of view, below the model's 0.5 µm: estimated, flagged (exit 3)
+    assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path), "--json", "-"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    params = report["parameters"]
+    assert not report["trustworthy"] and any("field of view" in r for r in report["reasons"])
     assert params["Ms"] == {"unit": "kA/m", "mean": 1500.0, "sd": 0.0, "fixed": True}
     assert "fixed" not in params["D"] and params["D"]["sd"] > 0
-    assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path)]) == 0
-    assert "Ms = 1500 kA/m (not estimated" in capsys.readouterr().out
+    assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("NOT TRUSTWORTHY") and "Ms = 1500 kA/m (not estimated" in out

@@ -124,7 +124,9 @@ def test_estimate_works_for_any_size_and_pixel_size(trained, dataset, shape, pix
     assert all(np.isfinite(result.mean[t]) and result.sd[t] > 0 for t in result.targets)
     assert result.field_of_view == pytest.approx((shape[0] * pixel_nm * 1e-9, shape[1] * pixel_nm * 1e-9))
     # Fields of view below those seen in training (here 0.256 µm) are flagged as extrapolation.
-    assert bool(result.warnings) == (min(shape) * pixel_nm < 256 - 1e-6)
+    small = min(shape) * pixel_nm < 256 - 1e-6
+    assert any("field of view" in r for r in result.reasons) == small
+    assert not small or not result.trustworthy
 
 
 def test_resampling_before_tiling(trained, dataset):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from domainfit.cli import main
+from domainfit.nn.support import UNTRUSTWORTHY_EXIT
 from domainfit.nn import emulator_path, estimate, load_model, make_model, save_model
 from domainfit.nn.train import normalisation
 
@@ -20,6 +21,15 @@ from nn_helpers import stripes, write_synthetic_dataset
 
 RANGES = {"D": (0.0, 1e-3), "Ms": (200e3, 1.5e6), "sigma": (0.05, 0.2)}
 TINY = ["--chains", "2", "--warmup", "50", "--samples", "60", "--predictive", "40", "--no-progress"]
+"""NUTS budgets far below what an interval needs: every such posterior is reported untrustworthy (too
+few effective draws), exit ``UNTRUSTWORTHY_EXIT``."""
+
+
+def _few_draws(code: int, report: dict | None = None, err: str = "") -> None:
+    """A tiny-budget posterior ran to the end and said, first, that its intervals are not to be trusted."""
+    assert code == UNTRUSTWORTHY_EXIT, err
+    if report is not None:
+        assert report["trustworthy"] is False and any("effective draws" in r for r in report["reasons"])
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +79,8 @@ def test_posterior_report_files_and_warnings(setup, tmp_path, capsys):
     code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
                  "--posterior", *TINY, "--hdi", "0.8", "--out", str(out), "--json", str(tmp_path / "r.json")])
     captured = capsys.readouterr()
-    assert code == 0, captured.err
     report = json.loads((tmp_path / "r.json").read_text())
+    _few_draws(code, report, captured.err)
     assert set(report["parameters"]) == {"D", "Ms", "sigma"}  # the CNN block is kept
     assert set(report["posterior"]) >= {"D", "Ms", "sigma"}
     for name, p in report["posterior"].items():
@@ -83,8 +93,11 @@ def test_posterior_report_files_and_warnings(setup, tmp_path, capsys):
     assert set(ratio) == {"D", "Ms", "sigma"} and ratio["D"] > 0 and ratio["Ms"] == 0.0
     d = report["diagnostics"]
     assert {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences", "surrogate_error", "wall_time_s"} <= set(d)
-    # 2 × 60 draws cannot give 400 effective draws: the report says so in words, also on stderr
-    assert any("effective draws" in w for w in report["warnings"]) and "effective draws" in captured.err
+    # 2 × 60 draws cannot give 400 effective draws: the report says so in words, and the printed
+    # result leads with it
+    assert any("effective draws" in w for w in report["warnings"])
+    head = captured.out.split("CNN estimate:")[0]
+    assert head.startswith("NOT TRUSTWORTHY") and "effective draws" in head
     assert report["posterior_predictive"]["draws"] == 40
     assert {p.name for p in out.iterdir()} >= {"idata.nc", "report.json", "pair.png", "predictive.png", "config.json"}
     config = json.loads((out / "config.json").read_text())
@@ -111,8 +124,8 @@ def test_fix_and_a_narrow_prior_file(setup, tmp_path, capsys):
                  "--prior", str(prior_file), "--out", str(out),
                  "--json", "-"])
     captured = capsys.readouterr()
-    assert code == 0, captured.err
     report = json.loads(captured.out)
+    _few_draws(code, report, captured.err)
     sigma = report["posterior"]["sigma"]
     assert sigma["fixed"] and sigma["sd"] == 0 and sigma["hdi_low"] == sigma["hdi_high"] == pytest.approx(0.1)
     assert "sigma" not in az.from_netcdf(out / "idata.nc").posterior  # not sampled
@@ -186,8 +199,8 @@ def test_mixed_training_set_gets_one_emulator_per_component_and_estimate_picks_o
     code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(model), "--posterior", *TINY,
                  "--json", "-"])
     captured = capsys.readouterr()
-    assert code == 0, captured.err
     report = json.loads(captured.out)
+    _few_draws(code, report, captured.err)
     from domainfit._cli_posterior import choose_emulator
     from domainfit.inference import Emulator
 
@@ -225,8 +238,8 @@ def test_learned_statistics_are_the_cnn_estimates_and_stay_tied_to_their_model(s
     code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
                  "--posterior", *TINY, "--emulator", str(emu_path), "--json", "-"])
     captured = capsys.readouterr()
-    assert code == 0, captured.err
     report = json.loads(captured.out)
+    _few_draws(code, report, captured.err)
     observed = report["observation"]["statistics"][-3:]
     np.testing.assert_allclose(observed, [report["parameters"][p]["mean"] for p in ("D", "Ms", "sigma")], rtol=1e-5)
 

@@ -6,6 +6,7 @@ Thin shells over ``domainfit.data`` and ``domainfit.nn``; user units are convert
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from . import units
 from ._files import atomic_write
 from .errors import DomainfitError
+from .nn.support import UNTRUSTWORTHY_EXIT
 
 _RANGE_UNITS = {"D": "mJ/m²", "Ms": "kA/m", "sigma": "dimensionless", "Ku": "MJ/m³", "A": "pJ/m"}
 
@@ -182,6 +184,10 @@ def _add_train(sub) -> None:
     p.add_argument("--frozen-bn-steps", type=int, default=0,
                    help="steps after --steps with batch norm frozen at its exact statistics, at 0.1× the rate "
                         "(removes the bias of reading images with fixed statistics; may be added to a finished run)")
+    p.add_argument("--instruments", choices=("training", "binary", "none"), default="training",
+                   help="what records each training view: instruments drawn at random (default; docs/imaging.md), "
+                        "the ideal binarised pattern only (the geometry bound), or none (the stored clean images)")
+    p.add_argument("--views", type=int, default=8, help="instrument draws rendered per stored state (default 8)")
     p.add_argument("--time-limit", type=float, help="stop with a checkpoint after this many minutes (rerun to continue)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -189,6 +195,7 @@ def _add_train(sub) -> None:
 
 
 def _train(args) -> int:
+    from .data import instruments as instr
     from .nn import TrainConfig, train
 
     enable_compilation_cache()
@@ -203,6 +210,7 @@ def _train(args) -> int:
         in_pixels=args.input_pixels, widths=widths, norm=args.norm, fov_min=fov_min, fov_max=fov_max,
         fov_set=fov_set, augment=not args.no_augment, val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every,
         seed=args.seed, beta=args.beta, frozen_bn_steps=args.frozen_bn_steps, fill=args.fill,
+        instruments={"training": instr.TRAINING, "binary": instr.BINARY, "none": None}[args.instruments], views=args.views,
     )  # fmt: skip
     limit = None if args.time_limit is None else 60.0 * args.time_limit
     report = train(args.data, args.out, config, progress=not args.no_progress, time_limit_s=limit)
@@ -289,6 +297,10 @@ def _evaluate(args) -> int:
     return 0
 
 
+INSTRUMENT_CHOICES = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
+"""Instrument families a user can name (``data.instruments.FAMILIES`` without the bound's ``binary``)."""
+
+
 def _add_estimate(sub) -> None:
     p = sub.add_parser(
         "estimate",
@@ -307,6 +319,12 @@ def _add_estimate(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
     p.add_argument("--single-view", action="store_true",
                    help="read each tile once instead of in its 16 symmetric versions (rotations, reflections, sign)")
+    p.add_argument("--instrument", choices=INSTRUMENT_CHOICES,
+                   help="the kind of instrument that recorded the image, when known: its own spread calibration "
+                        "is used (docs/imaging.md: ideal/gaussian = XMCD, X-ray, PEEM, Kerr; mfm; probe = stray-field "
+                        "sensor; lorentzian, kerr)")
+    p.add_argument("--lift", help="MFM lift or sensor height above the film, e.g. 25nm (checked against training)")
+    p.add_argument("--resolution", help="instrument resolution (point-spread FWHM), e.g. 30nm (checked against training)")
     from ._cli_posterior import add_posterior_arguments
 
     add_posterior_arguments(p)
@@ -331,8 +349,15 @@ def _estimate(args) -> int:
         opts = prepare_posterior(args, opts, loaded)
     t1 = time.perf_counter()
     bar("CNN estimate")
-    result = estimate(loaded, image.data, image.pixel_size, symmetries=False if args.single_view else None)
+    settings = instrument_settings(args, loaded)
+    result = estimate(loaded, image.data, image.pixel_size, symmetries=False if args.single_view else None,
+                      family=args.instrument)
+    if settings["reasons"] or settings["warnings"]:
+        result = dataclasses.replace(result, reasons=result.reasons + tuple(settings["reasons"]),
+                                     warnings=result.warnings + tuple(settings["warnings"]))
     report = result.to_json()
+    if settings["given"]:
+        report["instrument"] = settings["given"]
     report["model"] = {
         "path": str(loaded.path),
         "pixel_size_nm": loaded.pixel_size * 1e9,
@@ -354,6 +379,13 @@ def _estimate(args) -> int:
     if args.posterior:
         lines = ["CNN estimate:", *lines, *run_posterior(args, opts, loaded, image, result, report, bar)]
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+        # Warnings of the posterior that say its intervals should not be believed (sampler
+        # diagnostics, emulator extrapolation, a failed predictive check) lead the output.
+        report["reasons"] = report["reasons"] + report.pop("posterior_reasons")
+        report["trustworthy"] = not report["reasons"]
+    reasons = report["reasons"]
+    if reasons:
+        lines = ["NOT TRUSTWORTHY — do not rely on these numbers:", *(f"  - {r}" for r in reasons), *lines]
     text = json.dumps(report, indent=2)
     if args.json == "-":
         print(text)
@@ -362,10 +394,40 @@ def _estimate(args) -> int:
         views = f" × {report['views_per_tile']} symmetric views" if report["views_per_tile"] > 1 else ""
         print(f"({report['tiles']} tiles{views} of {loaded.in_pixels}² px at {loaded.pixel_size * 1e9:.3g} nm, {report['timing']['total_s']:.1f} s)")
         for warning in report.get("warnings", result.warnings):
-            print(f"warning: {warning}", file=sys.stderr)
+            if warning not in reasons:
+                print(f"warning: {warning}", file=sys.stderr)
         if args.json:
             atomic_write(args.json, text)
-    return 0
+    return UNTRUSTWORTHY_EXIT if reasons else 0
+
+
+def instrument_settings(args, loaded) -> dict:
+    """The instrument settings the user gave (``--lift``, ``--resolution``) in nm, and reasons not
+    to trust the estimate when they lie outside what the model was trained on for that family."""
+    from .data.instruments import FAMILY_RANGES
+
+    given, reasons, warnings = {}, [], []
+    if args.instrument:
+        given["family"] = args.instrument
+    prior = loaded.instruments
+    trained = set(prior.family_names()) if prior is not None else set()
+    if args.instrument and prior is not None and args.instrument not in trained:
+        warnings.append(f"the network was never trained on {args.instrument} images (it was on: "
+                        f"{', '.join(sorted(trained))}): the estimate relies on what it learnt from the others")
+    for name, text, key in (("height", args.lift, "lift"), ("resolution", args.resolution, "resolution")):
+        if text is None:
+            continue
+        if not args.instrument:
+            raise DomainfitError(f"--{key} needs --instrument (which kind of instrument it belongs to)")
+        value = units.parse_length(text, default_unit="nm")
+        given[f"{key}_nm"] = value * 1e9
+        lo, hi = FAMILY_RANGES.get(args.instrument, {}).get(name, (None, None))
+        if lo is None:
+            raise DomainfitError(f"--{key} does not apply to a {args.instrument} instrument")
+        if not lo * 1e-9 <= value <= hi * 1e-9:
+            reasons.append(f"{key} {value * 1e9:.3g} nm is outside the {args.instrument} settings the network was "
+                           f"trained on ({lo:.3g}–{hi:.3g} nm)")
+    return {"given": given, "reasons": reasons, "warnings": warnings}
 
 
 def _add_calibrate(sub) -> None:
@@ -382,6 +444,10 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--split", choices=["val", "all"], default="val", help="validation split of training (default) or all samples")
     p.add_argument("--fov", help="fields of view [µm], comma separated (default: the model's training set of scales)")
     p.add_argument("--level", type=float, default=0.9, help="interval probability to calibrate (default 0.9)")
+    p.add_argument("--draws", type=int, default=2,
+                   help="instrument draws per image for a model trained on instrument views (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of those instrument draws (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the calibration record as JSON")
     p.set_defaults(handler=_calibrate)
 
@@ -397,12 +463,21 @@ def _calibrate(args) -> int:
     ds = Dataset(args.data)
     rows = np.arange(len(ds)) if args.split == "all" else None
     fovs = tuple(units.parse_length(f, default_unit="um") for f in args.fov.split(",")) if args.fov else None
-    record = calibrate_spread(loaded, ds, rows=rows, fields_of_view=fovs, level=args.level)
+    if args.draws < 1:
+        raise DomainfitError(f"--draws {args.draws}: need at least 1")
+    record = calibrate_spread(loaded, ds, rows=rows, fields_of_view=fovs, level=args.level, draws=args.draws,
+                              seed=args.seed, progress=not args.no_progress)  # fmt: skip
     if args.json:
         print(json.dumps(record, indent=2))
     else:
         factors = ", ".join(f"{t} × {f:.3g}" for t, f in record["factors"].items())
         print(f"spread factors ({record['rows']} images, {len(record['fields_of_view_um'])} fields of view): {factors}")
+        for fam, per in record.get("per_family", {}).items():
+            print(f"  {fam}: " + ", ".join(f"{t} × {f:.3g}" for t, f in per.items()))
+        if "support" in record:
+            s = record["support"]
+            print(f"support reference ({s['views']} views, periods {s['period_nm'][0]:.0f}–{s['period_nm'][1]:.0f} nm, "
+                  f"feature limit {s['feature_limit']:.3g}) in {s['file']}")
         print(f"written to {Path(loaded.path).with_suffix('.json')}")
     return 0
 

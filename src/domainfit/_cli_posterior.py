@@ -323,6 +323,7 @@ def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> li
     report["posterior_sd_over_cnn_sd"] = ratio
     report["diagnostics"] = s["diagnostics"]
     report["warnings"] = list(cnn.warnings) + s["warnings"]
+    report["posterior_reasons"] = s["untrustworthy"]
     report["posterior_predictive"] = s["posterior_predictive"]
     report["map"] = {n: dict(unit=USER_UNITS.get(n, ("SI", 1.0))[0], value=float(v) / USER_UNITS.get(n, ("SI", 1.0))[1])
                      for n, v in s["map"].items()}
@@ -420,6 +421,9 @@ def _add_emulator(sub) -> None:
     p.add_argument("--learned", action="store_true",
                    help="add the --model CNN's estimates as learned statistics (fit on held-out data, never the "
                    "model's training set; docs/inference.md)")
+    p.add_argument("--draws", type=int, default=4,
+                   help="with --learned and a model trained on instrument views: instrument draws per state (default 4)")
+    p.add_argument("--draw-seed", type=int, default=1, help="seed of those instrument draws (default 1)")
     p.add_argument("--json", action="store_true", help="print the error report as JSON on stdout")
     p.set_defaults(handler=_emulator)
 
@@ -437,6 +441,8 @@ def _emulator(args) -> int:
         from .nn import load_default
 
         args.model = str(load_default().path)
+    if args.draws < 1:
+        raise DomainfitError(f"--draws {args.draws}: need at least 1")
     if args.degree < 0 or args.degree_var < 0:
         raise DomainfitError(f"--degree {args.degree} --degree-var {args.degree_var}: need degrees ≥ 0")
     if args.model is not None and not resolve_model_path(args.model).is_file():
@@ -480,7 +486,8 @@ def _emulator(args) -> int:
     for comp, out in targets:
         t0 = time.perf_counter()
         emu = emulator_from_dataset(args.data, degree=args.degree, degree_var=args.degree_var,
-                                    key=jax.random.key(args.seed), component=comp, learned=learned)
+                                    key=jax.random.key(args.seed), component=comp, learned=learned,
+                                    draws=args.draws, draw_seed=args.draw_seed)
         # Write to a temporary name and rename, so an interrupted run never leaves half an emulator.
         tmp = out.with_name(f".{out.stem}.tmp.npz")
         emu.save(tmp)

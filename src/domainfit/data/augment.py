@@ -92,15 +92,22 @@ def augment_with(
     flip_sign: bool = True,
     discrete: bool = False,
     fill: str = "zero",
+    wrap: bool = True,
 ) -> Float[Array, "P P"]:
     """``augment`` driven by five uniform numbers in [0, 1) instead of a key (offset y, x; crop
     side; symmetry; sign). Training draws them on the host, which keeps the compiled step small.
 
     ``crop_pixels`` is (n_min, n_max), a log-uniform range of crop sides, or with ``discrete`` a set
-    of sides chosen with equal probability (``crop_side``); ``fill`` as in ``crop_centred``."""
+    of sides chosen with equal probability (``crop_side``); ``fill`` as in ``crop_centred``.
+    ``wrap``: the crop's offset is anywhere on the periodic image (a simulation); False keeps the
+    crop inside the image (a recorded image, whose edges do not join)."""
     size = jnp.asarray(image.shape)
-    shift = jnp.minimum(jnp.floor(u[:2] * size), size - 1).astype(jnp.int32)
     n = crop_side(u[2], crop_pixels, discrete=discrete)
+    if wrap:
+        shift = jnp.minimum(jnp.floor(u[:2] * size), size - 1).astype(jnp.int32)
+    else:
+        room = jnp.maximum(size - n + 1, 1)
+        shift = jnp.minimum(jnp.floor(u[:2] * room), room - 1).astype(jnp.int32)
     view = crop_centred(image, n, out_pixels, shift=shift, fill=fill)
     view = dihedral(view, jnp.minimum(jnp.floor(u[3] * 8), 7).astype(jnp.int32))
     if flip_sign:

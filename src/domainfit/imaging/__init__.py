@@ -2,8 +2,12 @@
 
 - ``DomainImage``, ``load``, ``save``: real images (PNG/JPEG/TIFF/NumPy) with their pixel size [m],
   contrast normalised to [-1, 1].
-- ``render``: a simulated m_z → the image a microscope would record (pixel integration, Gaussian
-  point-spread blur, contrast, offset, noise); differentiable, jit/vmap-able.
+- ``render``: a simulated m_z → pixel integration, Gaussian blur, contrast, offset, noise (the
+  differentiable imaging model of the likelihood); jit/vmap-able.
+- ``Instrument``, ``record``: instrument models (magnetisation, MFM, stray-field probe; Gaussian,
+  Lorentzian or Airy point spread; sampling, detector response, background, scan lines, noise,
+  quantisation): what a microscope writes to its file.
+- ``model_input``: the one preprocessing before the network (background, contrast, pixel size).
 - ``area_average``, ``resample``, ``tiles``, ``random_crop``, ``multiscale_crop``, ``dihedral``:
   scale handling by physical pixel size, crops and the 8 rot90/flip symmetries.
 
@@ -17,6 +21,8 @@ from ._normalise import (
     flatten_background as flatten_background,
     normalise_contrast as normalise_contrast,
 )
+from ._instrument import Instrument as Instrument, record as record
+from ._prepare import model_input as model_input
 from ._render import render as render
 from ._scale import (
     area_average as area_average,
@@ -29,6 +35,7 @@ from ._scale import (
 
 __all__ = [
     "DomainImage",
+    "Instrument",
     "MIN_PIXELS",
     "area_average",
     "binarise",
@@ -36,10 +43,12 @@ __all__ = [
     "example_path",
     "flatten_background",
     "load",
+    "model_input",
     "multiscale_crop",
     "normalise_contrast",
     "parse_pixel_size",
     "random_crop",
+    "record",
     "render",
     "resample",
     "save",

@@ -421,6 +421,8 @@ def emulator_from_dataset(
     key: Key[Array, ""] | None = None,
     component: str | None = None,
     learned=None,
+    draws: int = 4,
+    draw_seed: int = 1,
 ) -> Emulator:
     """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image.
 
@@ -430,7 +432,9 @@ def emulator_from_dataset(
     (``--preset mix``) needs one emulator per box: ``component`` names it (``dataset_components``
     lists them); a polynomial across two disjoint boxes would be fitted to nothing in between.
     ``learned`` (a loaded CNN, ``nn.load_model``) appends its estimates as learned statistics
-    (``inference.learned``); the dataset must then be one it was not trained on.
+    (``inference.learned``); the dataset must then be one it was not trained on. For a CNN trained
+    on instrument views the statistics are its estimates alone, on every state recorded by
+    ``draws`` instruments drawn from its training distribution (seed ``draw_seed``; ``nn.recorded``).
     """
     from ..data.store import Dataset
 
@@ -455,15 +459,24 @@ def emulator_from_dataset(
     varying = [i for i in range(params.shape[1]) if np.ptp(params[:, i]) > 0]
     names = tuple(DATASET_PARAMS[i] for i in varying)
     pixel = ds.image_pixel_size
-    stats_fn = jax.jit(jax.vmap(lambda im: summary_fn(im, pixel)))
-    s, shape = [], None
-    for start in range(0, len(rows), batch):
-        images = np.asarray(ds.images(rows[start:start + batch]), np.float32)
-        shape = images.shape[1:]
-        s.append(np.asarray(stats_fn(jnp.asarray(images)), np.float64))
-    s = np.concatenate(s)
-    stat_names = tuple(stat_names or (f"s{i}" for i in range(s.shape[1])))
-    if learned is not None:
+    recorded = learned is not None and learned.instruments is not None
+    if recorded:  # a network trained on instrument views: its estimates on recorded views are the statistics
+        from .learned import check_held_out, recorded_cnn_statistics
+
+        data_hash = ds.content_hash()
+        check_held_out(learned, ds, data_hash)
+        stat_names, s, params, area = recorded_cnn_statistics(learned, ds, rows, draws=draws, seed=draw_seed)
+    else:
+        stats_fn = jax.jit(jax.vmap(lambda im: summary_fn(im, pixel)))
+        s, shape = [], None
+        for start in range(0, len(rows), batch):
+            images = np.asarray(ds.images(rows[start:start + batch]), np.float32)
+            shape = images.shape[1:]
+            s.append(np.asarray(stats_fn(jnp.asarray(images)), np.float64))
+        s = np.concatenate(s)
+        stat_names = tuple(stat_names or (f"s{i}" for i in range(s.shape[1])))
+        area = shape[0] * shape[1] * pixel**2
+    if learned is not None and not recorded:
         from .learned import check_held_out, dataset_cnn_statistics
 
         data_hash = ds.content_hash()
@@ -471,7 +484,6 @@ def emulator_from_dataset(
         cnn_names, cnn_values = dataset_cnn_statistics(learned, ds, rows)
         s, stat_names = np.concatenate([s, cnn_values], axis=1), stat_names + cnn_names
     ok = np.all(np.isfinite(s), axis=1)
-    area = shape[0] * shape[1] * pixel**2
     emulator = fit_emulator(params[ok][:, varying], s[ok], names=names, area=area, stat_names=stat_names,
                             degree=degree, degree_var=degree_var, key=key)
     # Parameters the dataset held fixed are not inputs; record their values so a prior can fix them.
@@ -481,6 +493,8 @@ def emulator_from_dataset(
     if learned is not None:  # the CNN whose outputs are statistics: estimate must read images with it
         report["learned_model_sha256"] = learned.meta.get("leaves_sha256")
         report["fitted_on"] = dict(data=str(ds.root), data_hash=data_hash)
+        if recorded:
+            report["fitted_on"].update(instrument_draws=draws, draw_seed=draw_seed, views=int(ok.sum()))
     return Emulator(**{**_fields(emulator), "report": json.dumps(report)})
 
 

@@ -50,7 +50,9 @@ def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], b
     params = learned_names(stat_names)
     if not params:
         return None
-    if base is None:
+    if len(params) == len(stat_names):  # the CNN's estimates only (instrument-trained models)
+        base = lambda image, pixel_size: jnp.zeros(0)  # noqa: E731
+    elif base is None:
         from ..stats import summary_vector as base
     extra = jnp.asarray(learned_values(cnn_mean, params))
 
@@ -76,6 +78,25 @@ def dataset_cnn_statistics(loaded, ds, rows: np.ndarray) -> tuple[tuple[str, ...
     cols = [loaded.targets.index(p) for p in params]
     values = mean[:, cols] / np.array([PARAMETER_UNITS[p][1] for p in params])
     return tuple(PREFIX + p for p in params), values
+
+
+def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: int):
+    """(names ``cnn_<p>``, values [N·draws, k] in user units, the parameters [N·draws, 5] SI of each
+    view, the area of a view [m²]) of the CNN's estimates of the states ``rows`` recorded by
+    ``draws`` instruments each, drawn from the model's training distribution and read as a user's
+    image (``nn.recorded``). For models trained on instrument views: only what survives an
+    instrument enters the likelihood."""
+    from ..nn.recorded import recorded_readings
+
+    ranges = loaded.meta.get("ranges", {})
+    params = [t for t in loaded.targets if not (t in ranges and ranges[t][0] == ranges[t][1])]
+    if not params:
+        raise DomainfitError("the model infers no parameter (all were fixed in training)")
+    r = recorded_readings(loaded, ds, rows, prior=loaded.instruments, draws=draws, seed=seed)
+    cols = [loaded.targets.index(p) for p in params]
+    values = r.mean[:, cols] / np.array([PARAMETER_UNITS[p][1] for p in params])
+    area = float(np.median(r.field_of_view)) ** 2
+    return tuple(PREFIX + p for p in params), values, np.asarray(ds.params, np.float64)[r.row], area
 
 
 def check_held_out(loaded, ds, data_hash: str) -> None:

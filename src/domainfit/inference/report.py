@@ -41,7 +41,9 @@ def summarize(
 
     ``surrogate_error`` defaults to ``idata.attrs["surrogate_error"]`` (negative or absent: none).
     ``extra_warnings`` (e.g. an out-of-distribution notice) are appended. With ``emit`` the warnings
-    are also issued through ``warnings.warn``.
+    are also issued through ``warnings.warn``. ``untrustworthy`` lists the warnings that say the
+    intervals should not be believed (all but the emulator-error notice, whose error the likelihood
+    already carries).
     """
     import arviz as az
 
@@ -80,6 +82,7 @@ def summarize(
     if surrogate_error is None:
         s = float(idata.attrs.get("surrogate_error", -1.0))
         surrogate_error = s if s >= 0 else None
+    serious = list(dict.fromkeys(messages)) + list(extra_warnings)
     if surrogate_error is not None and surrogate_error > SURROGATE_LIMIT:
         messages.append(f"the emulator's mean error is {surrogate_error:.2f} of the noise sd (above "
                         f"{SURROGATE_LIMIT}); its measured error is included in the likelihood, so the intervals "
@@ -100,6 +103,7 @@ def summarize(
             num_chains=n_chains, num_draws=n_draws,
         ),
         warnings=messages,
+        untrustworthy=serious,
     )
 
 

@@ -33,6 +33,10 @@ from .checkpoint import LoadedModel
 from .evaluate import view_estimates
 
 
+CALIBRATION_FIELDS_OF_VIEW: tuple[float, ...] = tuple(float(f) * 1e-6 for f in np.geomspace(0.5, 2.048, 7))
+"""Fields of view [m] of the calibration of instrument-trained models: 7 log-spaced from 0.5 to 2.048 µm."""
+
+
 def spread_factors(z: np.ndarray, level: float = 0.9) -> np.ndarray:
     """Factors [K] from standardised errors z [n, K]: q_level(|z|) / Φ⁻¹((1 + level)/2)."""
     if not 0 < level < 1:
@@ -48,13 +52,21 @@ def calibrate_spread(
     fields_of_view: tuple[float, ...] | None = None,
     level: float = 0.9,
     save: bool = True,
+    draws: int = 2,
+    seed: int = 0,
+    progress: bool = False,
 ) -> dict:
     """Fit the spread factors of ``loaded`` on ``rows`` of ``data`` and (with ``save``) write them into
     its JSON. Targets held fixed in training keep factor 1. Returns the ``spread_calibration`` record.
 
     Args:
         rows: held-out rows (default: the validation split of the model's training configuration).
-        fields_of_view: crop sides [m] (default: those of the model's training set, or ``evaluate``'s).
+        fields_of_view: crop sides [m] (default: those of the model's training set, or ``evaluate``'s;
+            for a model trained on instrument views, ``CALIBRATION_FIELDS_OF_VIEW``).
+        draws, seed: for a model trained on instrument views, each state is recorded by ``draws``
+            instruments drawn from its training distribution (``nn.recorded``); the factors are then
+            also fitted per instrument family (``per_family``), and the support checks' reference
+            (``nn.support``) is fitted on the same views and saved beside the model.
     """
     from .train import validation_mask
 
@@ -68,8 +80,24 @@ def calibrate_spread(
     if fields_of_view is None and cfg.get("fov_set"):
         full = min(ds.images(rows[:1]).shape[1:]) * ds.image_pixel_size
         fields_of_view = tuple(min(f, full) for f in cfg["fov_set"])
-    truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view)
-    per_view = {f: (m - truth) / np.where(s > 0, s, np.inf) for f, (m, s) in results.items()}
+    per_family, reference = {}, None
+    if loaded.instruments is not None:  # recorded by instruments drawn as in training
+        from .recorded import recorded_readings
+        from .support import fit_reference
+
+        if fields_of_view is None:
+            fields_of_view = CALIBRATION_FIELDS_OF_VIEW
+        r = recorded_readings(loaded, ds, rows, prior=loaded.instruments, draws=draws, seed=seed,
+                              fields_of_view=fields_of_view, progress=progress)  # fmt: skip
+        z_all = (r.mean - r.truth) / np.where(r.sd > 0, r.sd, np.inf)
+        fovs = tuple(fields_of_view)
+        nominal = np.array([fields_of_view[i % len(fields_of_view)] for i in range(len(r.truth))])
+        per_view = {f: z_all[nominal == f] for f in fovs}
+        per_family = {fam: spread_factors(z_all[r.family == fam], level) for fam in sorted(set(r.family.tolist()))}
+        reference = fit_reference(r.features, r.period)
+    else:
+        truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view)
+        per_view = {f: (m - truth) / np.where(s > 0, s, np.inf) for f, (m, s) in results.items()}
     factors = spread_factors(np.concatenate(list(per_view.values())), level)
     ranges = loaded.meta.get("ranges", {})
     fixed = [t in ranges and ranges[t][0] == ranges[t][1] for t in loaded.targets]
@@ -88,6 +116,12 @@ def calibrate_spread(
         "rows": int(len(rows)),
         "fields_of_view_um": [f * 1e6 for f in fovs],
     }
+    if per_family:
+        record["per_family"] = {fam: {t: 1.0 if fixed[k] else float(v[k]) for k, t in enumerate(loaded.targets)}
+                                for fam, v in per_family.items()}  # fmt: skip
+        record["instrument_draws"] = dict(draws=draws, seed=seed, views=int(sum(len(z) for z in per_view.values())))
+        record["method"] = ("quantile of |estimate - truth|/sd over held-out states recorded by instruments drawn as in "
+                            "training, at every field of view (nn.calibrate)")
     values = [*record["factors"].values(), *(v for vs in record["per_field_of_view"]["factors"].values() for v in vs)]
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise DomainfitError(f"spread calibration failed: factors {record['factors']}")
@@ -95,6 +129,12 @@ def calibrate_spread(
         if loaded.path is None:
             raise DomainfitError("this model has no file to store its calibration in")
         json_path = Path(loaded.path).with_suffix(".json")
+        if reference is not None:
+            from .checkpoint import support_path
+
+            reference.save(support_path(loaded.path))
+            record["support"] = dict(file=support_path(loaded.path).name, views=reference.n_views,
+                                     period_nm=[v * 1e9 for v in reference.period_range], feature_limit=reference.limit)
         try:
             atomic_write(json_path, json.dumps(dict(loaded.meta, spread_calibration=record), indent=2).encode())
         except OSError as err:

@@ -11,6 +11,7 @@ A model is two files side by side, ``NAME.eqx`` (the leaves of (model, batch-nor
      "ranges": {"D": [lo, hi], ...},              # prior range of the training data [SI]
      "fov": [fov_min, fov_max],                   # fields of view seen in training [m]
      "fov_set": [f1, f2, ...],                    # only when trained on a set of fields of view [m]
+     "instruments": {...}, "preprocess": {"flatten": 2},  # instrument-rendered training (data.instruments)
      "training": {"data_hash": ..., "steps": ..., ...},
      "code_version": ..., "physics_version": ..., "leaves_sha256": ...}
 
@@ -21,6 +22,7 @@ the ``.eqx`` file, so a mismatched pair is detected on loading.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -77,21 +79,60 @@ class LoadedModel:
             raise DomainfitError(f"model {self.path}: unknown fill {fill!r} in its JSON ({' or '.join(FILLS)})")
         return fill
 
-    def spread_scale(self, field_of_view: float | None = None) -> np.ndarray:
+    def spread_scale(self, field_of_view: float | None = None, family: str | None = None) -> np.ndarray:
         """Factors [K] on the predicted spreads, fitted on held-out images by ``nn.calibrate_spread``
         (1 where the model was never calibrated). With ``field_of_view`` [m] (the side of a square
         image, or √area) and a per-scale calibration: its factors interpolated linearly in log F,
-        constant beyond the calibrated scales."""
+        constant beyond the calibrated scales. With an instrument ``family`` the model was
+        calibrated on: that family's factor relative to the pooled one multiplies them."""
         record = self.meta.get("spread_calibration", {})
         factors = record.get("factors", {})
         pooled = np.array([float(factors.get(t, 1.0)) for t in self.targets], dtype=np.float64)
+        out = pooled
         scales = record.get("per_field_of_view")
-        if field_of_view is None or not scales:
-            return pooled
-        logf = np.log(np.asarray(scales["fields_of_view_um"], np.float64) * 1e-6)
-        x = math.log(field_of_view)
-        return np.array([np.interp(x, logf, scales["factors"][t]) if t in scales["factors"] else pooled[k]
-                         for k, t in enumerate(self.targets)], dtype=np.float64)  # fmt: skip
+        if field_of_view is not None and scales:
+            logf = np.log(np.asarray(scales["fields_of_view_um"], np.float64) * 1e-6)
+            x = math.log(field_of_view)
+            out = np.array([np.interp(x, logf, scales["factors"][t]) if t in scales["factors"] else pooled[k]
+                            for k, t in enumerate(self.targets)], dtype=np.float64)  # fmt: skip
+        if family is not None:
+            per = record.get("per_family", {}).get(family)
+            if per is None:
+                raise DomainfitError(f"the model was not calibrated for instrument family {family!r} "
+                                     f"(it was for: {', '.join(self.calibrated_families) or 'none'})")
+            out = out * np.array([float(per.get(t, 1.0)) / pooled[k] if pooled[k] > 0 else 1.0
+                                  for k, t in enumerate(self.targets)])  # fmt: skip
+        return out
+
+    @property
+    def calibrated_families(self) -> tuple[str, ...]:
+        """Instrument families with their own spread factors (``calibrate`` on instrument views)."""
+        return tuple(self.meta.get("spread_calibration", {}).get("per_family", {}))
+
+    @property
+    def flatten(self) -> int | None:
+        """Degree of the background removed before reading (``imaging.model_input``); None for
+        models trained on clean images, which read the loaded contrast as it is."""
+        value = self.meta.get("preprocess", {}).get("flatten")
+        return None if value is None else int(value)
+
+    @property
+    def instruments(self):
+        """The ``InstrumentPrior`` the training views were recorded with (None: clean images)."""
+        from ..data.instruments import InstrumentPrior
+
+        record = self.meta.get("instruments")
+        return None if record is None else InstrumentPrior.from_json(record)
+
+    @functools.cached_property
+    def support_reference(self):
+        """The support checks' reference (``nn.support``) kept beside the model, or None."""
+        from .support import Reference
+
+        if self.path is None:
+            return None
+        p = support_path(self.path)
+        return Reference.load(p) if p.is_file() else None
 
 
 def _skeleton(meta: dict) -> tuple[CNN, eqx.nn.State]:
@@ -143,6 +184,14 @@ def resolve_model_path(path: str | Path) -> Path:
     elif path.suffix in (".json", ""):
         path = path.with_suffix(".eqx")
     return path
+
+
+SUPPORT_SUFFIX = ".support.npz"
+"""The support checks' reference of a model (``nn.support.Reference``): NAME.eqx → NAME.support.npz."""
+
+
+def support_path(model_path: str | Path) -> Path:
+    return resolve_model_path(model_path).with_suffix(SUPPORT_SUFFIX)
 
 
 EMULATOR_SUFFIX = ".emulator.npz"

@@ -35,6 +35,7 @@ import numpy as np
 from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
+from .support import assess, check_size, pattern_geometry
 
 USER = {"D": ("mJ/m^2", 1e3), "Ms": ("kA/m", 1e-3), "sigma": ("1", 1.0)}
 
@@ -53,6 +54,9 @@ class Estimate:
         wall_time_s: time of the estimate (resampling, tiling, network).
         fixed: targets the training set held at one value: not estimated (mean = that value, sd = 0).
         views_per_tile: 16 when each tile was read in its symmetric versions, else 1.
+        reasons: why the estimate should not be trusted (``nn.support``); empty when it may be.
+        support: the measures the checks rest on (period, pixels per period, feature score …).
+        family: the instrument family the user named (its spread calibration was used), or None.
     """
 
     targets: tuple[str, ...]
@@ -67,6 +71,14 @@ class Estimate:
     warnings: tuple[str, ...] = ()
     fixed: tuple[str, ...] = ()
     views_per_tile: int = 1
+    reasons: tuple[str, ...] = ()
+    support: dict = dataclasses.field(default_factory=dict)
+    family: str | None = None
+
+    @property
+    def trustworthy(self) -> bool:
+        """False when a support check failed (``reasons`` says which, in plain words)."""
+        return not self.reasons
 
     def to_json(self) -> dict:
         """JSON-able dict in user units: ``parameters.{D,Ms,sigma}.{unit,mean,sd}`` and details."""
@@ -77,6 +89,8 @@ class Estimate:
             if t in self.fixed:
                 params[t]["fixed"] = True  # held at this value in training: not estimated
         return {
+            "trustworthy": self.trustworthy,
+            "reasons": list(self.reasons),
             "parameters": params,
             "tiles": int(self.tile_mean.shape[0]),
             "views_per_tile": self.views_per_tile,
@@ -84,6 +98,8 @@ class Estimate:
             "model_pixel_size_nm": self.pixel_size * 1e9,
             "field_of_view_um": [self.field_of_view[0] * 1e6, self.field_of_view[1] * 1e6],
             "warnings": list(self.warnings),
+            "support": self.support,
+            "instrument_family": self.family,
         }
 
 
@@ -155,22 +171,29 @@ def merge_copies(mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return mean, np.sqrt(var)
 
 
-def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """(means, sds) [n, K] of the normalised targets for tiles [n, P, P], batched with padding to a power of two."""
+def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64, *, features: bool = False):
+    """(means, sds) [n, K] of the normalised targets for tiles [n, P, P], batched with padding to a
+    power of two; with ``features`` also the network's features [n, F] (``CNN.features``)."""
     import jax.numpy as jnp
 
-    from .model import predict
+    from .model import predict, predict_with_features
 
-    means, sds = [], []
+    means, sds, feats = [], [], []
     for a in range(0, len(tiles), batch):
         t = tiles[a : a + batch]
         n = len(t)
         size = min(batch, 1 << max(n - 1, 0).bit_length())  # few distinct shapes → few compilations
         if size > n:
             t = np.concatenate([t, np.zeros((size - n, *t.shape[1:]), t.dtype)])
-        mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(t))
+        if features:
+            mu, log_sd, f = predict_with_features(loaded.model, loaded.state, jnp.asarray(t))
+            feats.append(np.asarray(f, np.float64)[:n])
+        else:
+            mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(t))
         means.append(np.asarray(mu, np.float64)[:n])
         sds.append(np.exp(np.asarray(log_sd, np.float64))[:n])
+    if features:
+        return np.concatenate(means), np.concatenate(sds), np.concatenate(feats)
     return np.concatenate(means), np.concatenate(sds)
 
 
@@ -179,17 +202,21 @@ def trained_with_symmetries(loaded: LoadedModel) -> bool:
     return bool(loaded.meta.get("training", {}).get("config", {}).get("augment", False))
 
 
-def read_tiles(loaded: LoadedModel, tiles: np.ndarray, *, symmetries: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_tiles(loaded: LoadedModel, tiles: np.ndarray, *, symmetries: bool | None = None, features: bool = False):
     """(μ_t, s_t) [n, K] of tiles [n, P, P] in normalised units; with ``symmetries`` each tile is read
-    in its 16 symmetric versions, merged by ``merge_copies`` (None: if the model was trained on them)."""
+    in its 16 symmetric versions, merged by ``merge_copies`` (None: if the model was trained on them).
+    With ``features``, also each tile's mean network features [n, F] over its versions."""
     if symmetries is None:
         symmetries = trained_with_symmetries(loaded)
     if not symmetries:
-        return predict_tiles(loaded, tiles)
+        return predict_tiles(loaded, tiles, features=features)
     copies = symmetric_copies(tiles)
     n, g = copies.shape[:2]
-    mu, sd = predict_tiles(loaded, copies.reshape(n * g, *tiles.shape[1:]))
-    return merge_copies(mu.reshape(n, g, -1), sd.reshape(n, g, -1))
+    out = predict_tiles(loaded, copies.reshape(n * g, *tiles.shape[1:]), features=features)
+    mu, sd = merge_copies(out[0].reshape(n, g, -1), out[1].reshape(n, g, -1))
+    if features:
+        return mu, sd, out[2].reshape(n, g, -1).mean(axis=1)
+    return mu, sd
 
 
 def combine(mu: np.ndarray, sd: np.ndarray, n_eff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +228,65 @@ def combine(mu: np.ndarray, sd: np.ndarray, n_eff: float) -> tuple[np.ndarray, n
     return mean, np.sqrt(var)
 
 
-def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symmetries: bool | None = None) -> Estimate:
-    """Estimate the targets of ``loaded`` from one image.
+def prepare(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> np.ndarray:
+    """The image as ``loaded`` reads it, at its pixel size: for a model trained on instrument views,
+    ``imaging.model_input`` (background, contrast, resampling; as in training), else the loaded
+    contrast resampled. Refuses (``support.check_size``) images too coarse or too large first."""
+    if not (math.isfinite(pixel_size) and pixel_size > 0):
+        raise DomainfitError(f"pixel size {pixel_size} m: need a finite positive length (pass --pixel-size, e.g. 15.6nm)")
+    image = np.asarray(image)
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise DomainfitError(f"image of shape {image.shape}: need one 2D grey-scale image")
+    check_size(image.shape, pixel_size, loaded.pixel_size)
+    u = normalise_contrast(image)
+    if loaded.flatten is None:
+        return to_model_pixels(u, pixel_size, loaded.pixel_size)
+    from ..imaging import model_input
+
+    return model_input(u, pixel_size, loaded.pixel_size, flatten=loaded.flatten)
+
+
+@dataclasses.dataclass
+class Reading:
+    """What the network makes of one image before calibration and checks (normalised units).
+
+    Attributes:
+        prepared: the image at the model pixel size (``prepare``).
+        tile_mean, tile_sd: per-tile μ_t, s_t [n, K]; mean, sd: combined [K] (``combine``).
+        features: the tiles' mean network features [F]; field_of_view [m]; n_eff.
+    """
+
+    prepared: np.ndarray
+    tile_mean: np.ndarray
+    tile_sd: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    features: np.ndarray
+    field_of_view: tuple[float, float]
+    n_eff: float
+
+
+def read_image(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symmetries: bool | None = None) -> Reading:
+    """Prepare, tile and read one image (``estimate`` without spread calibration and checks)."""
+    img = prepare(loaded, image, pixel_size)
+    shape = np.shape(image)
+    P, p = loaded.in_pixels, loaded.pixel_size
+    mu, sd, feats = read_tiles(loaded, make_tiles(img, P, loaded.fill), symmetries=symmetries, features=True)
+    fov = (shape[0] * pixel_size, shape[1] * pixel_size)
+    n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
+    mean, spread = combine(mu, sd, n_eff)
+    return Reading(img, mu, sd, mean, spread, feats.mean(0), fov, n_eff)
+
+
+def estimate(
+    loaded: LoadedModel,
+    image: np.ndarray,
+    pixel_size: float,
+    *,
+    symmetries: bool | None = None,
+    family: str | None = None,
+) -> Estimate:
+    """Estimate the targets of ``loaded`` from one image, with its support checks.
 
     Args:
         loaded: a model from ``load_model``/``load_default``.
@@ -210,30 +294,40 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symme
         pixel_size: its pixel size [m].
         symmetries: read every tile in its 16 symmetric versions and merge them (module docstring);
             None (default): when the model was trained with augmentation, which showed it those versions.
+        family: the instrument family that recorded the image, when known (``data.instruments``):
+            its own spread calibration is used.
+
+    Images that cannot carry the answer are refused (``DomainfitError``) or flagged
+    (``Estimate.trustworthy`` False, with ``reasons``): ``nn.support``.
     """
+    from ..data.instruments import FAMILIES
+
     t0 = time.perf_counter()
-    image = np.asarray(image)
-    if image.ndim != 2 or min(image.shape) < 2:
-        raise DomainfitError(f"image of shape {image.shape}: need one 2D grey-scale image")
-    p = loaded.pixel_size
-    img = to_model_pixels(normalise_contrast(image), pixel_size, p)
-    P = loaded.in_pixels
+    if family is not None and family not in FAMILIES:
+        raise DomainfitError(f"instrument family {family!r}: use one of {', '.join(FAMILIES)}")
     if symmetries is None:
         symmetries = trained_with_symmetries(loaded)
-    mu, sd = read_tiles(loaded, make_tiles(img, P, loaded.fill), symmetries=symmetries)
-    fov = (image.shape[0] * pixel_size, image.shape[1] * pixel_size)
-    n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
-    mean, spread = combine(mu, sd, n_eff)
-    spread = spread * loaded.spread_scale(math.sqrt(fov[0] * fov[1]))
+    r = read_image(loaded, image, pixel_size, symmetries=symmetries)
+    img, mu, sd, fov, n_eff, mean, spread = r.prepared, r.tile_mean, r.tile_sd, r.field_of_view, r.n_eff, r.mean, r.sd
+    p = loaded.pixel_size
+    if family is not None and family not in loaded.calibrated_families:
+        family_scale = None  # not calibrated for it: the pooled factors (a family absent from calibration)
+    else:
+        family_scale = family
+    spread = spread * loaded.spread_scale(math.sqrt(fov[0] * fov[1]), family_scale)
     centre, scale = loaded.centre_scale()
     targets = loaded.targets
+    prior = loaded.instruments
+    reference = loaded.support_reference
+    reasons, measures = assess(
+        pixel_size=pixel_size, field_of_view=fov, geometry=pattern_geometry(img, p),
+        trained_pixel_range=None if prior is None else (min(prior.pixel_sizes), max(prior.pixel_sizes)),
+        fov_min=loaded.meta.get("fov", [None])[0], reference=reference,
+        feature_score=None if reference is None else float(reference.score(r.features)),
+    )  # fmt: skip
     warnings = []
-    fov_min = loaded.meta.get("fov", [0.0])[0]
-    if min(fov) < fov_min * (1 - 1e-6):
-        warnings.append(
-            f"field of view {min(fov) * 1e6:.3g} µm is below the smallest seen in training ({fov_min * 1e6:.3g} µm): "
-            "the estimate is an extrapolation"
-        )
+    if family is not None and family_scale is None:
+        warnings.append(f"the model has no spread calibration for instrument family {family!r}: pooled factors used")
     # A target the training set held at one value (e.g. Ms of a Co/Pt-only set) is not estimated:
     # the network saw no variation of it, so it is reported as that value with no spread.
     ranges = loaded.meta.get("ranges", {})
@@ -251,4 +345,7 @@ def estimate(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symme
         warnings=tuple(warnings),
         fixed=fixed,
         views_per_tile=16 if symmetries else 1,
+        reasons=tuple(reasons),
+        support=measures,
+        family=family,
     )

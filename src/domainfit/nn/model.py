@@ -74,7 +74,8 @@ class CNN(eqx.Module):
         self.head = eqx.nn.Linear(c_in * side * side, 2 * n_out, key=keys[-1])
         self.in_pixels, self.widths, self.n_out, self.norm = in_pixels, widths, n_out, norm
 
-    def __call__(self, image: Float[Array, "P P"], state: eqx.nn.State) -> tuple[Float[Array, " 2K"], eqx.nn.State]:
+    def features(self, image: Float[Array, "P P"], state: eqx.nn.State) -> tuple[Float[Array, " F"], eqx.nn.State]:
+        """The flattened output of the last conv block, what the dense head reads (F = widths[-1]·side²)."""
         x = image[None].astype(jnp.float32)
         for conv, norm in zip(self.convs, self.norms):
             x = conv(x)
@@ -84,9 +85,17 @@ class CNN(eqx.Module):
                 x = norm(x)
             x = jax.nn.relu(x)
             x = eqx.nn.MaxPool2d(2, 2)(x)
-        out = self.head(x.reshape(-1))
+        return x.reshape(-1), state
+
+    def head_output(self, features: Float[Array, " F"]) -> Float[Array, " 2K"]:
+        """(means, log-sds) from the features: the dense layer and the log-sd bound."""
+        out = self.head(features)
         mean, raw = out[: self.n_out], out[self.n_out :]
-        return jnp.concatenate([mean, LOG_SD_BOUND * jnp.tanh(raw / LOG_SD_BOUND)]), state
+        return jnp.concatenate([mean, LOG_SD_BOUND * jnp.tanh(raw / LOG_SD_BOUND)])
+
+    def __call__(self, image: Float[Array, "P P"], state: eqx.nn.State) -> tuple[Float[Array, " 2K"], eqx.nn.State]:
+        x, state = self.features(image, state)
+        return self.head_output(x), state
 
 
 def make_model(
@@ -141,6 +150,15 @@ def forward(
     """Batched call: (means, log-sds) of the normalised targets and the updated state."""
     out, state = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(images, state)
     return out[:, : model.n_out], out[:, model.n_out :], state
+
+
+@eqx.filter_jit
+def predict_with_features(model: CNN, state: eqx.nn.State, images: Float[Array, "N P P"]):
+    """Inference-mode (means, log-sds, features [N, F]) in one pass (features: ``CNN.features``)."""
+    model = eqx.nn.inference_mode(model)
+    feats = jax.vmap(lambda im: model.features(im, state)[0])(images)
+    out = jax.vmap(model.head_output)(feats)
+    return out[:, : model.n_out], out[:, model.n_out :], feats
 
 
 @eqx.filter_jit

@@ -34,7 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data.augment import FILLS, N_UNIFORMS, augment_with, place_centred
+from ..data.instruments import TRAINING as TRAINING_INSTRUMENTS, InstrumentPrior
 from ..data.store import Dataset
+from ..imaging._prepare import FLATTEN_DEGREE
 from ..errors import DomainfitError
 from .checkpoint import load_model, load_tree, save_model, save_tree
 from .model import DEFAULT_WIDTHS, forward, make_model
@@ -73,6 +75,12 @@ class TrainConfig:
             (D −0.06 mJ/m² at 2 µm); these steps fit the network to the statistics it is used with.
         fill: what surrounds a crop smaller than the input: "zero" or its mirror images "mirror"
             (``data.augment``); recorded in the model JSON, and estimation fills the same way.
+        instruments: train on instrument-rendered views (``data.instruments.InstrumentPrior``):
+            each stored m_z is recorded by ``views`` instruments drawn from it and prepared by
+            ``imaging.model_input`` (``data.views.render_pool``), and crops do not wrap around
+            (a recorded image is not periodic). None: the stored clean images (models before
+            December 2026). Needs a dataset with m_z (the default of ``generate``).
+        views: instrument draws per stored state (the pool a step picks from).
     """
 
     steps: int = 20_000
@@ -95,6 +103,8 @@ class TrainConfig:
     beta: float = 0.0
     frozen_bn_steps: int = 0
     fill: str = "zero"
+    instruments: InstrumentPrior | None = TRAINING_INSTRUMENTS
+    views: int = 8
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
@@ -113,6 +123,8 @@ class TrainConfig:
             raise DomainfitError(f"frozen batch-norm steps {self.frozen_bn_steps}: need ≥ 0, and batch norm")
         if not (0 <= self.beta <= 1):
             raise DomainfitError(f"beta {self.beta}: need 0 ≤ β ≤ 1")
+        if self.views < 1:
+            raise DomainfitError(f"views {self.views}: need at least one instrument draw per state")
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -126,7 +138,21 @@ class TrainConfig:
         for name in ("beta", "frozen_bn_steps"):
             if d[name] == 0:
                 del d[name]  # runs from before the option keep their identity
+        if self.instruments is None:
+            del d["instruments"], d["views"]  # runs from before the option keep their identity
+        else:
+            d["instruments"] = self.instruments.to_json()
         return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        if d.get("fov_set") is not None:
+            d["fov_set"] = tuple(d["fov_set"])
+        if d.get("instruments") is not None:
+            d["instruments"] = InstrumentPrior.from_json(d["instruments"])
+        return cls(**d)
 
     @property
     def total_steps(self) -> int:
@@ -156,6 +182,56 @@ def images_at_pixel_size(images: np.ndarray, pixel_size: float, target: float) -
     from .. import imaging
 
     return np.stack([np.asarray(imaging.resample(jnp.asarray(im), pixel_size, target)) for im in images]).astype(np.float32)
+
+
+class TrainingImages:
+    """What training steps draw from: the stored clean images [n, S, S] at the model pixel size, or
+    pools of instrument-rendered views [n, V, P, P] (``TrainConfig.instruments``), one view of a
+    sample picked at random per draw."""
+
+    def __init__(self, array: np.ndarray, pooled: bool):
+        self.array, self.pooled = array, pooled
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of one image."""
+        return tuple(self.array.shape[-2:])
+
+    def take(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self.pooled:
+            return self.array[rows]
+        return self.array[rows, rng.integers(0, self.array.shape[1], len(rows))].astype(np.float32)
+
+    def first(self, rows: np.ndarray) -> np.ndarray:
+        """Fixed images of ``rows`` (the first view of a pool), for validation."""
+        return self.array[rows] if not self.pooled else self.array[rows, 0].astype(np.float32)
+
+
+def _training_images(ds: Dataset, cfg: TrainConfig, out: Path, data_hash: str, *, progress: bool) -> TrainingImages:
+    """The clean stored images, or the instrument view pool: rendered once and kept in ``out``
+    (``views-<hash>.npy``, written atomically) so that a resumed run does not render it again."""
+    if cfg.instruments is None:
+        return TrainingImages(images_at_pixel_size(ds.images(), ds.image_pixel_size, cfg.pixel_size), False)
+    import hashlib
+
+    from ..data.views import VIEWS_VERSION, render_pool
+
+    if not ds.has_mz:
+        raise DomainfitError(f"dataset {ds.root} stores no m_z (generated with --no-mz): instrument views need it")
+    ident = json.dumps([data_hash, cfg.instruments.to_json(), cfg.views, cfg.seed, cfg.pixel_size, cfg.in_pixels,
+                        VIEWS_VERSION], sort_keys=True)
+    path = out / f"views-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npy"
+    if path.exists():
+        return TrainingImages(np.load(path, mmap_mode="r"), True)
+    grid = ds.grid
+    pool, _ = render_pool(ds.mz(), ds.index, cell_size=float(grid["cell_size"]), thickness=float(grid["thickness"]),
+                          prior=cfg.instruments, views=cfg.views, seed=cfg.seed, pixel_size=cfg.pixel_size,
+                          pixels=cfg.in_pixels, progress=progress)
+    tmp = out / f".{path.name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        np.save(f, pool)
+    os.replace(tmp, path)
+    return TrainingImages(pool, True)
 
 
 def _crop_pixels(cfg: TrainConfig, image_shape: tuple[int, int]) -> tuple[int, ...]:
@@ -225,8 +301,10 @@ def _views(images, u, cfg: TrainConfig, crop_pixels):
     if not cfg.augment:
         return jax.vmap(lambda im: place_centred(im[: cfg.in_pixels, : cfg.in_pixels], cfg.in_pixels, cfg.fill))(images)
     discrete = cfg.fov_set is not None
+    wrap = cfg.instruments is None  # a recorded image is not periodic: crops stay inside it
     return jax.vmap(
-        lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels, discrete=discrete, fill=cfg.fill)
+        lambda im, v: augment_with(im, v, out_pixels=cfg.in_pixels, crop_pixels=crop_pixels, discrete=discrete,
+                                   fill=cfg.fill, wrap=wrap)
     )(images, u)
 
 
@@ -317,14 +395,14 @@ def train(
     val = validation_mask(ds.index, cfg.val_fraction)
     if val.all():
         val[:] = False
-    images = images_at_pixel_size(ds.images(), ds.image_pixel_size, cfg.pixel_size)
+    images = _training_images(ds, cfg, out, data_hash, progress=sys.stderr.isatty() if progress is None else progress)
     cols = [("D", "Ms", "sigma", "Ku", "A").index(t) for t in TARGETS]
     centre = np.array([norm[t]["centre"] for t in TARGETS])
     scale = np.array([norm[t]["scale"] for t in TARGETS])
     z_all = ((ds.params[:, cols] - centre) / scale).astype(np.float32)
     train_rows = np.nonzero(~val)[0]
     val_rows = np.nonzero(val)[0]
-    crop_pixels = _crop_pixels(cfg, images.shape[1:])
+    crop_pixels = _crop_pixels(cfg, images.shape)
     # Targets the data hold at one value (e.g. Ms of a Co/Pt-only set) are left out of the loss.
     active = jnp.asarray([float(ranges[t][0] < ranges[t][1]) for t in TARGETS], jnp.float32)
     if not bool(jnp.any(active > 0)):
@@ -340,6 +418,8 @@ def train(
         "fov": [crop_pixels[0] * cfg.pixel_size, crop_pixels[-1] * cfg.pixel_size],
         **({"fov_set": [n * cfg.pixel_size for n in crop_pixels]} if cfg.fov_set is not None else {}),
         "fill": cfg.fill,
+        **({"instruments": cfg.instruments.to_json(), "preprocess": {"flatten": FLATTEN_DEGREE}}
+           if cfg.instruments is not None else {}),
         "code_version": __version__,
         "physics_version": PHYSICS_VERSION,
         "training": {"data": str(ds.root), "data_hash": data_hash, "samples": int(len(train_rows)), "config": cfg.to_json()},
@@ -390,15 +470,16 @@ def train(
                 opt_state = frozen_optimiser.init(eqx.filter(model, eqx.is_inexact_array))
             rng = np.random.default_rng([cfg.seed, step])
             rows = train_rows[rng.integers(0, len(train_rows), cfg.batch_size)]
+            batch = images.take(rows, rng)
             u = rng.random((cfg.batch_size, N_UNIFORMS), dtype=np.float32)
             if step < cfg.steps:
                 model, state, opt_state, loss, mse = _train_step(
-                    model, state, opt_state, jnp.asarray(images[rows]), jnp.asarray(z_all[rows]),
+                    model, state, opt_state, jnp.asarray(batch), jnp.asarray(z_all[rows]),
                     jnp.asarray(u), active, optimiser, cfg, crop_pixels,
                 )  # fmt: skip
             else:
                 frozen, _, opt_state, loss, mse = _train_step(
-                    eqx.nn.inference_mode(model), state, opt_state, jnp.asarray(images[rows]), jnp.asarray(z_all[rows]),
+                    eqx.nn.inference_mode(model), state, opt_state, jnp.asarray(batch), jnp.asarray(z_all[rows]),
                     jnp.asarray(u), active, frozen_optimiser, cfg, crop_pixels,
                 )  # fmt: skip
                 model = eqx.nn.inference_mode(frozen, False)
@@ -436,7 +517,7 @@ def train(
         nll, mse = [], []
         for a in range(0, len(val_rows), 64):
             r = val_rows[a : a + 64]
-            l, m = _eval_batch(model, state, jnp.asarray(images[r]), jnp.asarray(z_all[r]), active, cfg)
+            l, m = _eval_batch(model, state, jnp.asarray(images.first(r)), jnp.asarray(z_all[r]), active, cfg)
             nll.append(float(l) * len(r))
             mse.append(float(m) * len(r))
         val_metrics = {"nll": sum(nll) / len(val_rows), "mse": sum(mse) / len(val_rows), "n": int(len(val_rows))}
@@ -469,6 +550,8 @@ def precise_batch_norm(model, state, images, rows, cfg: TrainConfig, crop_pixels
     """
     if cfg.norm != "batch":
         return state
+    if not isinstance(images, TrainingImages):
+        images = TrainingImages(np.asarray(images), False)
     zero = jax.tree_util.tree_map(jnp.zeros_like, state)
 
     @eqx.filter_jit
@@ -479,8 +562,9 @@ def precise_batch_norm(model, state, images, rows, cfg: TrainConfig, crop_pixels
     for b in range(n_batches):
         rng = np.random.default_rng([cfg.seed, 0x424E, b])
         r = rows[rng.integers(0, len(rows), cfg.batch_size)]
+        batch = images.take(r, rng)
         u = rng.random((cfg.batch_size, N_UNIFORMS), dtype=np.float32)
-        new = one(_views(jnp.asarray(images[r]), jnp.asarray(u), cfg, crop_pixels))
+        new = one(_views(jnp.asarray(batch), jnp.asarray(u), cfg, crop_pixels))
         leaves = [np.asarray(x, np.float64) for x in jax.tree_util.tree_leaves(new)]
         total = leaves if total is None else [t + x for t, x in zip(total, leaves)]
     treedef = jax.tree_util.tree_structure(state)

@@ -1,0 +1,190 @@
+"""Estimates on images as microscopes record them: accuracy and calibration per instrument family.
+
+Every converged state of a held-out test set (`domainfit generate` with a seed no training or
+calibration set used) is recorded by an instrument of each family at each pixel size — settings
+drawn afresh from `data.instruments.TEST` on a seed stream of its own, so no view repeats a training
+or calibration draw, and `lorentzian` is a family training never drew — and read exactly as
+`domainfit estimate` reads a user's file (`nn.recorded`). Reported per family, in user units: D and
+σ RMSE and bias, the coverage of the ±1.645 sd interval (a calibrated model holds the truth in 90 %),
+the share of views the support checks flag, and the same over trusted views only. Beside them:
+clean simulations (`clean`: m_z area-sampled, nothing else); with --bound, a network trained and
+tested on ideal binarised images (`binary`: the sign of the sampled m_z), the bound any instrument
+allows; binarised against clean images (|ΔD| ≤ 1 sd in ≥ 90 % of images); and `--flatten 1` (a
+plane removed on loading) on clean images (|ΔD| in sd).
+
+Run (docs/cnn.md, "Images as microscopes record them"):
+  python benchmarks/microscope.py --model src/domainfit/assets/cnn_default --data ~/domainfit-data/coptb512_test \
+      --bound ~/domainfit-data/runs/binary --json docs/figures/microscope.json --plot docs/figures/microscope.png
+Acceptance (issue 13): D RMSE ≤ 0.20 mJ/m² (goal 0.15), σ RMSE ≤ 0.02 (goal 0.01), coverage 85–95 %
+for both, per family, on ≥ 40 images at 8 and 16 nm pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from domainfit import nn
+from domainfit._files import atomic_write
+from domainfit.data import Dataset
+from domainfit.data.instruments import BINARY, CLEAN, TEST
+from domainfit.data.views import recorded
+from domainfit.imaging import Instrument, flatten_background, normalise_contrast
+from domainfit.nn.recorded import recorded_readings
+
+Z90 = 1.6448536269514722
+SEED = 20261201
+"""Seed stream of the test instruments (training draws from seed 0 of another stream, calibration 0)."""
+USER = {"D": 1e3, "sigma": 1.0}
+
+
+def metrics(r, loaded, named: bool) -> dict:
+    """RMSE, bias, ±1.645 sd coverage per parameter (spreads calibrated as estimate calibrates them)."""
+    out = {"n": int(len(r.truth)), "flagged": float(1 - r.trusted.mean()) if len(r.truth) else 0.0}
+    for k, t in enumerate(loaded.targets):
+        if t not in USER:
+            continue
+        fam = r.family[0] if named and r.family[0] in loaded.calibrated_families else None
+        scale = np.array([loaded.spread_scale(f, fam)[k] for f in r.field_of_view])
+        err = (r.mean[:, k] - r.truth[:, k]) * USER[t]
+        sd = r.sd[:, k] * scale * USER[t]
+        entry = {"rmse": float(np.sqrt(np.mean(err**2))), "bias": float(np.mean(err)),
+                 "coverage": float(np.mean(np.abs(err) <= Z90 * sd)), "mean_sd": float(np.mean(sd))}  # fmt: skip
+        ok = r.trusted
+        if ok.any():
+            entry.update(rmse_trusted=float(np.sqrt(np.mean(err[ok] ** 2))),
+                         coverage_trusted=float(np.mean(np.abs(err[ok]) <= Z90 * sd[ok])))  # fmt: skip
+        out[t] = entry
+    return out
+
+
+def flatten_one_shift(loaded, ds, rows, pixel) -> list[float]:
+    """|ΔD|/sd when the loader removes a plane (--flatten 1) from a clean image, per image."""
+    cell, thick = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
+    out = []
+    for r, m in zip(rows, ds.mz(rows)):
+        u = recorded(m, cell, thick, Instrument(pixel_size=pixel, name="ideal"), [SEED, 3, int(ds.index[r])])
+        plain = nn.estimate(loaded, u, pixel)
+        flat, _ = normalise_contrast(flatten_background(u.astype(np.float64), 1)[0])
+        moved = nn.estimate(loaded, flat.astype(np.float32), pixel)
+        out.append(abs(moved.mean["D"] - plain.mean["D"]) / plain.sd["D"])
+    return out
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fams = [f for f in results["families"] if f in results["points"]]
+    fig, axes = plt.subplots(2, len(fams), figsize=(3.1 * len(fams), 6.2), squeeze=False)
+    for j, fam in enumerate(fams):
+        pts = results["points"][fam]
+        for i, (t, label, unit) in enumerate((("D", "D", "mJ/m²"), ("sigma", "σ", ""))):
+            ax = axes[i, j]
+            truth, est, sd, ok = (np.array(pts[t][x]) for x in ("truth", "mean", "sd", "trusted"))
+            ax.errorbar(truth[ok], est[ok], yerr=Z90 * sd[ok], fmt="o", ms=2.5, lw=0.5, alpha=0.6, label="trusted")
+            if (~ok).any():
+                ax.plot(truth[~ok], est[~ok], "x", color="tab:red", ms=4, label="flagged")
+            lo, hi = truth.min(), truth.max()
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+            m = results["summary"][fam][t]
+            ax.set_title(f"{fam}: RMSE {m['rmse']:.3g}, cover {m['coverage']:.0%}", fontsize=8)
+            ax.set_xlabel(f"true {label} {unit}".strip(), fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"estimate ±1.645 sd {unit}".strip(), fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="model trained on instrument views and calibrated")
+    ap.add_argument("--data", required=True, help="held-out test dataset (with m_z)")
+    ap.add_argument("--bound", help="a model trained with --instruments binary (the geometry bound)")
+    ap.add_argument("--n", type=int, default=48, help="test states (default 48)")
+    ap.add_argument("--pixel-sizes", default="8,16", help="detector pixel sizes [nm] (default 8,16)")
+    ap.add_argument("--families", default="clean,ideal,gaussian,mfm,probe,lorentzian")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--plot", type=Path)
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    loaded = nn.load_model(args.model)
+    ds = Dataset(args.data)
+    rows = np.nonzero(np.asarray(ds.converged, bool))[0][: args.n]
+    pixels = [float(p) * 1e-9 for p in args.pixel_sizes.split(",")]
+    families = args.families.split(",")
+    results = {"families": families, "summary": {}, "named": {}, "points": {}}
+
+    def read(model, fam, prior=TEST):
+        parts = [recorded_readings(model, ds, rows, prior=prior, family=None if fam == "clean" else fam,
+                                   pixel_size=p, seed=SEED) for p in pixels]  # fmt: skip
+        out = parts[0]
+        for extra in parts[1:]:
+            out = type(out)(**{k: (getattr(out, k) + getattr(extra, k)) if isinstance(getattr(out, k), list)
+                               else np.concatenate([getattr(out, k), getattr(extra, k)])
+                               for k in out.__dataclass_fields__})  # fmt: skip
+        return out
+
+    readings = {}
+    for fam in families:
+        r = read(loaded, fam, CLEAN if fam == "clean" else TEST)
+        readings[fam] = r
+        results["summary"][fam] = metrics(r, loaded, named=False)
+        results["named"][fam] = metrics(r, loaded, named=True)
+        results["points"][fam] = {t: {"truth": (r.truth[:, k] * USER[t]).tolist(), "mean": (r.mean[:, k] * USER[t]).tolist(),
+                                      "sd": (r.sd[:, k] * USER[t] * np.array([loaded.spread_scale(f)[k] for f in r.field_of_view])).tolist(),
+                                      "trusted": r.trusted.tolist()}
+                                  for k, t in enumerate(loaded.targets) if t in USER}  # fmt: skip
+        s = results["summary"][fam]
+        print(f"{fam:>11}: n {s['n']:3d}  D RMSE {s['D']['rmse']:.3f} bias {s['D']['bias']:+.3f} cover {s['D']['coverage']:.2f}"
+              f" | σ RMSE {s['sigma']['rmse']:.4f} bias {s['sigma']['bias']:+.4f} cover {s['sigma']['coverage']:.2f}"
+              f" | flagged {s['flagged']:.2f}", flush=True)
+    binary = read(loaded, "binary", BINARY)
+    results["summary"]["binary (shipped model)"] = metrics(binary, loaded, named=False)
+    if "clean" in readings:
+        clean = readings["clean"]
+        k = loaded.targets.index("D")
+        sd = clean.sd[:, k] * np.array([loaded.spread_scale(f)[k] for f in clean.field_of_view])
+        agree = np.abs(binary.mean[:, k] - clean.mean[:, k]) <= sd
+        results["binarised_vs_clean"] = {"within_1sd": float(agree.mean()), "n": int(len(agree)),
+                                         "median_shift_sd": float(np.median(np.abs(binary.mean[:, k] - clean.mean[:, k]) / sd))}
+        print(f"binarised vs clean: |ΔD| ≤ 1 sd in {agree.mean():.2f} of {len(agree)} images")
+        shifts = []
+        for p in pixels:
+            shifts += flatten_one_shift(loaded, ds, rows, p)
+        results["flatten_1"] = {"max_shift_sd": float(np.max(shifts)), "median_shift_sd": float(np.median(shifts)),
+                                "within_half_sd": float(np.mean(np.array(shifts) <= 0.5)), "n": len(shifts)}
+        print(f"--flatten 1 on clean images: |ΔD| median {np.median(shifts):.2f} sd, max {np.max(shifts):.2f} sd")
+    if args.bound:
+        bound = nn.load_model(args.bound)
+        b = read(bound, "binary", BINARY)
+        results["summary"]["binary (bound network)"] = metrics(b, bound, named=False)
+        s = results["summary"]["binary (bound network)"]
+        print(f"bound network on binarised images: D RMSE {s['D']['rmse']:.3f} cover {s['D']['coverage']:.2f} | "
+              f"σ RMSE {s['sigma']['rmse']:.4f} cover {s['sigma']['coverage']:.2f}")
+    results["info"] = {"model": str(args.model), "data": str(args.data), "states": int(len(rows)),
+                       "pixel_sizes_nm": [p * 1e9 for p in pixels], "seed": SEED, "wall_time_s": time.perf_counter() - t0,
+                       "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, JAX "
+                                  f"{jax.__version__} {jax.default_backend()}"}  # fmt: skip
+    if args.json:
+        atomic_write(args.json, json.dumps(results, indent=1))
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()

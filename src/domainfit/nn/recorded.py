@@ -1,0 +1,140 @@
+"""Held-out states recorded by instruments and read as a user's image: the test of an estimator.
+
+``recorded_readings`` records every stored state of ``rows`` by ``draws`` instruments drawn from a
+prior (``data.instruments``; the family and pixel size may be forced), crops each recording (its
+top-left F × F) to every field of view F, and reads it exactly as ``nn.estimate`` reads a user's
+image (``read_image``: the same preparation, tiles and symmetric views), before any spread
+calibration. Calibration (``nn.calibrate``), evaluation on recorded images, the learned statistics
+of the emulator and the microscope benchmark all stand on it. View (row i, draw j) takes its
+instrument and noise from the seed (seed, stream, index_i, j), so a set of readings is a pure
+function of its arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..data.instruments import InstrumentPrior, draw_instrument
+from ..data.prior import PARAMETERS
+from ..data.store import Dataset
+from ..data.views import recorded
+from ..errors import DomainfitError
+from .checkpoint import LoadedModel
+from .estimate import read_image
+from .support import assess, pattern_geometry
+
+_STREAM = 0xE7A1
+
+
+@dataclasses.dataclass
+class Readings:
+    """One entry per (row, draw, field of view), SI units.
+
+    Attributes:
+        truth [N, K], mean [N, K], sd [N, K] (uncalibrated); features [N, F]; period [N] [m] of the
+        prepared image's sign; family [N] and pixel_size [N] [m] of the instrument; field_of_view
+        [N] [m]; row [N]; draw [N]; trusted [N]: no support check failed (``nn.support``, as
+        ``estimate`` checks a user's image); instruments: ``Instrument.describe()`` of each view;
+        reasons: the failed checks of each view.
+    """
+
+    truth: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    features: np.ndarray
+    period: np.ndarray
+    family: np.ndarray
+    pixel_size: np.ndarray
+    field_of_view: np.ndarray
+    row: np.ndarray
+    draw: np.ndarray
+    trusted: np.ndarray
+    instruments: list
+    reasons: list
+
+    def select(self, mask: np.ndarray) -> "Readings":
+        """The readings where ``mask`` [N] is True."""
+        mask = np.asarray(mask, bool)
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = [x for x, m in zip(v, mask) if m] if isinstance(v, list) else v[mask]
+        return Readings(**out)
+
+
+def recorded_readings(
+    loaded: LoadedModel,
+    ds: Dataset,
+    rows: np.ndarray,
+    *,
+    prior: InstrumentPrior,
+    draws: int = 1,
+    seed: int = 0,
+    fields_of_view: tuple[float, ...] | None = None,
+    family: str | None = None,
+    pixel_size: float | None = None,
+    progress: bool = False,
+) -> Readings:
+    """Read ``rows`` of ``ds`` as recorded by ``draws`` instruments each (module docstring).
+
+    Args:
+        prior: the instrument distribution; family / pixel_size [m]: force one.
+        fields_of_view: crop sides [m] (default: the whole recording).
+    """
+    from tqdm.auto import tqdm
+
+    rows = np.asarray(rows)
+    if len(rows) == 0:
+        raise DomainfitError(f"no samples to read in {ds.root}")
+    if not ds.has_mz:
+        raise DomainfitError(f"dataset {ds.root} stores no m_z (generated with --no-mz): cannot record it by instruments")
+    cols = [PARAMETERS.index(t) for t in loaded.targets]
+    cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
+    centre, scale = loaded.centre_scale()
+    out = {k: [] for k in ("truth", "mean", "sd", "features", "period", "family", "pixel_size", "field_of_view",
+                           "row", "draw", "trusted", "instruments", "reasons")}  # fmt: skip
+    trained = loaded.instruments
+    trained_pixels = None if trained is None else (min(trained.pixel_sizes), max(trained.pixel_sizes))
+    reference = loaded.support_reference
+    n_fov = 1 if fields_of_view is None else len(fields_of_view)
+    bar = tqdm(total=len(rows) * draws * n_fov, desc="read recorded views", unit="view", disable=not progress,
+               mininterval=5.0)  # fmt: skip
+    for start in range(0, len(rows), 16):
+        chunk = rows[start:start + 16]
+        mz = ds.mz(chunk)
+        for r, m in zip(chunk, mz):
+            for j in range(draws):
+                s = [int(seed), _STREAM, int(ds.index[r]), j]
+                inst = draw_instrument(prior, np.random.default_rng(s), family=family, pixel_size=pixel_size)
+                u = recorded(m, cell, thickness, inst, s + [1])
+                p = inst.pixel_size
+                for f in (None,) if fields_of_view is None else fields_of_view:
+                    n = min(u.shape) if f is None else max(1, min(int(round(f / p)), min(u.shape)))
+                    reading = read_image(loaded, u[:n, :n], p)
+                    geometry = pattern_geometry(reading.prepared, loaded.pixel_size)
+                    reasons, _ = assess(
+                        pixel_size=p, field_of_view=reading.field_of_view, geometry=geometry,
+                        trained_pixel_range=trained_pixels, fov_min=loaded.meta.get("fov", [None])[0],
+                        reference=reference,
+                        feature_score=None if reference is None else float(reference.score(reading.features)),
+                    )  # fmt: skip
+                    out["truth"].append(ds.params[r, cols])
+                    out["mean"].append(centre + scale * reading.mean)
+                    out["sd"].append(scale * reading.sd)
+                    out["features"].append(reading.features)
+                    out["period"].append(geometry["period"])
+                    out["trusted"].append(not reasons)
+                    out["reasons"].append(reasons)
+                    out["family"].append(inst.name)
+                    out["pixel_size"].append(p)
+                    out["field_of_view"].append(n * p)
+                    out["row"].append(r)
+                    out["draw"].append(j)
+                    out["instruments"].append(inst.describe())
+                    bar.update(1)
+    bar.close()
+    lists = ("instruments", "reasons")
+    arrays = {k: np.asarray(v) for k, v in out.items() if k not in lists}
+    return Readings(**arrays, **{k: out[k] for k in lists})

@@ -1,0 +1,201 @@
+"""Can this image carry the answer? Support checks of the CNN estimator (docs/cnn.md, "Support").
+
+Two kinds, in plain words:
+
+* **Refusals** (``DomainfitError``, CLI exit 2), checked from the image's shape and pixel size before
+  anything is allocated: pixels coarser than ``MAX_PIXEL_SIZE`` (the domains of these films are
+  ~100–200 nm wide: a few pixels each), or an image that would exceed ``MAX_MODEL_PIXELS`` at the
+  model's pixel size (crop it).
+* **Flags** (``trustworthy: false`` with reasons; CLI exit ``UNTRUSTWORTHY_EXIT``): the estimate is
+  made but should not be believed — pixels coarser than any the network was trained on, a field of
+  view below the smallest trained, too few pixels per domain period or periods in view, a domain
+  period outside the range seen in training (a stripe pattern at 10× the period), no domain walls,
+  and an out-of-distribution score of the network's features above its limit.
+
+The domain period and the wall density are measured on the sign of the prepared image (what the
+network reads), so they are the pattern's geometry whatever the instrument. The feature score is a
+Mahalanobis distance of the image's mean penultimate features (``CNN.features``, averaged over
+tiles and symmetric views) from those of held-out instrument-rendered calibration views: in the
+space of the leading ``N_COMPONENTS`` principal components, plus the residual, per dimension,
+
+    score = [Σ_{i<k} p_i²/λ_i + |r|²/λ_res] / F,
+
+fitted by ``fit_reference`` (``domainfit calibrate``) and stored beside the model
+(``<model>.support.npz``); the limit is ``LIMIT_MARGIN`` × its 99.5 % quantile on those views.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DomainfitError
+
+MAX_PIXEL_SIZE = 64e-9
+"""Coarsest pixel accepted [m]: a 150 nm domain would be about two pixels wide."""
+MAX_MODEL_PIXELS = 2048 * 2048
+"""Largest image at the model pixel size (32.8 µm at 16 nm): larger ones must be cropped first."""
+UNTRUSTWORTHY_EXIT = 3
+"""Exit code of ``domainfit estimate`` when the result carries ``trustworthy: false``."""
+MIN_PIXELS_PER_PERIOD = 8.0
+MIN_PERIODS_IN_VIEW = 2.0
+PERIOD_MARGIN = 1.5
+"""A period beyond [lo/margin, hi·margin] of the training range is flagged."""
+PIXEL_MARGIN = 1.25
+"""Pixels coarser than margin × the coarsest trained pixel are flagged."""
+N_COMPONENTS = 16
+LIMIT_MARGIN = 1.5
+MIN_WALL_DENSITY = 1.0e6
+"""Fewer walls than this [1/m] (1 per µm): no domain pattern to read."""
+
+
+def check_size(shape: tuple[int, int], pixel_size: float, model_pixel_size: float) -> None:
+    """Refuse, before any allocation, an image whose pixels are too coarse or that would be too
+    large at the model pixel size (``DomainfitError`` with what to do)."""
+    if pixel_size > MAX_PIXEL_SIZE:
+        raise DomainfitError(
+            f"pixel size {pixel_size * 1e9:.4g} nm is too coarse: domains of these films are ~100–200 nm wide, "
+            f"so they would span a pixel or two; domainfit reads images with pixels up to {MAX_PIXEL_SIZE * 1e9:.0f} nm "
+            "(check --pixel-size, or image the film at a higher magnification)")
+    ny, nx = shape
+    my, mx = math.ceil(ny * pixel_size / model_pixel_size), math.ceil(nx * pixel_size / model_pixel_size)
+    if my * mx > MAX_MODEL_PIXELS:
+        side = math.sqrt(MAX_MODEL_PIXELS) * model_pixel_size
+        raise DomainfitError(
+            f"image of {ny}×{nx} px at {pixel_size * 1e9:.4g} nm covers {ny * pixel_size * 1e6:.3g}×{nx * pixel_size * 1e6:.3g} µm: "
+            f"more than the {side * 1e6:.3g}×{side * 1e6:.3g} µm read at once; crop a part of it")
+
+
+def pattern_geometry(prepared: np.ndarray, pixel_size: float) -> dict:
+    """Domain period [m] and wall density [1/m] of the sign of a prepared image (model pixels).
+
+    The same estimators as ``stats.domain_period`` (mean shift on the 2D spectrum, n = 12) and
+    ``stats.wall_density`` (non-periodic bonds), in NumPy: the checks of a single estimate need no
+    compilation (tested equal to the ``stats`` versions).
+    """
+    s = np.where(np.asarray(prepared) > 0, 1.0, -1.0)
+    if np.all(s == s.flat[0]):
+        return {"period": math.inf, "wall_density": 0.0}
+    cx = np.mean(s[:, 1:] != s[:, :-1])
+    cy = np.mean(s[1:, :] != s[:-1, :])
+    walls = float(np.pi * (cx + cy) / (4.0 * pixel_size))
+    ky = np.fft.fftfreq(s.shape[0], d=pixel_size)[:, None]
+    kx = np.fft.fftfreq(s.shape[1], d=pixel_size)[None, :]
+    k = np.sqrt(kx**2 + ky**2)
+    power = np.abs(np.fft.fft2(s - s.mean())) ** 2
+    kc = power.sum() / np.sum(power[k > 0] / k[k > 0])
+    for _ in range(12):
+        w = np.where((k > kc / np.sqrt(2)) & (k < kc * np.sqrt(2)), power, 0.0)
+        if not w.sum() > 0:
+            break
+        kc = np.sum(w * k) / np.sum(w)
+    return {"period": float(1.0 / kc), "wall_density": walls}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The calibration views' feature distribution and geometry ranges (``fit_reference``)."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    eigenvalues: np.ndarray
+    residual_variance: float
+    limit: float
+    period_range: tuple[float, float]
+    n_views: int
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Out-of-distribution score of feature vectors [..., F] (module docstring; ≈ 1 in distribution)."""
+        d = np.asarray(features, np.float64) - self.mean
+        p = d @ self.components.T
+        r2 = np.sum(d**2, axis=-1) - np.sum(p**2, axis=-1)
+        return (np.sum(p**2 / self.eigenvalues, axis=-1) + np.maximum(r2, 0.0) / self.residual_variance) / d.shape[-1]
+
+    def save(self, path: str | Path) -> Path:
+        from .._files import atomic_write
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, mean=self.mean, components=self.components, eigenvalues=self.eigenvalues,
+                 residual_variance=self.residual_variance, limit=self.limit, period_range=np.asarray(self.period_range),
+                 n_views=self.n_views)  # fmt: skip
+        atomic_write(path, buf.getvalue())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Reference":
+        try:
+            with np.load(path) as f:
+                return cls(mean=f["mean"], components=f["components"], eigenvalues=f["eigenvalues"],
+                           residual_variance=float(f["residual_variance"]), limit=float(f["limit"]),
+                           period_range=tuple(float(v) for v in f["period_range"]), n_views=int(f["n_views"]))  # fmt: skip
+        except (OSError, KeyError, ValueError) as err:
+            raise DomainfitError(f"cannot read the support reference {path}: {err}") from None
+
+
+def fit_reference(features: np.ndarray, periods: np.ndarray, *, quantile: float = 0.995) -> Reference:
+    """The reference of held-out views' mean features [n, F] and domain periods [n] [m]."""
+    features = np.asarray(features, np.float64)
+    n, f = features.shape
+    if n < 2 * N_COMPONENTS:
+        raise DomainfitError(f"{n} calibration views: need at least {2 * N_COMPONENTS} for the support reference")
+    mean = features.mean(0)
+    d = features - mean
+    _, sv, vt = np.linalg.svd(d, full_matrices=False)
+    lam = sv**2 / (n - 1)
+    k = N_COMPONENTS
+    floor = max(lam[0] * 1e-8, 1e-12)
+    resid = max(float(np.sum(lam[k:]) / max(f - k, 1)), floor)
+    ref = Reference(mean=mean, components=vt[:k], eigenvalues=np.maximum(lam[:k], floor), residual_variance=resid,
+                    limit=0.0, period_range=(float(np.min(periods)), float(np.max(periods))), n_views=n)  # fmt: skip
+    limit = LIMIT_MARGIN * float(np.quantile(ref.score(features), quantile))
+    return dataclasses.replace(ref, limit=limit)
+
+
+def assess(
+    *,
+    pixel_size: float,
+    field_of_view: tuple[float, float],
+    geometry: dict,
+    trained_pixel_range: tuple[float, float] | None,
+    fov_min: float | None,
+    reference: Reference | None,
+    feature_score: float | None,
+) -> tuple[list[str], dict]:
+    """(reasons not to trust the estimate — empty when none —, the measures they rest on)."""
+    reasons = []
+    period, walls = geometry["period"], geometry["wall_density"]
+    fov = min(field_of_view)
+    measures = {"period_nm": period * 1e9 if math.isfinite(period) else None, "wall_density_per_um": walls * 1e-6,
+                "pixels_per_period": period / pixel_size if math.isfinite(period) else None,
+                "periods_in_view": fov / period if math.isfinite(period) and period > 0 else 0.0}  # fmt: skip
+    if trained_pixel_range is not None and pixel_size > PIXEL_MARGIN * trained_pixel_range[1]:
+        reasons.append(f"pixels of {pixel_size * 1e9:.3g} nm are coarser than any the network was trained on "
+                       f"({trained_pixel_range[0] * 1e9:.3g}–{trained_pixel_range[1] * 1e9:.3g} nm)")
+    if fov_min is not None and fov < fov_min * (1 - 1e-6):
+        reasons.append(f"the field of view ({fov * 1e6:.3g} µm) is smaller than any the network was trained on "
+                       f"({fov_min * 1e6:.3g} µm): too few domains to read")
+    if walls < MIN_WALL_DENSITY:
+        what = "no domain pattern" if walls == 0 else f"almost no domain walls ({walls * 1e-6:.2g} per µm)"
+        reasons.append(f"the image shows {what}: too little to read D or σ from")
+    if math.isfinite(period) and walls > 0:
+        if period / pixel_size < MIN_PIXELS_PER_PERIOD:
+            reasons.append(f"only {period / pixel_size:.1f} pixels per domain period ({period * 1e9:.0f} nm): walls "
+                           f"are not resolved (need ≥ {MIN_PIXELS_PER_PERIOD:.0f})")
+        if fov / period < MIN_PERIODS_IN_VIEW:
+            reasons.append(f"only {fov / period:.1f} domain periods in view: too few domains to read")
+        if reference is not None:
+            lo, hi = reference.period_range
+            if not lo / PERIOD_MARGIN <= period <= hi * PERIOD_MARGIN:
+                reasons.append(f"the domain period ({period * 1e9:.0f} nm) is outside what the network was trained "
+                               f"on ({lo * 1e9:.0f}–{hi * 1e9:.0f} nm): another film or another state")
+    if reference is not None and feature_score is not None:
+        measures["feature_score"] = feature_score
+        measures["feature_limit"] = reference.limit
+        if not feature_score <= reference.limit:
+            reasons.append(f"the image looks unlike anything in training (feature score {feature_score:.3g} > limit "
+                           f"{reference.limit:.3g}): another kind of image, instrument or film")
+    return reasons, measures
