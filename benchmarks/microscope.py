@@ -65,15 +65,20 @@ def metrics(r, loaded, named: bool) -> dict:
     return out
 
 
+def loaded_image(raw: np.ndarray, flatten: int) -> np.ndarray:
+    """What ``imaging.load(file, flatten=d)`` makes of a file's grey levels."""
+    return normalise_contrast(flatten_background(raw.astype(np.float64), flatten)[0])[0].astype(np.float32)
+
+
 def flatten_one_shift(loaded, ds, rows, pixel) -> list[float]:
-    """|ΔD|/sd when the loader removes a plane (--flatten 1) from a clean image, per image."""
+    """|ΔD|/sd between `estimate --flatten 1` and `estimate` (which loads with the model's degree 2)
+    on clean images, per image."""
     cell, thick = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
     out = []
     for r, m in zip(rows, ds.mz(rows)):
-        u = recorded(m, cell, thick, Instrument(pixel_size=pixel, name="ideal"), [SEED, 3, int(ds.index[r])])
-        plain = nn.estimate(loaded, u, pixel)
-        flat, _ = normalise_contrast(flatten_background(u.astype(np.float64), 1)[0])
-        moved = nn.estimate(loaded, flat.astype(np.float32), pixel)
+        raw = recorded(m, cell, thick, Instrument(pixel_size=pixel, name="ideal"), [SEED, 3, int(ds.index[r])])
+        plain = nn.estimate(loaded, loaded_image(raw, loaded.flatten), pixel)
+        moved = nn.estimate(loaded, loaded_image(raw, 1), pixel)
         out.append(abs(moved.mean["D"] - plain.mean["D"]) / plain.sd["D"])
     return out
 

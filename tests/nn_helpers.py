@@ -22,23 +22,25 @@ def stripes(params: np.ndarray, pixels: int, *, seed: int) -> np.ndarray:
     return np.asarray(out, np.float32)
 
 
-def write_synthetic_dataset(root, *, count=16, pixels=64, pixel_size=4e-9, chunk=8, seed=0, preset="mix"):
+def write_synthetic_dataset(root, *, count=16, pixels=64, pixel_size=4e-9, chunk=8, seed=0, preset="mix", mz=False):
     """A dataset folder with the layout and metadata of ``generate`` but synthetic images (no physics);
-    ``preset`` picks the parameter prior (``data.preset_prior``)."""
+    ``preset`` picks the parameter prior (``data.preset_prior``); ``mz`` also stores the images as m_z
+    (float16, as ``generate`` does), for instrument rendering."""
     from domainfit.data import preset_prior
 
     cfg = GenerateConfig(count=count, prior=preset_prior(preset), cells=(pixels, pixels), cell_size=pixel_size,
-                         image_pixel_size=pixel_size, chunk_size=chunk, seed=seed, store_mz=False)  # fmt: skip
+                         image_pixel_size=pixel_size, chunk_size=chunk, seed=seed, store_mz=mz)  # fmt: skip
     init_store(root, cfg.identity())
     for j in range(n_chunks(count, chunk)):
         idx = np.arange(j * chunk, min((j + 1) * chunk, count))
         seeds = sample_seeds(seed, idx)
         params, comp = cfg.prior.sample(seeds)
+        images = stripes(params, pixels, seed=j)
         write_chunk(root, j, {
             "index": idx, "seed": seeds, "params": params, "component": comp.astype(np.int8),
-            "image": stripes(params, pixels, seed=j), "steps": np.zeros(len(idx), np.int32),
+            "image": images, "steps": np.zeros(len(idx), np.int32),
             "converged": np.ones(len(idx), bool), "max_torque": np.zeros(len(idx), np.float32),
-            "energy": np.zeros(len(idx)),
+            "energy": np.zeros(len(idx)), **({"mz": images.astype(np.float16)} if mz else {}),
         })  # fmt: skip
     return root
 

@@ -66,6 +66,37 @@ def test_interrupted_training_resumes_exactly(tmp_path, dataset, trained):
     )
 
 
+def test_training_on_instrument_views_resumes_exactly_and_reads_images_as_trained(tmp_path):
+    # Every view is a state recorded by a random instrument and prepared as a user's image; the pool
+    # is rendered once (kept in the run folder) and a resumed run is the uninterrupted one.
+    from domainfit.data import TRAINING_INSTRUMENTS
+    from domainfit.data.views import render_pool
+    from domainfit.nn.train import _crop_pixels
+
+    ds = Dataset(write_synthetic_dataset(tmp_path / "mz", count=8, pixels=128, mz=True))
+    cfg = tiny_config(steps=12, checkpoint_every=6, instruments=TRAINING_INSTRUMENTS, views=2, augment=True,
+                      pixel_size=8e-9)
+    whole = train(ds, tmp_path / "whole", cfg, progress=False)
+    pools = list((tmp_path / "whole").glob("views-*.npy"))
+    assert len(pools) == 1
+    expected, families = render_pool(ds.mz(), ds.index, cell_size=4e-9, thickness=4e-9, prior=TRAINING_INSTRUMENTS,
+                                     views=2, seed=0, pixel_size=8e-9, pixels=64)  # fmt: skip
+    np.testing.assert_array_equal(np.load(pools[0]), expected)
+    assert {f for fam in families for f in fam} <= {"ideal", "gaussian", "mfm", "probe"}
+    assert _crop_pixels(cfg, (64, 64)) == (62, 64)  # 0.5 µm at 8 nm … the input
+    first = train(ds, tmp_path / "parts", cfg, progress=False, until_step=6)
+    second = train(ds, tmp_path / "parts", cfg, progress=False)
+    np.testing.assert_array_equal(np.array(first.losses + second.losses), np.array(whole.losses))
+    loaded = load_model(tmp_path / "whole")
+    assert loaded.flatten == 2 and loaded.instruments == TRAINING_INSTRUMENTS
+    # estimate prepares a user's image as the views were prepared: background removed, rescaled
+    y, x = np.mgrid[-1:1:128j, -1:1:128j]
+    image = ds.images([0])[0]
+    a = estimate(loaded, image, 4e-9, symmetries=False)
+    b = estimate(loaded, image + 0.8 * x - 0.5 * y**2, 4e-9, symmetries=False)
+    assert a.mean == pytest.approx(b.mean, rel=1e-4)
+
+
 def test_other_settings_in_a_training_folder_are_refused(trained, dataset):
     with pytest.raises(DomainfitError, match="other settings"):
         train(dataset, trained.out, tiny_config(learning_rate=1e-2), progress=False)

@@ -315,7 +315,8 @@ def _add_estimate(sub) -> None:
                    "needed unless the file carries it")  # fmt: skip
     p.add_argument("--model", default="default", help="model (.eqx, .json or training folder; default: the shipped one)")
     p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase)")
-    p.add_argument("--flatten", type=int, help="subtract a polynomial background of this degree first")
+    p.add_argument("--flatten", type=int, help="subtract a polynomial background of this degree first "
+                   "(default: the model's, 2 for models trained on instrument views; it removes one itself too)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE ('-' for stdout)")
     p.add_argument("--single-view", action="store_true",
                    help="read each tile once instead of in its 16 symmetric versions (rotations, reflections, sign)")
@@ -343,8 +344,11 @@ def _estimate(args) -> int:
         raise DomainfitError(f"cannot write {args.json}: folder {Path(args.json).parent} does not exist")
     opts = resolve_options(args)  # every --posterior option is checked before any work
     bar = StageBar(2, enabled=args.posterior and not args.no_progress)
-    image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert, flatten=args.flatten)
     loaded = _load(args.model)
+    # A model trained on instrument views reads images with their background removed: do it before
+    # the loader's contrast scaling clips the brightest and darkest pixels, as training did.
+    flatten = args.flatten if args.flatten is not None else loaded.flatten
+    image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert, flatten=flatten)
     if args.posterior:
         opts = prepare_posterior(args, opts, loaded)
     t1 = time.perf_counter()

@@ -1,10 +1,9 @@
 """Simulated states as an instrument records them and as the network then reads them.
 
-``recorded(mz, …, instrument, seed)`` is the image a user would load: the instrument's grey levels
-(``imaging.record``) scaled as ``imaging.load`` scales a file (1st/99th percentiles → ±1). From
-there training, calibration, evaluation and ``nn.estimate`` share one path (``imaging.model_input``:
-background removal, contrast normalisation, resampling to the model pixel size), so a simulated view
-and a user's image reach the network alike.
+``recorded(mz, …, instrument, seed)`` is the file a user would have: the instrument's grey levels
+(``imaging.record``). From there training, calibration, evaluation and ``nn.estimate`` share one path
+(``imaging.model_input``: background removal, contrast normalisation, resampling to the model pixel
+size), so a simulated view and a user's image reach the network alike.
 
 ``render_pool`` renders, for each stored state, ``views`` instrument draws at the model's input
 size: the training views (random crops, symmetries and signs are applied per step on top).
@@ -22,12 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..imaging._instrument import BACKGROUND_TERMS, Instrument, record
-from ..imaging._normalise import normalise_contrast
 from ..imaging._prepare import model_input
 from .instruments import InstrumentPrior, draw_instrument
 
 _VIEW_STREAM = 0x1A57
-VIEWS_VERSION = "1"
+VIEWS_VERSION = "2"
 """Bumped whenever rendering or preparation changes what a pool holds (cached pools are keyed by it)."""
 
 
@@ -45,12 +43,10 @@ def _traced(instrument: Instrument) -> Instrument:
 
 
 def recorded(mz: np.ndarray, cell_size: float, thickness: float, instrument: Instrument, seed) -> np.ndarray:
-    """The instrument's image of one state, contrast-scaled as ``imaging.load`` scales a file
-    ([−1, 1], float32) at the instrument's pixel size. ``seed``: int or sequence (noise)."""
+    """The grey levels [py, px] (float32) the instrument writes to its file for one state, at the
+    instrument's pixel size. ``seed``: int or sequence (noise, scan lines)."""
     key = jax.random.key(int(np.random.default_rng(seed).integers(2**31)))
-    raw = np.asarray(_record(jnp.asarray(mz, jnp.float32), float(cell_size), float(thickness), _traced(instrument), key))
-    u, _ = normalise_contrast(raw.astype(np.float64))
-    return u.astype(np.float32)
+    return np.asarray(_record(jnp.asarray(mz, jnp.float32), float(cell_size), float(thickness), _traced(instrument), key))
 
 
 def fit_canvas(image: np.ndarray, pixels: int) -> np.ndarray:
@@ -96,8 +92,8 @@ def render_pool(
         for j in range(views):
             s = view_seed(seed, idx, j)
             inst = draw_instrument(prior, np.random.default_rng(s))
-            u = recorded(m, cell_size, thickness, inst, s + [1])
-            x = model_input(u, inst.pixel_size, pixel_size)
+            raw = recorded(m, cell_size, thickness, inst, s + [1])
+            x = model_input(raw, inst.pixel_size, pixel_size)
             out[i, j] = fit_canvas(x, pixels)
             fam.append(inst.name)
             bar.update(1)

@@ -230,20 +230,22 @@ def combine(mu: np.ndarray, sd: np.ndarray, n_eff: float) -> tuple[np.ndarray, n
 
 def prepare(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> np.ndarray:
     """The image as ``loaded`` reads it, at its pixel size: for a model trained on instrument views,
-    ``imaging.model_input`` (background, contrast, resampling; as in training), else the loaded
-    contrast resampled. Refuses (``support.check_size``) images too coarse or too large first."""
+    ``imaging.model_input`` of the grey levels as they are (background, contrast, resampling; as in
+    training), else the contrast normalised and resampled. Refuses (``support.check_size``) images
+    too coarse or too large first."""
     if not (math.isfinite(pixel_size) and pixel_size > 0):
         raise DomainfitError(f"pixel size {pixel_size} m: need a finite positive length (pass --pixel-size, e.g. 15.6nm)")
     image = np.asarray(image)
     if image.ndim != 2 or min(image.shape) < 2:
         raise DomainfitError(f"image of shape {image.shape}: need one 2D grey-scale image")
     check_size(image.shape, pixel_size, loaded.pixel_size)
-    u = normalise_contrast(image)
     if loaded.flatten is None:
-        return to_model_pixels(u, pixel_size, loaded.pixel_size)
+        return to_model_pixels(normalise_contrast(image), pixel_size, loaded.pixel_size)
     from ..imaging import model_input
 
-    return model_input(u, pixel_size, loaded.pixel_size, flatten=loaded.flatten)
+    if not np.isfinite(image).all():
+        raise DomainfitError("image holds NaN or infinite pixels")
+    return model_input(image, pixel_size, loaded.pixel_size, flatten=loaded.flatten)
 
 
 @dataclasses.dataclass
