@@ -11,6 +11,8 @@ bars) per parameter.
 Run:  python benchmarks/calibration.py --model src/domainfit/assets/cnn_default --data data/test \
           --n 40 --json docs/figures/calibration.json --plot docs/figures/calibration.png
 Acceptance (issue #5): coverage of the 90 % HDI in 80–97 % for each parameter over ≥ 40 cases.
+With --instruments each state is first recorded by an instrument drawn from `data.instruments.TEST`
+and loaded as `estimate` loads a file (issue 13: the same coverage on instrument-rendered images).
 It is resumable: with --json, cases already in the file are kept and skipped when the file was written
 for the same model, emulator(s), test data and sampler settings (otherwise it starts afresh).
 """
@@ -33,8 +35,15 @@ from domainfit import inference, nn
 from domainfit._cli_posterior import build_prior, choose_emulator, seed_from_cnn
 from domainfit._files import atomic_write
 from domainfit.data import Dataset
+from domainfit.data.instruments import TEST, draw_instrument
+from domainfit.data.views import recorded
+from domainfit.imaging import flatten_background, normalise_contrast
 from domainfit.inference.learned import check_same_model, summary_with_cnn
 from domainfit.inference.priors import USER_UNITS
+
+
+INSTRUMENT_SEED = 20261202
+"""Seed stream of the instruments of --instruments (its own: no training, calibration or benchmark draw)."""
 
 
 def run_case(loaded, emulators, image, pixel, truth, *, hdi, chains, warmup, samples, seed):
@@ -126,6 +135,11 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--emulator", type=Path, action="append",
                     help="emulator .npz to use instead of those beside the model (repeat for one per prior component)")
+    ap.add_argument("--instruments", action="store_true",
+                    help="record each state by an instrument drawn from data.instruments.TEST (fresh settings, "
+                         "families incl. one training never drew; pixel size from --pixel-sizes) instead of reading "
+                         "the stored clean image")
+    ap.add_argument("--pixel-sizes", default="8,16", help="with --instruments: detector pixel sizes [nm], cycled over cases")
     ap.add_argument("--json", type=Path, help="write every case and the summary here (resumes from it)")
     ap.add_argument("--plot", type=Path, help="truth vs posterior figure (PNG)")
     args = ap.parse_args()
@@ -144,7 +158,10 @@ def main() -> None:
     for path in [loaded.path, *(p for _, p in emulators)]:
         digest.update(Path(path).read_bytes())
     run = {"model_and_emulators_sha256": digest.hexdigest(), "data_hash": ds.content_hash(), "hdi": args.hdi,
-           "chains": args.chains, "warmup": args.warmup, "samples": args.samples, "fov_um": args.fov}  # fmt: skip
+           "chains": args.chains, "warmup": args.warmup, "samples": args.samples, "fov_um": args.fov,
+           **({"instruments": "TEST", "pixel_sizes_nm": args.pixel_sizes, "seed": INSTRUMENT_SEED}
+              if args.instruments else {})}  # fmt: skip
+    pixels = [float(p) * 1e-9 for p in args.pixel_sizes.split(",")]
     done = {}
     if args.json is not None and args.json.is_file():
         old = json.loads(args.json.read_text())
@@ -159,7 +176,14 @@ def main() -> None:
             cases.append(done[index])
             continue
         truth = dict(zip(("D", "Ms", "sigma", "Ku", "A"), map(float, ds.params[row])))
-        image = ds.images([row])[0]
+        image, pixel = ds.images([row])[0], ds.image_pixel_size
+        instrument = None
+        if args.instruments:  # as the instrument writes the file, loaded as `estimate` loads it
+            draw = [INSTRUMENT_SEED, 0xCA1, index]
+            inst = draw_instrument(TEST, np.random.default_rng(draw), pixel_size=pixels[len(cases) % len(pixels)])
+            raw = recorded(ds.mz([row])[0], ds.cell_size, float(ds.grid["thickness"]), inst, draw + [1])
+            image = normalise_contrast(flatten_background(raw.astype(np.float64), loaded.flatten or 0)[0])[0]
+            pixel, instrument = inst.pixel_size, inst.describe()
         if args.fov is not None:
             n_px = int(round(args.fov * 1e-6 / pixel))
             if not 0 < n_px <= min(image.shape):
@@ -168,6 +192,7 @@ def main() -> None:
         case = run_case(loaded, emulators, image, pixel, truth, hdi=args.hdi, chains=args.chains,
                         warmup=args.warmup, samples=args.samples, seed=index)  # fmt: skip
         case["index"] = index
+        case["instrument"] = instrument
         cases.append(case)
         # Each case compiles its own sampler; without this the compiled programs pile up and, after
         # ~30 cases, LLVM fails with "Cannot allocate memory" (seen on the 2-core/24 GiB machine).
@@ -175,6 +200,9 @@ def main() -> None:
         if args.json is not None:  # after every case: an interrupted study resumes where it stopped
             atomic_write(args.json, json.dumps({"run": run, "cases": cases}, indent=1))
     summary = summarise(cases, args.hdi)
+    if args.instruments:  # coverage per instrument family as well
+        for fam in sorted({c["instrument"]["name"] for c in cases}):
+            summary[f"family {fam}"] = summarise([c for c in cases if c["instrument"]["name"] == fam], args.hdi)
     info = {"model": str(args.model), "data": str(args.data), "fov_um": args.fov, "hdi_prob": args.hdi, "chains": args.chains,
             "warmup": args.warmup, "samples": args.samples, "machine": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores, JAX {jax.__version__} {jax.default_backend()}",
@@ -182,6 +210,10 @@ def main() -> None:
     print(f"{len(cases)} cases, {args.hdi:.0%} HDI, {args.chains} chains × {args.samples} draws; "
           f"median {info['wall_time_s_per_case_median']:.1f} s per case")
     for name, s in summary.items():
+        if name.startswith("family "):
+            print(f"  {name}: " + "; ".join(f"{p} n {v['n']} coverage {v['coverage']:.2f} RMSE {v['posterior_rmse']:.3g}"
+                                          for p, v in s.items()))
+            continue
         cnn = "n/a" if s["cnn_rmse"] is None else f"{s['cnn_rmse']:.4g}"
         ratio = "n/a" if s["sd_over_cnn_sd_median"] is None else f"{s['sd_over_cnn_sd_median']:.2f}"
         print(f"{name:>6}: n {s['n']:3d}  coverage {s['coverage']:.3f} ± {s['coverage_se']:.3f}  RMSE posterior "

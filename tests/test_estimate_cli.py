@@ -162,3 +162,28 @@ def test_a_target_held_fixed_in_training_is_reported_as_not_estimated(tmp_path, 
     assert main(["estimate", str(image), "--pixel-size", "4nm", "--model", str(path)]) == 3
     out = capsys.readouterr().out
     assert out.startswith("NOT TRUSTWORTHY") and "Ms = 1500 kA/m (not estimated" in out
+
+
+def test_instrument_options_flag_settings_outside_training(tmp_path, image_512, capsys):
+    # A model trained on instrument views knows which instruments it saw: a lift height outside the
+    # MFM range it was trained on is a reason not to trust the result (exit 3), a family it never saw
+    # a warning, and --lift without --instrument a one-line error.
+    from domainfit.data import TRAINING_INSTRUMENTS
+
+    path = untrained_model(tmp_path / "instr.eqx", pixel_size=16e-9, in_pixels=128, widths=(4, 4, 8, 8, 8, 8))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta.update(instruments=TRAINING_INSTRUMENTS.to_json(), preprocess={"flatten": 2})
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    base = ["estimate", str(image_512), "--pixel-size", "4nm", "--model", str(path), "--json", "-"]
+    code = main([*base, "--instrument", "mfm", "--lift", "25nm"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["instrument"] == {"family": "mfm", "lift_nm": pytest.approx(25.0)}
+    assert not any("lift" in r for r in report["reasons"])
+    code = main([*base, "--instrument", "mfm", "--lift", "80nm"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and any("lift 80 nm is outside the mfm settings" in r for r in report["reasons"])
+    main([*base, "--instrument", "lorentzian"])
+    assert any("never trained on lorentzian" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+    code = main([*base, "--lift", "25nm"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--lift needs --instrument" in err and err.count("\n") == 1

@@ -86,16 +86,21 @@ def _compare(args) -> int:
     models = _parse_models(args.model)
     fixes = _parse_fixes(args.fix, models)
     pixel_size = imaging.parse_pixel_size(args.pixel_size)
-    image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert)
+    loaded = None
+    if args.cnn is not None:
+        from ._cli_ml import _load
+
+        loaded = _load(args.cnn)
+    # a CNN trained on instrument views reads images with their background removed before clipping
+    flatten = None if loaded is None else loaded.flatten
+    image = imaging.load(args.image, pixel_size=pixel_size, invert=args.invert, flatten=flatten)
     data = jax.numpy.asarray(image.data)
     area = image.data.shape[0] * image.data.shape[1] * image.pixel_size**2
     emulators = {name: inference.Emulator.load(path) for name, path in models.items()}
     cnn_mean = None
-    if args.cnn is not None:
-        from ._cli_ml import _load
+    if loaded is not None:
         from .nn import estimate
 
-        loaded = _load(args.cnn)
         cnn_mean = estimate(loaded, image.data, image.pixel_size).mean
     problems, notices = {}, []
     for name, emulator in emulators.items():

@@ -34,10 +34,13 @@ _IMAGEJ_UNITS = {"micron": 1e-6, "microns": 1e-6, "um": 1e-6, "µm": 1e-6, "μm"
 EXAMPLE_NAME = "example"
 """Stands for the shipped example image wherever an image path is asked for (CLI and ``load``)."""
 
-EXAMPLES: dict[str, str] = {"example": "example_maze.npz", "example-512": "example_maze_512.npz"}
+EXAMPLES: dict[str, str] = {"example": "example_maze.npz", "example-512": "example_maze_512.npz",
+                            "example-mfm": "example_mfm.tif"}
 """Names of the shipped examples (used as an image path when no such file exists) → asset file.
 ``example``: a simulated co-pt maze, 512² cells of 4 nm rendered at 8 nm (256² px, 2.048 µm);
-``example-512``: the same film (same seed and parameters) at its cell size, 512² px of 4 nm."""
+``example-512``: the same film (same seed and parameters) at its cell size, 512² px of 4 nm;
+``example-mfm``: the same film recorded by a simulated MFM (30 nm lift, 8 nm pixels, noise, a tilted
+background, 16-bit TIFF with its pixel size in the tags; scripts/make_mfm_example.py)."""
 
 
 def example_path(name: str = EXAMPLE_NAME) -> Path:

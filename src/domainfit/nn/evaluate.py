@@ -21,7 +21,7 @@ from ..data.prior import PARAMETERS
 from ..data.store import Dataset
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
-from .estimate import USER, combine, make_tiles, read_tiles, to_model_pixels
+from .estimate import USER, combine, make_tiles, read_image, read_tiles, to_model_pixels
 
 Z90 = 1.6448536269514722
 """Half-width of the central 90 % interval of a Gaussian in standard deviations."""
@@ -59,6 +59,11 @@ def view_estimates(
     results = {}
     for f in fields_of_view:
         n_px = max(1, int(round(f / pix)))
+        if loaded.flatten is not None:  # each crop prepared as a user's image (``estimate.prepare``)
+            readings = [read_image(loaded, im[:n_px, :n_px], pix, symmetries=symmetries) for im in images]
+            results[f] = (np.array([centre + scale * r.mean for r in readings]),
+                          np.array([scale * r.sd for r in readings]))  # fmt: skip
+            continue
         groups, all_tiles = [], []
         for im in images:
             crop = to_model_pixels(im[:n_px, :n_px], pix, p)
