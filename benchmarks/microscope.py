@@ -4,7 +4,8 @@ Every converged state of a held-out test set (`domainfit generate` with a seed n
 calibration set used) is recorded by an instrument of each family at each pixel size — settings
 drawn afresh from `data.instruments.TEST` on a seed stream of its own, so no view repeats a training
 or calibration draw, and `lorentzian` is a family training never drew — and read exactly as
-`domainfit estimate` reads a user's file (`nn.recorded`). Reported per family, in user units: D and
+`domainfit estimate` reads a user's file (`nn.recorded`), `--draws` instruments per state and pixel
+size. Reported per family, in user units: D and
 σ RMSE and bias, the coverage of the ±1.645 sd interval (a calibrated model holds the truth in 90 %),
 the share of views the support checks flag, and the same over trusted views only. Beside them:
 clean simulations (`clean`: m_z area-sampled, nothing else); with --bound, a network trained and
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--bound", help="a model trained with --instruments binary (the geometry bound)")
     ap.add_argument("--n", type=int, default=48, help="test states (default 48)")
     ap.add_argument("--pixel-sizes", default="8,16", help="detector pixel sizes [nm] (default 8,16)")
+    ap.add_argument("--draws", type=int, default=2, help="instruments drawn per state, family and pixel size (default 2)")
     ap.add_argument("--families", default="clean,ideal,gaussian,mfm,probe,lorentzian")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
@@ -136,7 +138,8 @@ def main() -> None:
 
     def read(model, fam, prior=TEST):
         parts = [recorded_readings(model, ds, rows, prior=prior, family=None if fam == "clean" else fam,
-                                   pixel_size=p, seed=SEED) for p in pixels]  # fmt: skip
+                                   pixel_size=p, seed=SEED + i, draws=1 if fam == "clean" else args.draws)
+                 for i, p in enumerate(pixels)]  # fmt: skip
         out = parts[0]
         for extra in parts[1:]:
             out = type(out)(**{k: (getattr(out, k) + getattr(extra, k)) if isinstance(getattr(out, k), list)
@@ -158,6 +161,7 @@ def main() -> None:
         print(f"{fam:>11}: n {s['n']:3d}  D RMSE {s['D']['rmse']:.3f} bias {s['D']['bias']:+.3f} cover {s['D']['coverage']:.2f}"
               f" | σ RMSE {s['sigma']['rmse']:.4f} bias {s['sigma']['bias']:+.4f} cover {s['sigma']['coverage']:.2f}"
               f" | flagged {s['flagged']:.2f}", flush=True)
+    draws, args.draws = args.draws, 1  # binarised and bound views: one per state and pixel size, as clean
     binary = read(loaded, "binary", BINARY)
     results["summary"]["binary (shipped model)"] = metrics(binary, loaded, named=False)
     if "clean" in readings:
@@ -182,7 +186,8 @@ def main() -> None:
         print(f"bound network on binarised images: D RMSE {s['D']['rmse']:.3f} cover {s['D']['coverage']:.2f} | "
               f"σ RMSE {s['sigma']['rmse']:.4f} cover {s['sigma']['coverage']:.2f}")
     results["info"] = {"model": str(args.model), "data": str(args.data), "states": int(len(rows)),
-                       "pixel_sizes_nm": [p * 1e9 for p in pixels], "seed": SEED, "wall_time_s": time.perf_counter() - t0,
+                       "pixel_sizes_nm": [p * 1e9 for p in pixels], "draws": draws, "seed": SEED,
+                       "wall_time_s": time.perf_counter() - t0,
                        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, JAX "
                                   f"{jax.__version__} {jax.default_backend()}"}  # fmt: skip
     if args.json:

@@ -119,6 +119,11 @@ def test_cli_refuses_or_flags_out_of_support_images_under_a_4_gb_cap(tmp_path):
                      resolutionunit="CENTIMETER")  # fmt: skip
     p = _capped(str(tif), tmp_path=tmp_path)
     assert p.returncode == 2 and "too coarse" in p.stderr, p.stderr
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.uint8, shape=(9000, 9000))
+    big.flush()  # a sparse file: 81 megapixels announced by the header, never read
+    del big
+    p = _capped(str(tmp_path / "big.npy"), "--pixel-size", "8nm", tmp_path=tmp_path)
+    assert p.returncode == 2 and "megapixels" in p.stderr and p.stderr.count("\n") == 1, p.stderr
     np.save(tmp_path / "stripes.npy", np.sign(np.sin(2 * np.pi * np.arange(512) * 8e-9 / 3e-6))[None, :].repeat(512, 0))
     p = _capped(str(tmp_path / "stripes.npy"), "--pixel-size", "8nm", "--json", "-", tmp_path=tmp_path)
     report = json.loads(p.stdout)

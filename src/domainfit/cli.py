@@ -257,3 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("domainfit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`domainfit estimate … | head`): not an error of ours
+        sys.stdout = None
+        return 0

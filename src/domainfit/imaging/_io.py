@@ -22,6 +22,10 @@ _PILLOW = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 _TIFF = {".tif", ".tiff"}
 _NUMPY = {".npy", ".npz"}
 
+MAX_FILE_PIXELS = 8192 * 8192
+"""Largest image read [pixels per plane], checked from the file's header before its pixels are read:
+a 64-megapixel plane already needs 0.5 GB as float64."""
+
 MAX_TAG_PIXEL_SIZE = 10e-6
 """A resolution tag coarser than this [m per pixel] is a print resolution (72 dpi …), not a calibration."""
 
@@ -200,10 +204,20 @@ def _check_pixels(raw: np.ndarray, name: str) -> np.ndarray:
     return raw
 
 
+def _check_header_size(shape, name: str) -> None:
+    """Refuse, from the header alone, a plane too large to read (``MAX_FILE_PIXELS``)."""
+    dims = [int(d) for d in shape if int(d) > 4] or [int(d) for d in shape]
+    plane = math.prod(dims[-2:]) if len(dims) >= 2 else math.prod(dims)
+    if plane > MAX_FILE_PIXELS:
+        raise DomainfitError(f"image {name} has {plane / 1e6:.0f} megapixels per plane (shape {tuple(shape)}): more "
+                             f"than the {MAX_FILE_PIXELS / 1e6:.0f} read at once; crop it first")
+
+
 def _read_pillow(path: Path) -> tuple[np.ndarray, None, dict]:
     from PIL import Image
 
     with Image.open(path) as im:
+        _check_header_size((im.size[1], im.size[0]), path.name)
         im.load()
         fmt, mode = im.format, im.mode
         if mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
@@ -220,6 +234,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, float | None, dict]:
         if not tif.pages:
             raise DomainfitError(f"TIFF {path.name} has no image pages")
         page = tif.pages[0]
+        _check_header_size(page.shape, path.name)
         arr = page.asarray()
         meta: dict = {"format": "TIFF", "bit_depth": int(page.bitspersample), "pages": len(tif.pages)}
         px = _tiff_pixel_size(tif, page, meta, path.name)
@@ -261,6 +276,7 @@ def _tiff_pixel_size(tif, page, meta: dict, name: str) -> float | None:
 def _read_numpy(path: Path) -> tuple[np.ndarray, float | None, dict]:
     meta: dict = {"format": path.suffix.lower()[1:]}
     if path.suffix.lower() == ".npy":
+        _check_header_size(np.load(path, allow_pickle=False, mmap_mode="r").shape, path.name)
         arr = np.load(path, allow_pickle=False)
         if arr.ndim == 3 and arr.shape[0] == 3:
             meta["array"] = "m[2] (m_z of a magnetisation m[c, y, x])"
@@ -276,6 +292,11 @@ def _read_numpy(path: Path) -> tuple[np.ndarray, float | None, dict]:
             if len(keys) != 1:
                 raise DomainfitError(f"{path.name} holds arrays {keys}: name the image 'image' (or 'mz' or 'm')")
             key = keys[0]
+        with z.zip.open(f"{key}.npy") as member:  # the array's header, before its data
+            fmt = np.lib.format
+            read_header = fmt.read_array_header_1_0 if fmt.read_magic(member) == (1, 0) else fmt.read_array_header_2_0
+            shape = read_header(member)[0]
+        _check_header_size(shape, path.name)
         arr = z[key]
         meta["array"] = key
         if key == "m" and arr.ndim == 3 and arr.shape[0] == 3:

@@ -94,7 +94,7 @@ def calibrate_spread(
         nominal = np.array([fields_of_view[i % len(fields_of_view)] for i in range(len(r.truth))])
         per_view = {f: z_all[nominal == f] for f in fovs}
         per_family = {fam: spread_factors(z_all[r.family == fam], level) for fam in sorted(set(r.family.tolist()))}
-        reference = fit_reference(r.features, r.period)
+        reference = fit_reference(r.features, r.period, r.pixel_size)
     else:
         truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view)
         per_view = {f: (m - truth) / np.where(s > 0, s, np.inf) for f, (m, s) in results.items()}

@@ -106,6 +106,7 @@ class Reference:
     limit: float
     period_range: tuple[float, float]
     n_views: int
+    min_pixels_per_period: float = MIN_PIXELS_PER_PERIOD
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Out-of-distribution score of feature vectors [..., F] (module docstring; ≈ 1 in distribution)."""
@@ -121,7 +122,7 @@ class Reference:
         buf = io.BytesIO()
         np.savez(buf, mean=self.mean, components=self.components, eigenvalues=self.eigenvalues,
                  residual_variance=self.residual_variance, limit=self.limit, period_range=np.asarray(self.period_range),
-                 n_views=self.n_views)  # fmt: skip
+                 n_views=self.n_views, min_pixels_per_period=self.min_pixels_per_period)  # fmt: skip
         atomic_write(path, buf.getvalue())
         return Path(path)
 
@@ -131,13 +132,18 @@ class Reference:
             with np.load(path) as f:
                 return cls(mean=f["mean"], components=f["components"], eigenvalues=f["eigenvalues"],
                            residual_variance=float(f["residual_variance"]), limit=float(f["limit"]),
-                           period_range=tuple(float(v) for v in f["period_range"]), n_views=int(f["n_views"]))  # fmt: skip
+                           period_range=tuple(float(v) for v in f["period_range"]), n_views=int(f["n_views"]),
+                           min_pixels_per_period=float(f["min_pixels_per_period"]))  # fmt: skip
         except (OSError, KeyError, ValueError) as err:
             raise DomainfitError(f"cannot read the support reference {path}: {err}") from None
 
 
-def fit_reference(features: np.ndarray, periods: np.ndarray, *, quantile: float = 0.995) -> Reference:
-    """The reference of held-out views' mean features [n, F] and domain periods [n] [m]."""
+def fit_reference(features: np.ndarray, periods: np.ndarray, pixel_sizes: np.ndarray | None = None, *,
+                  quantile: float = 0.995) -> Reference:
+    """The reference of held-out views' mean features [n, F], domain periods [n] [m] and detector
+    pixel sizes [n] [m]: the pixels-per-period floor is the smaller of ``MIN_PIXELS_PER_PERIOD`` and
+    the 0.5 % quantile over the views (the sign of an MFM image, whose band-pass puts contrast at the
+    walls, reads a shorter period than the domains': training saw those)."""
     features = np.asarray(features, np.float64)
     n, f = features.shape
     if n < 2 * N_COMPONENTS:
@@ -149,8 +155,13 @@ def fit_reference(features: np.ndarray, periods: np.ndarray, *, quantile: float 
     k = N_COMPONENTS
     floor = max(lam[0] * 1e-8, 1e-12)
     resid = max(float(np.sum(lam[k:]) / max(f - k, 1)), floor)
+    periods = np.asarray(periods, np.float64)
+    ppp = MIN_PIXELS_PER_PERIOD
+    if pixel_sizes is not None:
+        ppp = min(ppp, float(np.quantile(periods / np.asarray(pixel_sizes, np.float64), 1 - quantile)))
     ref = Reference(mean=mean, components=vt[:k], eigenvalues=np.maximum(lam[:k], floor), residual_variance=resid,
-                    limit=0.0, period_range=(float(np.min(periods)), float(np.max(periods))), n_views=n)  # fmt: skip
+                    limit=0.0, period_range=(float(np.min(periods)), float(np.max(periods))), n_views=n,
+                    min_pixels_per_period=ppp)  # fmt: skip
     limit = LIMIT_MARGIN * float(np.quantile(ref.score(features), quantile))
     return dataclasses.replace(ref, limit=limit)
 
@@ -182,9 +193,10 @@ def assess(
         what = "no domain pattern" if walls == 0 else f"almost no domain walls ({walls * 1e-6:.2g} per µm)"
         reasons.append(f"the image shows {what}: too little to read D or σ from")
     if math.isfinite(period) and walls > 0:
-        if period / pixel_size < MIN_PIXELS_PER_PERIOD:
+        floor = MIN_PIXELS_PER_PERIOD if reference is None else reference.min_pixels_per_period
+        if period / pixel_size < floor:
             reasons.append(f"only {period / pixel_size:.1f} pixels per domain period ({period * 1e9:.0f} nm): walls "
-                           f"are not resolved (need ≥ {MIN_PIXELS_PER_PERIOD:.0f})")
+                           f"are not resolved (need ≥ {floor:.1f})")
         if fov / period < MIN_PERIODS_IN_VIEW:
             reasons.append(f"only {fov / period:.1f} domain periods in view: too few domains to read")
         if reference is not None:
