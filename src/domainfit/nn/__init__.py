@@ -1,4 +1,5 @@
-"""The CNN estimator: model, training, checkpoints, estimation on any image, evaluation."""
+"""The CNN estimator: model, training, checkpoints, estimation on any image (with its support
+checks), evaluation on stored and on instrument-recorded images."""
 
 from .calibrate import calibrate_spread as calibrate_spread
 from .checkpoint import (
@@ -9,7 +10,9 @@ from .checkpoint import (
     load_model as load_model,
     save_model as save_model,
 )
-from .estimate import Estimate as Estimate, estimate as estimate
+from .estimate import Estimate as Estimate, Reading as Reading, estimate as estimate, read_image as read_image
 from .evaluate import evaluate as evaluate
 from .model import CNN as CNN, forward as forward, make_model as make_model, predict as predict
+from .recorded import Readings as Readings, recorded_readings as recorded_readings
+from .support import UNTRUSTWORTHY_EXIT as UNTRUSTWORTHY_EXIT
 from .train import TrainConfig as TrainConfig, TrainReport as TrainReport, train as train
