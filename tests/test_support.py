@@ -17,10 +17,12 @@ from domainfit.errors import DomainfitError
 from domainfit.nn import estimate, load_default
 from domainfit.nn.support import (
     MAX_MODEL_PIXELS,
+    MIN_PATTERN_CONTRAST,
     UNTRUSTWORTHY_EXIT,
     assess,
     check_size,
     fit_reference,
+    pattern_contrast,
     pattern_geometry,
 )
 
@@ -40,6 +42,22 @@ def test_pattern_geometry_equals_the_stats_estimators():
     assert g["period"] == pytest.approx(float(stats.domain_period(jnp.asarray(x), 16e-9)), rel=1e-5)
     assert g["wall_density"] == pytest.approx(float(stats.wall_density(jnp.asarray(x), 16e-9, periodic=False)), rel=1e-6)
     assert pattern_geometry(np.ones((64, 64)), 16e-9) == {"period": math.inf, "wall_density": 0.0}
+
+
+def test_pattern_contrast_tells_a_maze_from_pixel_noise():
+    # White noise has a flat spectrum: the ratio of mean power densities is 1 whatever the bands.
+    rng = np.random.default_rng(3)
+    for n in (64, 256):
+        assert pattern_contrast(1.0 + 0.02 * rng.normal(size=(n, n))) == pytest.approx(1.0, abs=0.2)
+    # A uniform film scanned with noise, per-line offsets and a tilted background: still noise only.
+    scanned = 1.0 + 0.02 * rng.normal(size=(256, 256)) + 0.05 * rng.normal(size=(256, 1)) + 1e-3 * np.arange(256)
+    assert pattern_contrast(scanned) < MIN_PATTERN_CONTRAST
+    noisy_maze = maze(256, 8e-9) + 0.5 * rng.normal(size=(256, 256))  # SNR 2 per pixel
+    assert pattern_contrast(noisy_maze) > 5 * MIN_PATTERN_CONTRAST
+    reasons, measures = assess(pixel_size=8e-9, field_of_view=(2e-6, 2e-6), geometry=pattern_geometry(scanned, 8e-9),
+                               trained_pixel_range=None, fov_min=None, reference=None, feature_score=None,
+                               contrast=pattern_contrast(scanned))  # fmt: skip
+    assert any("pixel noise" in r for r in reasons) and measures["pattern_contrast"] < MIN_PATTERN_CONTRAST
 
 
 def test_coarse_pixels_and_huge_images_are_refused_before_allocation():
@@ -98,7 +116,7 @@ def test_shipped_model_flags_out_of_support_images(shipped):
     assert not wide.trustworthy and any("period" in r or "unlike" in r for r in wide.reasons), wide.reasons
     flat = 0.02 * np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32) + 1.0  # one domain + noise
     uniform = estimate(shipped, flat, 8e-9)
-    assert not uniform.trustworthy
+    assert not uniform.trustworthy and any("pixel noise" in r for r in uniform.reasons), uniform.reasons
     small = estimate(shipped, maze(48, 8e-9, period=250e-9), 8e-9)  # 0.38 µm
     assert not small.trustworthy and any("field of view" in r for r in small.reasons)
     assert ok.support["pixels_per_period"] > 8

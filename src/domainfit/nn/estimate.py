@@ -35,7 +35,7 @@ import numpy as np
 from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
-from .support import assess, check_size, pattern_geometry
+from .support import assess, check_size, pattern_contrast, pattern_geometry
 
 USER = {"D": ("mJ/m^2", 1e3), "Ms": ("kA/m", 1e-3), "sigma": ("1", 1.0)}
 
@@ -326,6 +326,7 @@ def estimate(
         trained_pixel_range=None if prior is None else (min(prior.pixel_sizes), max(prior.pixel_sizes)),
         fov_min=loaded.meta.get("fov", [None])[0], reference=reference,
         feature_score=None if reference is None else float(reference.score(r.features)),
+        contrast=pattern_contrast(np.asarray(image)),
     )  # fmt: skip
     warnings = []
     if family is not None and family_scale is None:

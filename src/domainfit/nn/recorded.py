@@ -23,7 +23,7 @@ from ..data.views import recorded
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
 from .estimate import read_image
-from .support import assess, pattern_geometry
+from .support import assess, pattern_contrast, pattern_geometry
 
 _STREAM = 0xE7A1
 
@@ -119,6 +119,7 @@ def recorded_readings(
                         trained_pixel_range=trained_pixels, fov_min=loaded.meta.get("fov", [None])[0],
                         reference=reference,
                         feature_score=None if reference is None else float(reference.score(reading.features)),
+                        contrast=pattern_contrast(u[:n, :n]),
                     )  # fmt: skip
                     out["truth"].append(ds.params[r, cols])
                     out["mean"].append(centre + scale * reading.mean)
