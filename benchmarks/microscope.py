@@ -15,7 +15,7 @@ plane removed on loading) on clean images (|ΔD| in sd).
 
 Run (docs/cnn.md, "Images as microscopes record them"):
   python benchmarks/microscope.py --model src/domainfit/assets/cnn_default --data ~/domainfit-data/coptb512_test \
-      --bound ~/domainfit-data/runs/binary --json docs/figures/microscope.json --plot docs/figures/microscope.png
+      --bound ~/domainfit-data/runs/binary-v1 --json docs/figures/microscope.json --plot docs/figures/microscope.png
 Acceptance (issue 13): D RMSE ≤ 0.20 mJ/m² (goal 0.15), σ RMSE ≤ 0.02 (goal 0.01), coverage 85–95 %
 for both, per family, on ≥ 40 images at 8 and 16 nm pixels.
 """
