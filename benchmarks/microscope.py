@@ -136,9 +136,9 @@ def main() -> None:
     families = args.families.split(",")
     results = {"families": families, "summary": {}, "named": {}, "points": {}}
 
-    def read(model, fam, prior=TEST):
+    def read(model, fam, prior=TEST, draws=args.draws):
         parts = [recorded_readings(model, ds, rows, prior=prior, family=None if fam == "clean" else fam,
-                                   pixel_size=p, seed=SEED + i, draws=1 if fam == "clean" else args.draws)
+                                   pixel_size=p, seed=SEED + i, draws=1 if fam == "clean" else draws)
                  for i, p in enumerate(pixels)]  # fmt: skip
         out = parts[0]
         for extra in parts[1:]:
@@ -161,8 +161,7 @@ def main() -> None:
         print(f"{fam:>11}: n {s['n']:3d}  D RMSE {s['D']['rmse']:.3f} bias {s['D']['bias']:+.3f} cover {s['D']['coverage']:.2f}"
               f" | σ RMSE {s['sigma']['rmse']:.4f} bias {s['sigma']['bias']:+.4f} cover {s['sigma']['coverage']:.2f}"
               f" | flagged {s['flagged']:.2f}", flush=True)
-    draws, args.draws = args.draws, 1  # binarised and bound views: one per state and pixel size, as clean
-    binary = read(loaded, "binary", BINARY)
+    binary = read(loaded, "binary", BINARY, draws=1)  # one per state and pixel size, as clean
     results["summary"]["binary (shipped model)"] = metrics(binary, loaded, named=False)
     if "clean" in readings:
         clean = readings["clean"]
@@ -180,13 +179,13 @@ def main() -> None:
         print(f"--flatten 1 on clean images: |ΔD| median {np.median(shifts):.2f} sd, max {np.max(shifts):.2f} sd")
     if args.bound:
         bound = nn.load_model(args.bound)
-        b = read(bound, "binary", BINARY)
+        b = read(bound, "binary", BINARY, draws=1)
         results["summary"]["binary (bound network)"] = metrics(b, bound, named=False)
         s = results["summary"]["binary (bound network)"]
         print(f"bound network on binarised images: D RMSE {s['D']['rmse']:.3f} cover {s['D']['coverage']:.2f} | "
               f"σ RMSE {s['sigma']['rmse']:.4f} cover {s['sigma']['coverage']:.2f}")
     results["info"] = {"model": str(args.model), "data": str(args.data), "states": int(len(rows)),
-                       "pixel_sizes_nm": [p * 1e9 for p in pixels], "draws": draws, "seed": SEED,
+                       "pixel_sizes_nm": [p * 1e9 for p in pixels], "draws": args.draws, "seed": SEED,
                        "wall_time_s": time.perf_counter() - t0,
                        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, JAX "
                                   f"{jax.__version__} {jax.default_backend()}"}  # fmt: skip

@@ -11,7 +11,8 @@ Two kinds, in plain words:
   view below the smallest trained, too few pixels per domain period or periods in view, a domain
   period outside the range seen in training (a stripe pattern at 10× the period), no domain walls,
   an image indistinguishable from pixel noise (``pattern_contrast``: a uniform film recorded with
-  noise, whose sign is a fine 'maze' of noise), and an out-of-distribution score of the network's features above its limit.
+  noise, whose sign is a fine 'maze' of noise), and an out-of-distribution score of the network's
+  features above its limit.
 
 The domain period and the wall density are measured on the sign of the prepared image (what the
 network reads), so they are the pattern's geometry whatever the instrument. The feature score is a
@@ -75,6 +76,13 @@ def check_size(shape: tuple[int, int], pixel_size: float, model_pixel_size: floa
             f"more than the {side * 1e6:.3g}×{side * 1e6:.3g} µm read at once; crop a part of it")
 
 
+def _spectrum(x: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(kx [1, w], ky [h, 1], |k| [h, w] in cycles per unit of ``spacing``, power [h, w]) of ``x`` less its mean."""
+    ky = np.fft.fftfreq(x.shape[0], d=spacing)[:, None]
+    kx = np.fft.fftfreq(x.shape[1], d=spacing)[None, :]
+    return kx, ky, np.sqrt(kx**2 + ky**2), np.abs(np.fft.fft2(x - x.mean())) ** 2
+
+
 def pattern_geometry(prepared: np.ndarray, pixel_size: float) -> dict:
     """Domain period [m] and wall density [1/m] of the sign of a prepared image (model pixels).
 
@@ -88,10 +96,7 @@ def pattern_geometry(prepared: np.ndarray, pixel_size: float) -> dict:
     cx = np.mean(s[:, 1:] != s[:, :-1])
     cy = np.mean(s[1:, :] != s[:-1, :])
     walls = float(np.pi * (cx + cy) / (4.0 * pixel_size))
-    ky = np.fft.fftfreq(s.shape[0], d=pixel_size)[:, None]
-    kx = np.fft.fftfreq(s.shape[1], d=pixel_size)[None, :]
-    k = np.sqrt(kx**2 + ky**2)
-    power = np.abs(np.fft.fft2(s - s.mean())) ** 2
+    _, _, k, power = _spectrum(s, pixel_size)
     kc = power.sum() / np.sum(power[k > 0] / k[k > 0])
     for _ in range(12):
         w = np.where((k > kc / np.sqrt(2)) & (k < kc * np.sqrt(2)), power, 0.0)
@@ -110,11 +115,7 @@ def pattern_contrast(image: np.ndarray) -> float:
     its image is a fine 'maze' of noise."""
     from ..imaging import flatten_background
 
-    x, _ = flatten_background(np.asarray(image, np.float64), 2)
-    ky = np.fft.fftfreq(x.shape[0])[:, None]
-    kx = np.fft.fftfreq(x.shape[1])[None, :]
-    k = np.sqrt(kx**2 + ky**2)
-    power = np.abs(np.fft.fft2(x - x.mean())) ** 2
+    kx, ky, k, power = _spectrum(flatten_background(np.asarray(image, np.float64), 2)[0], 1.0)
     off_axes = (kx != 0) & (ky != 0)
     low, high = off_axes & (k <= 0.25), off_axes & (k >= 0.35)
     if not (low.any() and high.any()):
