@@ -69,6 +69,20 @@ def test_evidence_matches_exact_conjugate_evidence(conjugate):
     assert "model 1" in bf["interpretation"]
     table = inf.compare_models({"near": problem, "displaced": other}, key=jax.random.key(3), n_particles=200, n_runs=2)
     assert table["best"] == "near" and set(table["bayes_factors"]) == {"displaced"}
+    assert "evidence for near" in table["bayes_factors"]["displaced"]["interpretation"]
+
+
+def test_bayes_factor_reads_as_a_sentence():
+    # Kass & Raftery's scale on 2|log BF|, worded so that it reads ("...bare mention evidence for
+    # model 1" did not), naming the favoured model.
+    def ev(log_z):
+        return inf.EvidenceResult(log_evidence=log_z, error=0.05, runs=np.array([log_z]), n_stages=[1],
+                                  particles=np.zeros(1), wall_time_s=0.0)
+
+    words = {d: inf.bayes_factor(ev(d), ev(0.0), ("bulk", "interfacial"))["interpretation"] for d in (0.5, -2.0, 4.0, 6.0)}
+    assert words[0.5].startswith("evidence for bulk not worth more than a bare mention (log BF = 0.50")
+    assert words[-2.0].startswith("positive evidence for interfacial (")
+    assert words[4.0].startswith("strong evidence for bulk") and words[6.0].startswith("very strong evidence for bulk")
 
 
 # --- likelihood gradients ------------------------------------------------------------------------------

@@ -108,6 +108,19 @@ def test_posterior_report_files_and_warnings(setup, tmp_path, capsys):
     assert "posterior" in captured.out and "sd/CNN sd" in captured.out
 
 
+def test_fixing_a_constant_of_the_training_set_at_its_value_runs(setup, capsys):
+    # The README's own `--fix Ku=1.6MJ/m3` (and `--fix Ms=1500kA/m` on a Co/Pt model) was a KeyError
+    # traceback: Ku is no input of the emulator but a constant of its training set, accepted by the
+    # prior and then looked up in the emulator's box.
+    _emulator_made(setup, capsys)
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
+                 "--posterior", *TINY, "--fix", "Ku=1.6MJ/m3", "--json", "-"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    _few_draws(code, report, captured.err)
+    assert report["config"]["fixed_SI"] == {"Ku": pytest.approx(1.6e6)} and set(report["posterior"]) >= {"D", "sigma"}
+
+
 def test_fix_and_a_narrow_prior_file(setup, tmp_path, capsys):
     _emulator_made(setup, capsys)
     centre = 0.3e-3 if setup["cnn"].mean["D"] > 0.55e-3 else 0.8e-3

@@ -8,6 +8,7 @@ with parameters fixed ("σ fixed" against "σ free").
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def _add_compare(sub) -> None:
     p.add_argument("image", type=Path, help="image file (PNG, TIFF, .npy/.npz)")
     p.add_argument("--pixel-size", help="pixel size with its unit, e.g. 15.6nm; needed unless the file has it")
     p.add_argument("--model", action="append", required=True, metavar="NAME=EMULATOR",
-                   help="a model: name and emulator .npz (give two or more)")
+                   help="a model: name and emulator .npz, or NAME=default for the shipped model's emulator "
+                        "(implies --cnn default); give two or more")
     p.add_argument("--fix", action="append", default=[], metavar="NAME:PARAM=VALUE",
                    help="hold PARAM of model NAME at VALUE (user units)")
     p.add_argument("--preset", default="co-pt", help="box priors of this preset (co-pt or low-ms)")
@@ -50,7 +52,12 @@ def _parse_models(specs: list[str]) -> dict[str, Path]:
             raise DomainfitError(f"--model {spec!r}: write it as NAME=EMULATOR.npz")
         if name in models:
             raise DomainfitError(f"model {name!r} given twice")
-        models[name] = Path(path)
+        if path == "default":
+            from .nn import emulator_path, load_default
+
+            models[name] = emulator_path(load_default().path)
+        else:
+            models[name] = Path(path)
     if len(models) < 2:
         raise DomainfitError("compare needs at least two --model NAME=EMULATOR")
     return models
@@ -75,6 +82,33 @@ def _parse_fixes(specs: list[str], models) -> dict[str, dict[str, float]]:
     return fixes
 
 
+def _check_fixes(name: str, emulator, fixes: dict[str, float]) -> list[str]:
+    """Refuse a --fix of a parameter the model's emulator does not take (a typo, or a constant of its
+    training set at another value: it would change nothing and the model would equal the free one);
+    return notices for values outside the emulator's training box."""
+    from .inference.priors import USER_UNITS
+
+    box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
+    constants = dict(emulator.error_report.get("constants", {}))
+    notices = []
+
+    def user(param, v):
+        unit, factor = USER_UNITS.get(param, ("", 1.0))
+        return f"{v / factor:.4g}" + ("" if unit in ("", "1") else f" {unit}")
+
+    for param, value in fixes.items():
+        if param in box:
+            lo, hi = box[param]
+            if not lo <= value <= hi:
+                notices.append(f"{name}: {param} fixed at {user(param, value)}, outside its emulator's training box "
+                               f"[{user(param, lo)}, {user(param, hi)}]: the emulator extrapolates there")
+        elif not (param in constants and math.isclose(value, constants[param], rel_tol=1e-6)):
+            held = f"; its training set held {param} at {user(param, constants[param])}" if param in constants else ""
+            raise DomainfitError(f"--fix {name}:{param}: {param!r} is not an input of model {name!r} (its emulator "
+                                 f"takes {', '.join(box)}{held})")
+    return notices
+
+
 def _compare(args) -> int:
     t0 = time.perf_counter()
     import jax
@@ -85,6 +119,8 @@ def _compare(args) -> int:
 
     models = _parse_models(args.model)
     fixes = _parse_fixes(args.fix, models)
+    if args.cnn is None and any(spec.partition("=")[2] == "default" for spec in args.model):
+        args.cnn = "default"  # the shipped emulator's statistics are the shipped CNN's estimates
     pixel_size = imaging.parse_pixel_size(args.pixel_size)
     loaded = None
     if args.cnn is not None:
@@ -97,12 +133,13 @@ def _compare(args) -> int:
     data = jax.numpy.asarray(image.data)
     area = image.data.shape[0] * image.data.shape[1] * image.pixel_size**2
     emulators = {name: inference.Emulator.load(path) for name, path in models.items()}
+    notices = [n for name, emulator in emulators.items() for n in _check_fixes(name, emulator, fixes[name])]
     cnn_mean = None
     if loaded is not None:
         from .nn import estimate
 
         cnn_mean = estimate(loaded, image.data, image.pixel_size).mean
-    problems, notices = {}, []
+    problems = {}
     for name, emulator in emulators.items():
         if learned_names(emulator.stat_names):
             if cnn_mean is None:

@@ -302,6 +302,8 @@ def run_posterior(args, opts: dict, loaded, image, cnn, report: dict, bar) -> li
     box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
     seed, notices = seed_from_cnn(cnn.mean, box, boxed)
     for name, value in opts["fix"].items():
+        if name not in box:  # a constant of the training set, fixed at its own value (build_prior checked it)
+            continue
         lo, hi = box[name]
         if not lo <= value <= hi:
             notices.append(f"{name} is fixed at {_user(name, value)}, outside the emulator's training box "

@@ -175,15 +175,20 @@ def log_evidence(
     )
 
 
-def bayes_factor(evidence_1: EvidenceResult, evidence_2: EvidenceResult) -> dict:
-    """log Bayes factor log(Z₁/Z₂) with its error, and the Kass–Raftery reading in plain words."""
+def bayes_factor(evidence_1: EvidenceResult, evidence_2: EvidenceResult,
+                 names: tuple[str, str] = ("model 1", "model 2")) -> dict:
+    """log Bayes factor log(Z₁/Z₂) with its error, and the Kass–Raftery reading in plain words
+    (2|log BF| < 2: not worth more than a bare mention; < 6 positive; < 10 strong; else very strong),
+    naming the models by ``names``."""
     log_bf = evidence_1.log_evidence - evidence_2.log_evidence
     err = math.hypot(evidence_1.error, evidence_2.error)
     two = 2 * abs(log_bf)
-    strength = ("not worth more than a bare mention" if two < 2 else "positive" if two < 6
-                else "strong" if two < 10 else "very strong")
-    favoured = "model 1" if log_bf > 0 else "model 2"
-    words = f"{strength} evidence for {favoured} (log BF = {log_bf:.2f} ± {err:.2f})"
+    favoured = names[0] if log_bf > 0 else names[1]
+    if two < 2:
+        verdict = f"evidence for {favoured} not worth more than a bare mention"
+    else:
+        verdict = f"{'positive' if two < 6 else 'strong' if two < 10 else 'very strong'} evidence for {favoured}"
+    words = f"{verdict} (log BF = {log_bf:.2f} ± {err:.2f})"
     if abs(log_bf) < 2 * err:
         words += "; the difference is within twice its error: run more particles to decide"
     return dict(log_bayes_factor=log_bf, error=err, interpretation=words)
@@ -203,5 +208,5 @@ def compare_models(problems: dict, *, key: Key[Array, ""], **options) -> dict:
     return dict(
         evidence={n: r.to_dict() for n, r in results.items()},
         best=best,
-        bayes_factors={n: bayes_factor(results[best], r) for n, r in results.items() if n != best},
+        bayes_factors={n: bayes_factor(results[best], r, (best, n)) for n, r in results.items() if n != best},
     )
