@@ -279,7 +279,9 @@ def test_image_to_posterior_pipeline_with_checks_and_files(emulator, tmp_path):
     assert summary["diagnostics"]["divergences"] == 0
     assert summary["observation"]["area_ratio"] == pytest.approx(1.0)
     assert summary["parameters"]["D"]["hdi_low"] < 0.55 < summary["parameters"]["D"]["hdi_high"]
-    assert 0.0 <= summary["posterior_predictive"]["p_joint"] <= 1.0
+    # The observation is the emulator's own mean at a point inside the posterior: the predictive
+    # check must not reject it.
+    assert summary["posterior_predictive"]["p_joint"] > 0.05
     assert result.check["samples"].shape == (200, 3)
     for name in ("posterior.nc", "posterior.json", "pair.png", "predictive.png"):
         assert (tmp_path / name).stat().st_size > 0

@@ -105,6 +105,13 @@ def test_posterior_report_files_and_warnings(setup, tmp_path, capsys):
     assert config["emulator"].endswith("model.emulator.npz")
     idata = az.from_netcdf(out / "idata.nc")
     assert idata.posterior["D"].shape == (2, 60)
+    # The reported numbers are those of the saved draws (SI there, user units in the report).
+    draws = np.asarray(idata.posterior["D"]).ravel() * 1e3
+    assert report["posterior"]["D"]["mean"] == pytest.approx(draws.mean(), rel=1e-5)
+    assert report["posterior"]["D"]["sd"] == pytest.approx(draws.std(ddof=1), rel=0.02)
+    assert draws.min() <= report["posterior"]["D"]["hdi_low"] < report["posterior"]["D"]["hdi_high"] <= draws.max()
+    inside = np.mean((draws >= report["posterior"]["D"]["hdi_low"]) & (draws <= report["posterior"]["D"]["hdi_high"]))
+    assert inside == pytest.approx(0.8, abs=0.03)
     assert "posterior" in captured.out and "sd/CNN sd" in captured.out
 
 
