@@ -85,3 +85,57 @@ def test_bad_input_is_one_line_and_exit_code_2(args, words, capsys):
 def test_bad_input_through_the_installed_entry_point():
     code, _, stderr = run_cli("simulate", "--Ms", "-1")
     assert code == 2 and "Traceback" not in stderr and "saturation magnetisation" in stderr
+
+
+def test_unwritable_output_fails_before_the_relaxation(capsys, monkeypatch):
+    # `simulate --out /proc/x.npz` used to relax first and fail on writing. The output is probed first:
+    # one line, exit 2, and no relaxation started.
+    import domainfit.physics
+
+    def no_relaxation(*args, **kwargs):
+        raise AssertionError("the relaxation started before the output was checked")
+
+    monkeypatch.setattr(domainfit.physics, "simulate", no_relaxation)
+    for out in ("/proc/x.npz", "/proc/self/x.png"):
+        flag = "--png" if out.endswith(".png") else "--out"
+        assert main(["simulate", "--cells", "16", flag, out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("domainfit: error: cannot write") and err.count("\n") == 1
+
+
+def test_simulate_warns_when_the_regime_is_no_resolved_maze(capsys):
+    # `simulate --D 50` reported "converged", period 3.8 cells, and nothing else. Independent numbers
+    # for co-pt (Ms 1.5 MA/m, A 31 pJ/m, Ku 1.6 MJ/m³): K_eff = Ku − μ0Ms²/2 = 0.186 MJ/m³,
+    # D_c = 4√(A K_eff)/π = 3.06 mJ/m², spiral period 4πA/D = 7.8 nm at 50 mJ/m²; Δ = √(A/K_eff) = 12.9 nm.
+    from domainfit.physics import make_material
+    from domainfit.physics.material import regime_warnings
+
+    k_eff = 1.6e6 - 0.5 * 4e-7 * np.pi * 1.5e6**2
+    d_c = 4 * np.sqrt(31e-12 * k_eff) / np.pi
+    assert d_c == pytest.approx(3.06e-3, rel=0.01)
+    assert regime_warnings(make_material("co-pt", D=0.99 * d_c), 4e-9, 300e-9) == []
+    above = regime_warnings(make_material("co-pt", D=1.01 * d_c), 4e-9)
+    assert len(above) == 1 and "exceeds D_c" in above[0] and f"{d_c * 1e3:.3g} mJ/m²" in above[0]
+    coarse = regime_warnings(make_material("co-pt", D=1e-3), 14e-9)
+    assert any("wall parameter" in w and "12.9 nm" in w for w in coarse)
+    assert any("spans only 3.8 cells" in w for w in regime_warnings(make_material("co-pt", D=1e-3), 4e-9, 15.2e-9))
+    assert any("not perpendicular" in w for w in regime_warnings(make_material("co-pt", Ku=1.0e6), 4e-9))
+    code = main(["simulate", "--cells", "32", "--D", "50", "--max-steps", "300", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert any("exceeds D_c" in w and "7.79 nm" in w for w in report["summary"]["warnings"]), report["summary"]
+
+
+def test_ctrl_c_during_start_up_is_an_interrupt_not_a_traceback():
+    # Ctrl-C while JAX loads printed a traceback (an ImportError from an extension's start-up, or
+    # "Exception ignored in _xla_gc_callback" after which the command went on and exit 0).
+    import signal
+    import time
+
+    for delay in (0.3, 0.6, 1.2):
+        proc = subprocess.Popen([sys.executable, "-m", "domainfit", "estimate", "example"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 130 and "Traceback" not in err, (delay, err[-1500:])
+        assert err.strip().endswith("domainfit: interrupted") and "D =" not in out

@@ -53,6 +53,32 @@ def test_rgb_and_jpeg_become_grey(tmp_path):
     c = imaging.load(tmp_path / "rgb.jpg", pixel_size=1e-8)
     assert np.mean(np.sign(c.data) == np.sign(a)) > 0.98
     assert "grey" in c.meta["colour"]
+    # What loading did is said (issue 15, defect 5): a lossy JPEG, a colour image turned grey; a
+    # grey image stored as RGB (equal channels) and a PNG say nothing.
+    assert any("JPEG" in n and "lossy" in n for n in c.notes)
+    assert imaging.load(tmp_path / "rgb.png", pixel_size=1e-8).notes == ()
+    colour = np.stack([grey, grey // 2, 255 - grey], axis=-1).astype(np.uint8)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    assert any("colour image" in n for n in imaging.load(tmp_path / "colour.png", pixel_size=1e-8).notes)
+
+
+def test_a_domainfit_figure_is_not_read_as_data(tmp_path, capsys):
+    # `simulate --png` writes a figure with axes and a colour bar; `inspect` and `estimate` read it
+    # silently as a domain image (period 219 nm instead of 308). Figures carry a PNG text chunk and
+    # loading refuses them in one line; the same pixels saved as a plain PNG still load.
+    from domainfit.cli import main
+    from domainfit.plots import save_mz_png
+
+    mz = synthetic_maze(64, 4e-9, 60e-9)
+    save_mz_png(np.asarray(mz, np.float32), 4e-9, tmp_path / "fig.png")
+    with pytest.raises(DomainfitError, match="figure written by domainfit"):
+        imaging.load(tmp_path / "fig.png", pixel_size=4e-9)
+    assert main(["inspect", str(tmp_path / "fig.png"), "--pixel-size", "4nm", "--no-figure"]) == 2
+    err = capsys.readouterr().err
+    assert "not a domain image" in err and err.count("\n") == 1
+    pixels = np.asarray(Image.open(tmp_path / "fig.png").convert("L"))
+    Image.fromarray(pixels).save(tmp_path / "plain.png")
+    assert imaging.load(tmp_path / "plain.png", pixel_size=4e-9).shape == pixels.shape
 
 
 def test_tiff_float_and_16_bit_with_resolution_tags(tmp_path):

@@ -336,3 +336,53 @@ def test_emulator_with_a_statistic_that_barely_varies_stays_finite():
     assert 0.8 < report["coverage_90"] <= 1.0
     mean = emu.predict({"D": 0.5e-3, "sigma": 0.1})[0]
     assert np.all(np.isfinite(np.asarray(mean)))
+
+
+def test_a_prior_on_what_the_likelihood_ignores_is_refused(emulator):
+    # docs/inference.md's own example put a prior on Ms with an emulator that takes D and σ only: the
+    # "posterior" of Ms came back equal to its prior, with no word. The likelihood's inputs are known;
+    # sampling anything else, or fixing a constant of the emulator's training set elsewhere, is an error.
+    import numpyro.distributions as dist
+
+    emu, _, s = emulator
+    like = inf.EmulatorLikelihood(emu, jnp.asarray(s[0]))
+    assert like.inputs == ("D", "sigma")
+    priors = inf.default_priors("co-pt")
+    inf.Problem(priors, like)  # D and σ sampled, the rest fixed: fine
+    priors["Ms"] = inf.Prior("Ms", dist.Normal(1.45e6, 0.05e6))
+    with pytest.raises(DomainfitError, match="samples Ms, which the likelihood does not depend on"):
+        inf.Problem(priors, like)
+    import dataclasses
+
+    held = dataclasses.replace(emu, report=json.dumps(dict(emu.error_report, constants={"Ms": 1.5e6})))
+    like = inf.EmulatorLikelihood(held, jnp.asarray(s[0]))
+    fixed = inf.default_priors("co-pt")
+    inf.Problem(fixed, like)  # Ms fixed at the emulator's own 1.5 MA/m
+    fixed["Ms"] = inf.Prior.fix("Ms", 1.45e6)
+    with pytest.raises(DomainfitError, match="trained with Ms = 1.5e"):
+        inf.Problem(fixed, like)
+
+
+def test_netcdf_and_emulator_files_are_never_left_half_written(tmp_path, emulator):
+    # Ctrl-C while idata.nc was being written left a truncated 6 KB file that ArviZ opened without a
+    # posterior. Writers now go through a temporary file: an interrupt leaves the previous file intact
+    # and no partial one.
+    idata = az.from_dict(posterior={"D": np.random.default_rng(0).normal(size=(2, 50))})
+    path = inf.save_netcdf(idata, tmp_path / "idata.nc")
+    before = path.read_bytes()
+
+    class Interrupted(az.InferenceData):
+        def to_netcdf(self, filename, *args, **kwargs):
+            with open(filename, "wb") as f:
+                f.write(b"CDF\x01 half a file")
+            raise KeyboardInterrupt
+
+    broken = Interrupted(posterior=idata.posterior)
+    with pytest.raises(KeyboardInterrupt):
+        inf.save_netcdf(broken, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["idata.nc"]
+    assert az.from_netcdf(path).posterior["D"].shape == (2, 50)
+    emu, _, _ = emulator
+    out = emu.save(tmp_path / "emu")  # the suffix is added, as numpy does
+    assert out.name == "emu.npz" and inf.Emulator.load(out).names == emu.names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emu.npz", "idata.nc"]

@@ -1,26 +1,54 @@
 """domainfit: material parameters (D, Ms, σ) of perpendicular films from one magnetic domain image.
 
 The public API re-exported here is what the CLI calls; every CLI feature is one call away.
+
+Submodules and names are imported on first use (PEP 562): ``import domainfit`` costs nothing, so the
+command line starts at once (and a Ctrl-C while JAX loads is an ordinary interrupt, not a
+traceback); ``domainfit.Grid`` or ``domainfit.nn`` import what they need when first touched.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .errors import DomainfitError as DomainfitError
 
 __version__ = "0.1.0"
 PHYSICS_VERSION = "1"
 """Bumped whenever a change to the physics would change a relaxed state (datasets record it)."""
 
-from . import physics as physics, stats as stats, units as units
-from .errors import DomainfitError as DomainfitError
-from .physics import (
-    BB as BB,
-    Grid as Grid,
-    Material as Material,
-    Relaxed as Relaxed,
-    make_material as make_material,
-    relax as relax,
-    simulate as simulate,
-    simulate_batch as simulate_batch,
-)
-from .summary import relaxed_summary as relaxed_summary
-from . import data as data, imaging as imaging, nn as nn
+_SUBMODULES = frozenset({"data", "imaging", "inference", "nn", "physics", "plots", "stats", "summary", "units"})
+_NAMES = {
+    "BB": "physics",
+    "Grid": "physics",
+    "Material": "physics",
+    "Relaxed": "physics",
+    "make_material": "physics",
+    "relax": "physics",
+    "simulate": "physics",
+    "simulate_batch": "physics",
+    "relaxed_summary": "summary",
+}
 
-# ``domainfit.inference`` (numpyro, ArviZ) is imported on use, not here: it would add seconds to
-# every command's start-up.
+__all__ = ["DomainfitError", "PHYSICS_VERSION", "__version__", *sorted(_NAMES), *sorted(_SUBMODULES)]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'domainfit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
+    from . import data, imaging, inference, nn, physics, plots, stats, summary, units
+    from .physics import BB, Grid, Material, Relaxed, make_material, relax, simulate, simulate_batch
+    from .summary import relaxed_summary

@@ -133,7 +133,7 @@ def _compare(args) -> int:
     data = jax.numpy.asarray(image.data)
     area = image.data.shape[0] * image.data.shape[1] * image.pixel_size**2
     emulators = {name: inference.Emulator.load(path) for name, path in models.items()}
-    notices = [n for name, emulator in emulators.items() for n in _check_fixes(name, emulator, fixes[name])]
+    notices = list(image.notes) + [n for name, emulator in emulators.items() for n in _check_fixes(name, emulator, fixes[name])]
     cnn_mean = None
     if loaded is not None:
         from .nn import estimate

@@ -490,14 +490,7 @@ def _emulator(args) -> int:
         emu = emulator_from_dataset(args.data, degree=args.degree, degree_var=args.degree_var,
                                     key=jax.random.key(args.seed), component=comp, learned=learned,
                                     draws=args.draws, draw_seed=args.draw_seed)
-        # Write to a temporary name and rename, so an interrupted run never leaves half an emulator.
-        tmp = out.with_name(f".{out.stem}.tmp.npz")
-        emu.save(tmp)
-        try:
-            tmp.replace(out)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise DomainfitError(f"cannot write {out}: {err.strerror or err}") from None
+        emu.save(out)  # atomic: an interrupted run never leaves half an emulator
         rep = emu.error_report
         summaries.append({"out": str(out), "component": rep.get("component"), "inputs": list(emu.names),
                           "statistics": list(emu.stat_names), "area_um2": emu.area * 1e12, "cross_validation": rep,

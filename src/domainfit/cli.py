@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import units
+from ._files import atomic_write, check_writable
 from .errors import DomainfitError
 
 
@@ -62,6 +63,7 @@ def _simulate(args) -> int:
 
     from . import PHYSICS_VERSION, __version__
     from .physics import Grid, make_material, simulate
+    from .physics.material import regime_warnings
     from .summary import relaxed_summary
 
     overrides = {}
@@ -80,9 +82,10 @@ def _simulate(args) -> int:
         raise DomainfitError(f"--tol {args.tol}: need a positive tolerance")
     if args.max_steps < 1:
         raise DomainfitError(f"--max-steps {args.max_steps}: need at least 1")
-    for path in (args.out, args.png):
-        if path is not None and not path.parent.exists():
-            raise DomainfitError(f"cannot write {path}: folder {path.parent} does not exist")
+    out = None if args.out is None else (args.out if args.out.suffix == ".npz" else args.out.with_suffix(".npz"))
+    for path in (out, args.png):
+        if path is not None:
+            check_writable(path)  # before the relaxation, not after it
 
     dtype = jnp.float64 if args.x64 else jnp.float32
     grid = Grid(
@@ -106,6 +109,7 @@ def _simulate(args) -> int:
     result.m.block_until_ready()
     summary = relaxed_summary(result, grid)
     summary["wall_time_s"] = round(time.perf_counter() - start, 3)
+    summary["warnings"] = regime_warnings(material, grid.cell_size, summary["period_nm"] * 1e-9)
     config = {
         "preset": args.preset,
         "parameters_SI": {
@@ -126,12 +130,12 @@ def _simulate(args) -> int:
         "domainfit_version": __version__,
         "physics_version": PHYSICS_VERSION,
     }
-    if args.out is not None:
-        out = args.out if args.out.suffix == ".npz" else args.out.with_suffix(".npz")
-        try:
-            np.savez_compressed(out, m=np.asarray(result.m), config_json=json.dumps(config), summary_json=json.dumps(summary))
-        except OSError as err:
-            raise DomainfitError(f"cannot write {out}: {err.strerror or err}") from None
+    if out is not None:
+        import io
+
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, m=np.asarray(result.m), config_json=json.dumps(config), summary_json=json.dumps(summary))
+        atomic_write(out, buffer.getvalue())
     if args.png is not None:
         from .plots import save_mz_png
 
@@ -149,6 +153,8 @@ def _simulate(args) -> int:
             f"<m_z> = {summary['mean_mz']:+.3f}, period {summary['period_nm']:.0f} nm, "
             f"wall density {summary['wall_density_per_um']:.2f} /µm, energy {summary['energy_J']:.4e} J"
         )
+        for warning in summary["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0 if summary["converged"] else 1
 
 
@@ -205,6 +211,7 @@ def _inspect(args) -> int:
             "summary_units": dict(zip(stats.SUMMARY_NAMES, stats.SUMMARY_UNITS)),
             "radial_spectrum": {"k_per_um": k_per_um.tolist(), "power": np.asarray(power).tolist()},
             "loading": image.meta,
+            "warnings": list(image.notes),
             "figure": None if figure is None else str(figure),
         }
         print(json.dumps(report, indent=2, default=str))
@@ -223,6 +230,8 @@ def _inspect(args) -> int:
             print(f"  note: only {s['periods_in_view']:.1f} periods in view; statistics of small images are biased and noisy")
         if figure is not None:
             print(f"  figure: {figure}")
+        for note in image.notes:
+            print(f"warning: {note}", file=sys.stderr)
     return 0
 
 
@@ -246,10 +255,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redeliver_interrupt(hook_args) -> None:
+    """``sys.unraisablehook`` while a command runs: a Ctrl-C that lands in a callback Python cannot
+    raise from (JAX's garbage-collection hook) is delivered again a moment later, so that it stops
+    the command as any other Ctrl-C does instead of printing a traceback and going on."""
+    import os
+    import signal
+    import threading
+
+    if issubclass(hook_args.exc_type, KeyboardInterrupt):
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return
+    sys.__unraisablehook__(hook_args)
+
+
+def _load_dependencies() -> None:
+    """Import the numerical stack (seconds) with Ctrl-C ending the process at once: nothing has been
+    written yet, and an interrupt inside an extension's start-up would otherwise surface as an
+    ImportError or a traceback from a garbage-collection callback."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        import jax  # noqa: F401
+
+        return
+
+    def stop(signum, frame):
+        os.write(2, b"domainfit: interrupted\n")
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        import equinox  # noqa: F401
+        import jax  # noqa: F401
+        import jax.numpy  # noqa: F401
+        import numpy  # noqa: F401
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``domainfit`` command; returns the exit code."""
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
+    try:
+        return _main(argv)
+    finally:
+        sys.unraisablehook = previous_hook
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        _load_dependencies()
         return args.handler(args)
     except DomainfitError as err:
         print(f"domainfit: error: {err}", file=sys.stderr)

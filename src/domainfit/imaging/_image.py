@@ -38,6 +38,11 @@ class DomainImage:
         object.__setattr__(self, "pixel_size", float(self.pixel_size))
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What loading did that the user should know (a lossy JPEG read, colour converted to grey)."""
+        return tuple(self.meta.get("notes", ()))
+
+    @property
     def shape(self) -> tuple[int, int]:
         """(ny, nx) in pixels."""
         return self.data.shape  # type: ignore[return-value]

@@ -127,17 +127,20 @@ def save(image: DomainImage, path: str | Path) -> Path:
     resolution tags in pixels per centimetre), so that ``load`` finds its pixel size again."""
     path = Path(path)
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".npz":
-            np.savez_compressed(path, image=image.data, pixel_size=np.float64(image.pixel_size),
-                                source=image.source, meta_json=json.dumps(image.meta, default=str))  # fmt: skip
-        elif suffix in _TIFF:
-            import tifffile
+    from .._files import atomic_path
 
-            per_cm = 0.01 / image.pixel_size
-            tifffile.imwrite(path, image.data.astype(np.float32), resolution=(per_cm, per_cm), resolutionunit=3)
-        else:
-            raise DomainfitError(f"cannot write {path.name}: save images as .npz or .tif (they keep the pixel size)")
+    if suffix != ".npz" and suffix not in _TIFF:
+        raise DomainfitError(f"cannot write {path.name}: save images as .npz or .tif (they keep the pixel size)")
+    try:
+        with atomic_path(path) as tmp:
+            if suffix == ".npz":
+                np.savez_compressed(tmp, image=image.data, pixel_size=np.float64(image.pixel_size),
+                                    source=image.source, meta_json=json.dumps(image.meta, default=str))  # fmt: skip
+            else:
+                import tifffile
+
+                per_cm = 0.01 / image.pixel_size
+                tifffile.imwrite(tmp, image.data.astype(np.float32), resolution=(per_cm, per_cm), resolutionunit=3)
     except OSError as err:
         raise DomainfitError(f"cannot write {path}: {err.strerror or err}") from None
     return path
@@ -178,7 +181,12 @@ def _to_grey(arr: np.ndarray, meta: dict) -> np.ndarray:
         arr = arr.astype(np.uint8)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
         meta["colour"] = "RGB → grey (BT.601 luma)"
-        return arr[..., :3].astype(np.float64) @ _LUMA
+        rgb = arr[..., :3].astype(np.float64)
+        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+            meta.setdefault("notes", []).append(
+                "a colour image, converted to grey by its luma (0.299 R + 0.587 G + 0.114 B): if a colour map "
+                "encodes the signal, export the grey levels instead")
+        return rgb @ _LUMA
     if arr.ndim == 3 and arr.shape[-1] == 2 and arr.shape[0] > 4:
         meta["colour"] = "grey + alpha → grey"
         return arr[..., 0].astype(np.float64)
@@ -216,15 +224,24 @@ def _check_header_size(shape, name: str) -> None:
 def _read_pillow(path: Path) -> tuple[np.ndarray, None, dict]:
     from PIL import Image
 
+    from .._files import FIGURE_MARK
+
     with Image.open(path) as im:
         _check_header_size((im.size[1], im.size[0]), path.name)
         im.load()
         fmt, mode = im.format, im.mode
+        if im.info.get(FIGURE_MARK[0]) == FIGURE_MARK[1]:
+            raise DomainfitError(f"{path.name} is a figure written by domainfit (axes, colour bar, labels), not a "
+                                 "domain image: read the state itself (simulate --out state.npz) or the instrument's file")
+        notes = []
+        if fmt == "JPEG":
+            notes.append(f"{path.name} is a JPEG: lossy compression blurs walls and adds block artefacts; "
+                         "a lossless file (TIFF, PNG) from the instrument is better")
         if mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
             im = im.convert("RGB")
         arr = np.array(im)
     bits = {"1": 1, "L": 8, "LA": 8, "P": 8, "RGB": 8, "RGBA": 8, "I": 32, "F": 32}.get(mode, 16 if "16" in mode else 8)
-    return arr, None, {"format": fmt, "mode": mode, "bit_depth": bits}
+    return arr, None, {"format": fmt, "mode": mode, "bit_depth": bits, "notes": notes}
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, float | None, dict]:

@@ -166,12 +166,16 @@ class Emulator(eqx.Module):
                  "train_max", "local_center", "local_a", "local_B")
         arrays = {k: np.asarray(getattr(self, k)) for k in names if getattr(self, k) is not None}
         meta.update(local_length=self.local_length, local_var_factor=self.local_var_factor)
+        from .._files import atomic_path
+
+        path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
         try:
-            np.savez(path, meta=json.dumps(meta), powers_mean=np.asarray(self.powers_mean),
-                     powers_var=np.asarray(self.powers_var), **arrays)
+            with atomic_path(path) as tmp:
+                np.savez(tmp, meta=json.dumps(meta), powers_mean=np.asarray(self.powers_mean),
+                         powers_var=np.asarray(self.powers_var), **arrays)
         except OSError as err:
             raise DomainfitError(f"cannot write emulator {path}: {err.strerror or err}") from None
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Emulator":

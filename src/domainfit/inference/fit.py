@@ -50,6 +50,25 @@ class Problem:
     ):
         self.prior = prior if isinstance(prior, PriorModel) else PriorModel(prior)
         self.likelihood = likelihood
+        inputs = getattr(likelihood, "inputs", None)
+        if inputs is not None:
+            from .priors import PARAMETERS
+
+            idle = [n for n in self.prior.names if n in PARAMETERS and n not in inputs]
+            if idle:
+                raise DomainfitError(
+                    f"the prior samples {', '.join(idle)}, which the likelihood does not depend on (its inputs: "
+                    f"{', '.join(inputs)}): the image cannot inform {'it' if len(idle) == 1 else 'them'} and the "
+                    "'posterior' would be the prior. Fix it at a value (Prior.fix) or use an emulator that takes it"
+                )
+            constants = getattr(likelihood, "constants", {})
+            theta0 = self.prior.theta(jnp.zeros(self.prior.dim))
+            for name, held in constants.items():
+                if name in theta0 and name not in self.prior.names and not np.isclose(float(theta0[name]), held, rtol=1e-6):
+                    raise DomainfitError(
+                        f"{name} is fixed at {float(theta0[name]):.4g} SI, but the likelihood's emulator was trained "
+                        f"with {name} = {held:.4g} and does not take it: the value would be ignored. Fix it at "
+                        f"{held:.4g} or use an emulator trained on data where {name} varies")
         self.s_obs = None if s_obs is None else np.asarray(s_obs)
         self.stat_names = tuple(stat_names) if stat_names is not None else None
         self.surrogate_error = surrogate_error

@@ -124,6 +124,16 @@ class EmulatorLikelihood(eqx.Module):
     floor: float = eqx.field(static=True, default=1e-8)
     model_error: bool = eqx.field(static=True, default=True)
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The parameters the likelihood depends on: the emulator's inputs."""
+        return tuple(self.emulator.names)
+
+    @property
+    def constants(self) -> dict[str, float]:
+        """Parameters the emulator's training set held at one value (SI): the likelihood assumes them."""
+        return {k: float(v) for k, v in self.emulator.error_report.get("constants", {}).items()}
+
     def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         mean, cov, mean_var = self.emulator.predict(theta)
         noise_var = jnp.diag(cov)

@@ -126,10 +126,13 @@ def _json_default(x):
 
 
 def save_netcdf(idata, path: str | Path) -> Path:
-    """Write the ``InferenceData`` to NetCDF (``arviz.from_netcdf`` reads it back)."""
+    """Write the ``InferenceData`` to NetCDF (``arviz.from_netcdf`` reads it back), atomically."""
+    from .._files import atomic_path
+
     path = Path(path)
     try:
-        idata.to_netcdf(str(path))
+        with atomic_path(path) as tmp:
+            idata.to_netcdf(str(tmp))
     except (OSError, ValueError) as err:
         raise DomainfitError(f"cannot write {path}: {err}") from None
     return path

@@ -78,7 +78,7 @@ class CNN(eqx.Module):
         """The flattened output of the last conv block, what the dense head reads (F = widths[-1]·side²)."""
         x = image[None].astype(jnp.float32)
         for conv, norm in zip(self.convs, self.norms):
-            x = conv(x)
+            x = conv(x.astype(conv.weight.dtype))  # pooling may promote to float64 under jax_enable_x64
             if isinstance(norm, eqx.nn.BatchNorm):
                 x, state = norm(x, state)
             else:

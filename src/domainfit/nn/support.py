@@ -40,8 +40,7 @@ MAX_PIXEL_SIZE = 64e-9
 """Coarsest pixel accepted [m]: a 150 nm domain would be about two pixels wide."""
 MAX_MODEL_PIXELS = 2048 * 2048
 """Largest image at the model pixel size (32.8 µm at 16 nm): larger ones must be cropped first."""
-UNTRUSTWORTHY_EXIT = 3
-"""Exit code of ``domainfit estimate`` when the result carries ``trustworthy: false``."""
+from ..errors import UNTRUSTWORTHY_EXIT as UNTRUSTWORTHY_EXIT  # noqa: E402 — re-exported here
 MIN_PIXELS_PER_PERIOD = 8.0
 MIN_PERIODS_IN_VIEW = 2.0
 PERIOD_MARGIN = 1.5

@@ -78,6 +78,41 @@ PRESET_THICKNESS = 4e-9
 PRESET_CELL_SIZE = 4e-9
 
 
+def regime_warnings(material: Material, cell_size: float, period: float | None = None) -> list[str]:
+    """Plain-word warnings when a simulation of ``material`` on cells of ``cell_size`` [m] cannot be a
+    resolved maze of domains: K_eff = Ku − μ0 Ms²/2 ≤ 0 (not perpendicular in the thin-film limit);
+    |D| ≥ D_c = 4√(A K_eff)/π (walls of negative energy: a spin spiral of period 4πA/|D|); cells
+    larger than the wall parameter Δ = √(A/K_eff) or the exchange length √(2A/(μ0 Ms²)); a relaxed
+    ``period`` [m] spanning fewer than 8 cells."""
+    from ..units import MU0
+
+    Ms, A, Ku, D = (float(getattr(material, n)) for n in ("Ms", "A", "Ku", "D"))
+    out = []
+    k_eff = Ku - 0.5 * MU0 * Ms**2
+    nm = 1e9
+    if k_eff <= 0:
+        out.append(f"K_eff = Ku − μ0Ms²/2 = {k_eff / 1e6:.3g} MJ/m³ ≤ 0: the film is not perpendicular in the "
+                   "thin-film limit; its m_z pattern is no perpendicular domain maze")
+    else:
+        d_c = 4 * math.sqrt(A * k_eff) / math.pi
+        if abs(D) >= d_c:
+            out.append(f"|D| = {abs(D) * 1e3:.3g} mJ/m² exceeds D_c = 4√(A K_eff)/π = {d_c * 1e3:.3g} mJ/m²: walls "
+                       f"cost negative energy and the ground state is a spin spiral of period 4πA/|D| = "
+                       f"{4 * math.pi * A / abs(D) * nm:.3g} nm, not a domain maze")
+        wall = math.sqrt(A / k_eff)
+        if cell_size > wall:
+            out.append(f"cells of {cell_size * nm:.3g} nm are larger than the wall parameter √(A/K_eff) = "
+                       f"{wall * nm:.3g} nm: the walls are not resolved")
+    l_ex = math.sqrt(2 * A / (MU0 * Ms**2))
+    if cell_size > l_ex:
+        out.append(f"cells of {cell_size * nm:.3g} nm are larger than the exchange length √(2A/(μ0Ms²)) = "
+                   f"{l_ex * nm:.3g} nm: the magnetisation is not resolved")
+    if period is not None and math.isfinite(period) and period < 8 * cell_size:
+        out.append(f"the relaxed pattern's period ({period * nm:.3g} nm) spans only {period / cell_size:.1f} cells: "
+                   "the grid does not resolve it")
+    return out
+
+
 def check_parameters(Ms: float, A: float, Ku: float, D: float, sigma: float, H_ext=(0.0, 0.0, 0.0)) -> None:
     """Raise ``DomainfitError`` for parameters no film can have (SI units)."""
     values = dict(Ms=Ms, A=A, Ku=Ku, D=D, sigma=sigma)
