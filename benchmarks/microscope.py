@@ -7,15 +7,19 @@ or calibration draw, and `lorentzian` is a family training never drew — and re
 `domainfit estimate` reads a user's file (`nn.recorded`), `--draws` instruments per state and pixel
 size. Reported per family, in user units: D and
 σ RMSE and bias, the coverage of the ±1.645 sd interval (a calibrated model holds the truth in 90 %),
-the share of views the support checks flag, and the same over trusted views only. Beside them:
+the share of views the support checks flag, and the same over trusted views only; coverage also
+with the instrument named as a user who knows it names it (`named`: its family; `named_settings`:
+its family, height and resolution, `estimate --instrument probe --lift 40nm --resolution 20nm`). Beside them:
 clean simulations (`clean`: m_z area-sampled, nothing else); with --bound, a network trained and
 tested on ideal binarised images (`binary`: the sign of the sampled m_z), the bound any instrument
 allows; binarised against clean images (|ΔD| ≤ 1 sd in ≥ 90 % of images); and `--flatten 1` (a
-plane removed on loading) on clean images (|ΔD| in sd).
+plane removed on loading) on clean images (|ΔD| in sd). With --specialist, a network trained on one
+family's views alone (same states and schedule) read on that family: what the family allows.
 
 Run (docs/cnn.md, "Images as microscopes record them"):
   python benchmarks/microscope.py --model src/domainfit/assets/cnn_default --data ~/domainfit-data/coptb512_test \
-      --bound ~/domainfit-data/runs/binary-v1 --json docs/figures/microscope.json --plot docs/figures/microscope.png
+      --bound ~/domainfit-data/runs/binary-v1 --specialist probe=~/domainfit-data/runs/probe-v1 \
+      --json docs/figures/microscope.json --plot docs/figures/microscope.png
 Acceptance (issue 13): D RMSE ≤ 0.20 mJ/m² (goal 0.15), σ RMSE ≤ 0.02 (goal 0.01), coverage 85–95 %
 for both, per family, on ≥ 40 images at 8 and 16 nm pixels.
 """
@@ -46,14 +50,23 @@ SEED = 20261201
 USER = {"D": 1e3, "sigma": 1.0}
 
 
-def metrics(r, loaded, named: bool) -> dict:
-    """RMSE, bias, ±1.645 sd coverage per parameter (spreads calibrated as estimate calibrates them)."""
+def settings_of(described: dict) -> dict:
+    """An instrument's settings [m] from ``Instrument.describe()`` (what a user passes as --lift, --resolution)."""
+    return {n: described[f"{n}_nm"] * 1e-9 for n in ("height", "resolution") if described.get(f"{n}_nm")}
+
+
+def metrics(r, loaded, named: str | None = None) -> dict:
+    """RMSE, bias, ±1.645 sd coverage per parameter (spreads calibrated as estimate calibrates them):
+    the instrument unknown (``named`` None), its family named ("family"), or its family and settings
+    ("settings", as ``estimate --instrument probe --lift 40nm --resolution 20nm``)."""
     out = {"n": int(len(r.truth)), "flagged": float(1 - r.trusted.mean()) if len(r.truth) else 0.0}
+    fam = r.family[0] if named and len(r.family) and r.family[0] in loaded.calibrated_families else None
+    settings = [settings_of(d) if named == "settings" and fam else None for d in r.instruments]
+    scales = np.stack([loaded.spread_scale(f, fam, s) for f, s in zip(r.field_of_view, settings)]) if len(r.truth) else None
     for k, t in enumerate(loaded.targets):
         if t not in USER:
             continue
-        fam = r.family[0] if named and r.family[0] in loaded.calibrated_families else None
-        scale = np.array([loaded.spread_scale(f, fam)[k] for f in r.field_of_view])
+        scale = scales[:, k]
         err = (r.mean[:, k] - r.truth[:, k]) * USER[t]
         sd = r.sd[:, k] * scale * USER[t]
         entry = {"rmse": float(np.sqrt(np.mean(err**2))), "bias": float(np.mean(err)),
@@ -120,6 +133,9 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="model trained on instrument views and calibrated")
     ap.add_argument("--data", required=True, help="held-out test dataset (with m_z)")
     ap.add_argument("--bound", help="a model trained with --instruments binary (the geometry bound)")
+    ap.add_argument("--specialist", action="append", default=[], metavar="FAMILY=MODEL",
+                    help="a model trained on one family's views alone, read on that family's test views beside the "
+                         "shipped model (what the family allows a network of this size, on the same training states)")
     ap.add_argument("--n", type=int, default=48, help="test states (default 48)")
     ap.add_argument("--pixel-sizes", default="8,16", help="detector pixel sizes [nm] (default 8,16)")
     ap.add_argument("--draws", type=int, default=2, help="instruments drawn per state, family and pixel size (default 2)")
@@ -134,7 +150,7 @@ def main() -> None:
     rows = np.nonzero(np.asarray(ds.converged, bool))[0][: args.n]
     pixels = [float(p) * 1e-9 for p in args.pixel_sizes.split(",")]
     families = args.families.split(",")
-    results = {"families": families, "summary": {}, "named": {}, "points": {}}
+    results = {"families": families, "summary": {}, "named": {}, "named_settings": {}, "points": {}}
 
     def read(model, fam, prior=TEST, draws=args.draws):
         parts = [recorded_readings(model, ds, rows, prior=prior, family=None if fam == "clean" else fam,
@@ -151,8 +167,9 @@ def main() -> None:
     for fam in families:
         r = read(loaded, fam, CLEAN if fam == "clean" else TEST)
         readings[fam] = r
-        results["summary"][fam] = metrics(r, loaded, named=False)
-        results["named"][fam] = metrics(r, loaded, named=True)
+        results["summary"][fam] = metrics(r, loaded)
+        results["named"][fam] = metrics(r, loaded, named="family")
+        results["named_settings"][fam] = metrics(r, loaded, named="settings")
         results["points"][fam] = {t: {"truth": (r.truth[:, k] * USER[t]).tolist(), "mean": (r.mean[:, k] * USER[t]).tolist(),
                                       "sd": (r.sd[:, k] * USER[t] * np.array([loaded.spread_scale(f)[k] for f in r.field_of_view])).tolist(),
                                       "trusted": r.trusted.tolist()}
@@ -161,8 +178,11 @@ def main() -> None:
         print(f"{fam:>11}: n {s['n']:3d}  D RMSE {s['D']['rmse']:.3f} bias {s['D']['bias']:+.3f} cover {s['D']['coverage']:.2f}"
               f" | σ RMSE {s['sigma']['rmse']:.4f} bias {s['sigma']['bias']:+.4f} cover {s['sigma']['coverage']:.2f}"
               f" | flagged {s['flagged']:.2f}", flush=True)
+        for how in ("named", "named_settings"):
+            s = results[how][fam]
+            print(f"{'':>11}  {how:>14}: D cover {s['D']['coverage']:.2f} | σ cover {s['sigma']['coverage']:.2f}", flush=True)
     binary = read(loaded, "binary", BINARY, draws=1)  # one per state and pixel size, as clean
-    results["summary"]["binary (shipped model)"] = metrics(binary, loaded, named=False)
+    results["summary"]["binary (shipped model)"] = metrics(binary, loaded)
     if "clean" in readings:
         clean = readings["clean"]
         k = loaded.targets.index("D")
@@ -180,10 +200,21 @@ def main() -> None:
     if args.bound:
         bound = nn.load_model(args.bound)
         b = read(bound, "binary", BINARY, draws=1)
-        results["summary"]["binary (bound network)"] = metrics(b, bound, named=False)
+        results["summary"]["binary (bound network)"] = metrics(b, bound)
         s = results["summary"]["binary (bound network)"]
         print(f"bound network on binarised images: D RMSE {s['D']['rmse']:.3f} cover {s['D']['coverage']:.2f} | "
               f"σ RMSE {s['sigma']['rmse']:.4f} cover {s['sigma']['coverage']:.2f}")
+    for spec in args.specialist:
+        fam, _, path = spec.partition("=")
+        if fam not in families or not path:
+            raise SystemExit(f"--specialist {spec!r}: write FAMILY=MODEL with FAMILY one of {', '.join(families)}")
+        special = nn.load_model(path)
+        r = read(special, fam)
+        results["summary"][f"{fam} (specialist)"] = metrics(r, special)
+        results["named_settings"][f"{fam} (specialist)"] = metrics(r, special, named="settings")
+        s = results["summary"][f"{fam} (specialist)"]
+        print(f"{fam} specialist on {fam} views: D RMSE {s['D']['rmse']:.3f} cover {s['D']['coverage']:.2f} | "
+              f"σ RMSE {s['sigma']['rmse']:.4f} bias {s['sigma']['bias']:+.4f} cover {s['sigma']['coverage']:.2f}")
     results["info"] = {"model": str(args.model), "data": str(args.data), "states": int(len(rows)),
                        "pixel_sizes_nm": [p * 1e9 for p in pixels], "draws": args.draws, "seed": SEED,
                        "wall_time_s": time.perf_counter() - t0,

@@ -178,7 +178,8 @@ def test_tiles_cover_the_image_and_combination_rules():
     mu = np.array([[0.1, 0.2], [0.1, 0.2], [0.1, 0.2], [0.1, 0.2]])
     sd = np.full_like(mu, 0.2)
     m, s = combine(mu, sd, n_eff=4)
-    np.testing.assert_allclose(m, [0.1, 0.2]) and np.testing.assert_allclose(s, 0.1)
+    np.testing.assert_allclose(m, [0.1, 0.2])
+    np.testing.assert_allclose(s, 0.1)  # (0.2² / 4 equal tiles)^½
     m, s = combine(np.array([[0.0], [1.0]]), np.array([[0.1], [1.0]]), n_eff=1)
     assert m[0] == pytest.approx(1 / 101)  # precision weighting
     assert s[0] ** 2 == pytest.approx(1 / ((100 + 1) / 2) + (100 * (1 / 101) ** 2 + (100 / 101) ** 2) / 101)
@@ -192,7 +193,17 @@ def test_evaluate_reports_per_parameter_and_scale(trained, dataset, tmp_path):
         entry = report["parameters"][t]
         assert {"unit", "rmse", "bias", "mean_sd", "coverage90", "per_field_of_view"} <= set(entry)
         assert set(entry["per_field_of_view"]) == {"0.128um", "0.256um"}
-        assert entry["rmse"] >= abs(entry["bias"]) and 0 <= entry["coverage90"] <= 1
+        assert entry["rmse"] >= abs(entry["bias"])
+    # The whole-image numbers are those of estimate on each whole image (independent recomputation).
+    from domainfit.data.prior import PARAMETERS
+
+    ests = [estimate(loaded, img, dataset.image_pixel_size) for img in dataset.images()]
+    for k, t in enumerate(("D", "Ms", "sigma")):
+        col = PARAMETERS.index(t)
+        err = np.array([e.mean[t] for e in ests]) - dataset.params[:, col]
+        sd = np.array([e.sd[t] for e in ests])
+        whole = report["parameters"][t]["per_field_of_view"]["0.256um"]
+        assert whole["coverage90"] == pytest.approx(np.mean(np.abs(err) <= 1.6448536 * sd), abs=1e-9)
     # The full field of view is the training view: the overfitted net is accurate there.
     assert report["parameters"]["D"]["per_field_of_view"]["0.256um"]["rmse"] < 0.15
     assert sorted(p.split("/")[-1] for p in report["plots"]) == [f"set_vs_estimate_{t}.png" for t in ("D", "Ms", "sigma")]
@@ -280,6 +291,67 @@ def test_spread_factor_recovers_a_known_miscalibration():
     z = rng.normal(size=(20_000, 2)) * np.array([2.0, 0.5])  # spreads predicted 2× too narrow, 2× too wide
     np.testing.assert_allclose(spread_factors(z, 0.9), [2.0, 0.5], rtol=0.03)
     np.testing.assert_allclose(spread_factors(z, 0.5), [2.0, 0.5], rtol=0.03)
+
+
+def test_setting_model_recovers_how_the_spread_grows_with_the_instrument_settings():
+    # Independent truth: standardised errors drawn with a known log-linear dependence of their
+    # spread on the field of view and a probe's height and resolution. The fit must recover it, and
+    # its intervals must hold 90 % of fresh draws at every height (a single factor cannot).
+    from domainfit.nn.calibrate import fit_setting_model, setting_covariates
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    fov = np.exp(rng.uniform(np.log(0.5e-6), np.log(2.048e-6), n))
+    height = np.exp(rng.uniform(np.log(10e-9), np.log(80e-9), n))
+    resolution = np.exp(rng.uniform(np.log(5e-9), np.log(60e-9), n))
+    X = setting_covariates("probe", fov, {"height": height, "resolution": resolution})
+    assert X.shape == (n, 4)
+    np.testing.assert_allclose(X[:, 2], np.log(height / 30e-9))  # columns: 1, log F/1µm, log h/30nm, log r/20nm
+    truth = np.array([0.1, -0.3, 0.5, 0.1])
+    z = rng.normal(size=n) * np.exp(X @ truth)
+    b, _ = fit_setting_model(z, X, 0.9)
+    np.testing.assert_allclose(b[1:], truth[1:], atol=0.03)
+    z_new = rng.normal(size=n) * np.exp(X @ truth)
+    inside = np.abs(z_new) <= 1.6448536 * np.exp(X @ b)
+    for lo, hi in ((10e-9, 20e-9), (20e-9, 45e-9), (45e-9, 80e-9)):
+        band = (height >= lo) & (height < hi)
+        assert inside[band].mean() == pytest.approx(0.9, abs=0.015)
+        if lo != 20e-9:  # one factor for all heights misses at both ends
+            single = np.abs(z_new[band]) <= np.quantile(np.abs(z), 0.9)
+            assert abs(single.mean() - 0.9) > 0.03
+    # Settings beyond the family's range are held at its edge, as fields of view beyond the calibrated ones.
+    clipped = setting_covariates("probe", np.array([1e-6]), {"height": np.array([500e-9]), "resolution": np.array([1e-9])})
+    np.testing.assert_allclose(clipped[0, 2:], [np.log(80 / 30), np.log(5 / 20)])
+
+
+def test_named_instrument_settings_scale_the_spread_as_calibrated():
+    # The shipped model's calibration carries a model of the probe's settings; estimate applies
+    # exactly base(F) · exp(X b), and the family alone its field-of-view model.
+    import math
+
+    from domainfit import imaging
+    from domainfit.nn.calibrate import setting_covariates
+
+    loaded = load_default()
+    record = loaded.meta["spread_calibration"]["per_family_settings"]["probe"]
+    assert record["covariates"] == ["1", "log_field_of_view", "log_height", "log_resolution"]
+    image = imaging.load("example", flatten=loaded.flatten)
+    img, pixel = image.data, image.pixel_size
+    plain = estimate(loaded, img, pixel)
+    fov = math.sqrt(plain.field_of_view[0] * plain.field_of_view[1])
+    low = estimate(loaded, img, pixel, family="probe", settings={"height": 10e-9, "resolution": 5e-9})
+    high = estimate(loaded, img, pixel, family="probe", settings={"height": 80e-9, "resolution": 60e-9})
+    family = estimate(loaded, img, pixel, family="probe")
+    k = loaded.targets.index("sigma")
+    for got, settings in ((low, (10e-9, 5e-9)), (high, (80e-9, 60e-9))):
+        X = setting_covariates("probe", np.array([fov]), {"height": settings[0], "resolution": settings[1]})[0]
+        expect = plain.sd["sigma"] * np.exp(np.dot(record["coefficients"]["sigma"], X))
+        assert got.sd["sigma"] == pytest.approx(expect, rel=1e-6) and got.mean == plain.mean
+    assert high.sd["sigma"] > 1.3 * low.sd["sigma"]  # a probe 80 nm up hides the wall roughness that carries σ
+    X2 = np.array([1.0, math.log(fov / 1e-6)])
+    assert family.sd["sigma"] == pytest.approx(plain.sd["sigma"] * np.exp(np.dot(record["marginal"]["sigma"], X2)), rel=1e-6)
+    with pytest.raises(DomainfitError, match="family"):
+        estimate(loaded, img, pixel, settings={"height": 10e-9})
 
 
 def test_calibrated_spreads_hold_90pct_of_the_held_out_truths(trained, dataset, tmp_path):
@@ -385,3 +457,21 @@ def test_frozen_batch_norm_phase_extends_a_finished_run_and_resumes_exactly(tmp_
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
     with pytest.raises(DomainfitError, match="other settings"):  # a started frozen phase is part of the run
         train(dataset, tmp_path / "two", tiny_config(**base, frozen_bn_steps=30), progress=False)
+
+
+def test_shipped_model_loads_and_reads_the_same_with_jax_enable_x64():
+    # Users who turn on 64-bit JAX (common in micromagnetics) could not load the shipped model: the
+    # deserialisation skeleton asked for float64 leaves of a float32 file. Run in a fresh process
+    # (the flag is global); the estimate must equal the 32-bit one.
+    import subprocess
+    import sys
+
+    code = ("import jax; jax.config.update('jax_enable_x64', {x64})\n"
+            "from domainfit import nn, imaging\n"
+            "m = nn.load_default(); im = imaging.load('example', flatten=m.flatten)\n"
+            "e = nn.estimate(m, im.data, im.pixel_size); print(e.mean['D'], e.mean['sigma'], e.sd['D'])")
+    out = {x64: subprocess.run([sys.executable, "-c", code.format(x64=x64)], capture_output=True, text=True, timeout=300)
+           for x64 in (True, False)}  # fmt: skip
+    assert out[True].returncode == 0, out[True].stderr[-2000:]
+    np.testing.assert_allclose([float(v) for v in out[True].stdout.split()],
+                               [float(v) for v in out[False].stdout.split()], rtol=1e-4)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from . import units
 from ._files import atomic_write
-from .errors import DomainfitError
-from .nn.support import UNTRUSTWORTHY_EXIT
+from .errors import UNTRUSTWORTHY_EXIT, DomainfitError
 
 _RANGE_UNITS = {"D": "mJ/m²", "Ms": "kA/m", "sigma": "dimensionless", "Ku": "MJ/m³", "A": "pJ/m"}
 
@@ -184,14 +183,26 @@ def _add_train(sub) -> None:
     p.add_argument("--frozen-bn-steps", type=int, default=0,
                    help="steps after --steps with batch norm frozen at its exact statistics, at 0.1× the rate "
                         "(removes the bias of reading images with fixed statistics; may be added to a finished run)")
-    p.add_argument("--instruments", choices=("training", "binary", "none"), default="training",
+    p.add_argument("--instruments", choices=("training", "binary", "none", "ideal", "gaussian", "mfm", "probe"),
+                   default="training",
                    help="what records each training view: instruments drawn at random (default; docs/imaging.md), "
-                        "the ideal binarised pattern only (the geometry bound), or none (the stored clean images)")
+                        "the ideal binarised pattern only (the geometry bound), none (the stored clean images), or "
+                        "one training family alone with the same nuisances (a specialist, e.g. probe)")
     p.add_argument("--views", type=int, default=8, help="instrument draws rendered per stored state (default 8)")
     p.add_argument("--time-limit", type=float, help="stop with a checkpoint after this many minutes (rerun to continue)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(handler=_train)
+
+
+def _training_instruments(choice: str):
+    """The instrument prior of ``train --instruments``: a named prior, none, or one training family."""
+    from .data import instruments as instr
+
+    named = {"training": instr.TRAINING, "binary": instr.BINARY, "none": None}
+    if choice in named:
+        return named[choice]
+    return dataclasses.replace(instr.TRAINING, families=((choice, 1.0),))
 
 
 def _train(args) -> int:
@@ -210,7 +221,7 @@ def _train(args) -> int:
         in_pixels=args.input_pixels, widths=widths, norm=args.norm, fov_min=fov_min, fov_max=fov_max,
         fov_set=fov_set, augment=not args.no_augment, val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every,
         seed=args.seed, beta=args.beta, frozen_bn_steps=args.frozen_bn_steps, fill=args.fill,
-        instruments={"training": instr.TRAINING, "binary": instr.BINARY, "none": None}[args.instruments], views=args.views,
+        instruments=_training_instruments(args.instruments), views=args.views,
     )  # fmt: skip
     limit = None if args.time_limit is None else 60.0 * args.time_limit
     report = train(args.data, args.out, config, progress=not args.no_progress, time_limit_s=limit)
@@ -324,8 +335,10 @@ def _add_estimate(sub) -> None:
                    help="the kind of instrument that recorded the image, when known: its own spread calibration "
                         "is used (docs/imaging.md: ideal/gaussian = XMCD, X-ray, PEEM, Kerr; mfm; probe = stray-field "
                         "sensor; lorentzian, kerr)")
-    p.add_argument("--lift", help="MFM lift or sensor height above the film, e.g. 25nm (checked against training)")
-    p.add_argument("--resolution", help="instrument resolution (point-spread FWHM), e.g. 30nm (checked against training)")
+    p.add_argument("--lift", help="MFM lift or sensor height above the film, e.g. 25nm (checked against training; with "
+                   "--instrument and --resolution the spreads follow the calibration at these settings)")
+    p.add_argument("--resolution", help="instrument resolution (point-spread FWHM: tip or sensor size), e.g. 30nm "
+                   "(checked against training; used by the spread calibration as --lift is)")
     from ._cli_posterior import add_posterior_arguments
 
     add_posterior_arguments(p)
@@ -355,10 +368,10 @@ def _estimate(args) -> int:
     bar("CNN estimate")
     settings = instrument_settings(args, loaded)
     result = estimate(loaded, image.data, image.pixel_size, symmetries=False if args.single_view else None,
-                      family=args.instrument)
-    if settings["reasons"] or settings["warnings"]:
+                      family=args.instrument, settings=settings["settings"])
+    if settings["reasons"] or settings["warnings"] or image.notes:
         result = dataclasses.replace(result, reasons=result.reasons + tuple(settings["reasons"]),
-                                     warnings=result.warnings + tuple(settings["warnings"]))
+                                     warnings=result.warnings + tuple(settings["warnings"]) + image.notes)
     report = result.to_json()
     if settings["given"]:
         report["instrument"] = settings["given"]
@@ -410,7 +423,7 @@ def instrument_settings(args, loaded) -> dict:
     to trust the estimate when they lie outside what the model was trained on for that family."""
     from .data.instruments import FAMILY_RANGES
 
-    given, reasons, warnings = {}, [], []
+    given, reasons, warnings, settings = {}, [], [], {}
     if args.instrument:
         given["family"] = args.instrument
     prior = loaded.instruments
@@ -425,13 +438,14 @@ def instrument_settings(args, loaded) -> dict:
             raise DomainfitError(f"--{key} needs --instrument (which kind of instrument it belongs to)")
         value = units.parse_length(text, default_unit="nm")
         given[f"{key}_nm"] = value * 1e9
+        settings[name] = value
         lo, hi = FAMILY_RANGES.get(args.instrument, {}).get(name, (None, None))
         if lo is None:
             raise DomainfitError(f"--{key} does not apply to a {args.instrument} instrument")
         if not lo * 1e-9 <= value <= hi * 1e-9:
             reasons.append(f"{key} {value * 1e9:.3g} nm is outside the {args.instrument} settings the network was "
                            f"trained on ({lo:.3g}–{hi:.3g} nm)")
-    return {"given": given, "reasons": reasons, "warnings": warnings}
+    return {"given": given, "reasons": reasons, "warnings": warnings, "settings": settings or None}
 
 
 def _add_calibrate(sub) -> None:
@@ -446,6 +460,8 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--model", required=True, help="model to calibrate (.eqx, .json or training folder); its JSON is updated")
     p.add_argument("--data", type=Path, required=True, help="dataset folder (its validation split is used unless --split all)")
     p.add_argument("--split", choices=["val", "all"], default="val", help="validation split of training (default) or all samples")
+    p.add_argument("--first", type=int, metavar="N",
+                   help="only samples of index < N (a dataset whose generation went on after the calibration)")
     p.add_argument("--fov", help="fields of view [µm], comma separated (default: the model's training set of scales)")
     p.add_argument("--level", type=float, default=0.9, help="interval probability to calibrate (default 0.9)")
     p.add_argument("--draws", type=int, default=2,
@@ -466,6 +482,14 @@ def _calibrate(args) -> int:
     loaded = load_model(args.model)
     ds = Dataset(args.data)
     rows = np.arange(len(ds)) if args.split == "all" else None
+    if args.first is not None:
+        if args.first < 1:
+            raise DomainfitError(f"--first {args.first}: need a positive sample count")
+        if rows is None:
+            from .nn.train import validation_mask
+
+            rows = np.nonzero(validation_mask(ds.index, loaded.meta.get("training", {}).get("config", {}).get("val_fraction", 0.1)))[0]
+        rows = rows[np.asarray(ds.index)[rows] < args.first]
     fovs = tuple(units.parse_length(f, default_unit="um") for f in args.fov.split(",")) if args.fov else None
     if args.draws < 1:
         raise DomainfitError(f"--draws {args.draws}: need at least 1")

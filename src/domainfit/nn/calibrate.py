@@ -15,6 +15,14 @@ spreads can be too wide on large images and too narrow on small ones at once (th
 linearly in log F, held constant beyond the calibrated range, and falls back to the pooled factor.
 The record is stored in the model JSON (``spread_calibration``) and applied by ``estimate`` and
 ``evaluate``.
+
+For a model trained on instrument views the factors are also fitted per instrument family
+(``per_family``) and, within each family, as a function of the instrument's settings
+(``per_family_settings``, ``fit_setting_model``): a user who names the instrument and its height and
+resolution (``estimate --instrument probe --lift 60nm --resolution 30nm``) gets spreads that follow
+how much that instrument hides. It matters most where the image cannot show it: a saturated image
+of a stray-field probe 60 nm above the film looks as sharp as one at 10 nm, but its walls have lost
+the grain-scale roughness that carries σ (docs/inference.md, "On recorded images").
 """
 
 from __future__ import annotations
@@ -42,6 +50,47 @@ def spread_factors(z: np.ndarray, level: float = 0.9) -> np.ndarray:
     if not 0 < level < 1:
         raise DomainfitError(f"calibration level {level}: need 0 < level < 1")
     return np.quantile(np.abs(z), level, axis=0) / norm.ppf(0.5 + level / 2)
+
+
+SETTING_REFERENCE_NM: dict[str, float] = {"height": 30.0, "resolution": 20.0}
+"""Reference settings [nm] of the setting models' covariates log(setting / reference)."""
+
+
+def setting_covariates(family: str, field_of_view: np.ndarray, settings: dict[str, np.ndarray]) -> np.ndarray:
+    """Covariates [n, 1 + 1 + S] of the spread model of ``family``: 1, log(F / 1 µm), and
+    log(setting / reference) for each setting the family has (``data.instruments.FAMILY_RANGES``),
+    settings [m] clipped to the family's range (constant beyond it, as the per-scale factors)."""
+    from ..data.instruments import FAMILY_RANGES
+
+    fov = np.atleast_1d(np.asarray(field_of_view, np.float64))
+    cols = [np.ones_like(fov), np.log(fov / 1e-6)]
+    for name, (lo, hi) in sorted(FAMILY_RANGES[family].items()):
+        v = np.clip(np.asarray(settings[name], np.float64) * 1e9, lo, hi)
+        cols.append(np.broadcast_to(np.log(v / SETTING_REFERENCE_NM[name]), fov.shape))
+    return np.stack(cols, axis=1)
+
+
+def fit_setting_model(z: np.ndarray, X: np.ndarray, level: float = 0.9, ridge: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Coefficients b [C] of a spread factor exp(X b) for standardised errors z [n] (errors over the
+    spreads already scaled per field of view) with covariates X [n, C] (``setting_covariates``):
+    b maximises the Gaussian likelihood of z with sd exp(X b) (a small ridge on all but the
+    intercept), then the intercept is moved so that the ±Φ⁻¹((1+L)/2) exp(X b) interval holds a
+    fraction L of the views (as ``spread_factors``). Returns (b, the share of the intercept's move)."""
+    from scipy.optimize import minimize
+
+    z = np.asarray(z, np.float64)
+    X = np.asarray(X, np.float64)
+    penalty = np.r_[0.0, np.full(X.shape[1] - 1, ridge)]
+
+    def nll(b):
+        ls = X @ b
+        w = z**2 * np.exp(-2 * ls)
+        return np.mean(ls + 0.5 * w) + np.sum(penalty * b**2), X.T @ (1 - w) / len(z) + 2 * penalty * b
+
+    b = minimize(nll, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+    c = float(spread_factors((z / np.exp(X @ b))[:, None], level)[0])
+    b[0] += math.log(c)
+    return b, c
 
 
 def calibrate_spread(
@@ -81,6 +130,8 @@ def calibrate_spread(
         full = min(ds.images(rows[:1]).shape[1:]) * ds.image_pixel_size
         fields_of_view = tuple(min(f, full) for f in cfg["fov_set"])
     per_family, reference = {}, None
+    ranges = loaded.meta.get("ranges", {})
+    fixed = [t in ranges and ranges[t][0] == ranges[t][1] for t in loaded.targets]
     if loaded.instruments is not None:  # recorded by instruments drawn as in training
         from .recorded import recorded_readings
         from .support import fit_reference
@@ -94,13 +145,14 @@ def calibrate_spread(
         nominal = np.array([fields_of_view[i % len(fields_of_view)] for i in range(len(r.truth))])
         per_view = {f: z_all[nominal == f] for f in fovs}
         per_family = {fam: spread_factors(z_all[r.family == fam], level) for fam in sorted(set(r.family.tolist()))}
+        by_fov_all = {f: spread_factors(z, level) for f, z in per_view.items()}
+        base = np.stack([by_fov_all[f] for f in nominal])  # the per-scale factors, view by view
+        settings_models = _setting_models(r, z_all / base, level, fixed)
         reference = fit_reference(r.features, r.period, r.pixel_size)
     else:
         truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view)
         per_view = {f: (m - truth) / np.where(s > 0, s, np.inf) for f, (m, s) in results.items()}
     factors = spread_factors(np.concatenate(list(per_view.values())), level)
-    ranges = loaded.meta.get("ranges", {})
-    fixed = [t in ranges and ranges[t][0] == ranges[t][1] for t in loaded.targets]
     by_fov = {f: spread_factors(z, level) for f, z in per_view.items()}
     record = {
         "factors": {t: 1.0 if fixed[k] else float(factors[k]) for k, t in enumerate(loaded.targets)},
@@ -119,10 +171,18 @@ def calibrate_spread(
     if per_family:
         record["per_family"] = {fam: {t: 1.0 if fixed[k] else float(v[k]) for k, t in enumerate(loaded.targets)}
                                 for fam, v in per_family.items()}  # fmt: skip
+        record["per_family_settings"] = {
+            fam: {"covariates": names, "reference_nm": SETTING_REFERENCE_NM,
+                  "coefficients": {t: [float(x) for x in b[k]] for k, t in enumerate(loaded.targets)},
+                  "marginal": {t: [float(x) for x in m[k]] for k, t in enumerate(loaded.targets)}}
+            for fam, (names, b, m) in settings_models.items()
+        }  # fmt: skip
         record["instrument_draws"] = dict(draws=draws, seed=seed, views=int(sum(len(z) for z in per_view.values())))
         record["method"] = ("quantile of |estimate - truth|/sd over held-out states recorded by instruments drawn as in "
                             "training, at every field of view (nn.calibrate)")
-    values = [*record["factors"].values(), *(v for vs in record["per_field_of_view"]["factors"].values() for v in vs)]
+    values = [math.exp(v[0]) for m in record.get("per_family_settings", {}).values()
+              for part in ("coefficients", "marginal") for v in m[part].values()]  # fmt: skip
+    values += [*record["factors"].values(), *(v for vs in record["per_field_of_view"]["factors"].values() for v in vs)]
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise DomainfitError(f"spread calibration failed: factors {record['factors']}")
     if save:
@@ -140,3 +200,26 @@ def calibrate_spread(
         except OSError as err:
             raise DomainfitError(f"cannot write {json_path}: {err.strerror or err}") from None
     return record
+
+
+def _setting_models(r, z: np.ndarray, level: float, fixed: list[bool]) -> dict:
+    """Per family (``data.instruments.FAMILY_RANGES``): (covariate names, coefficients [K, C] of
+    ``fit_setting_model`` on the views of that family, coefficients [K, 2] of the same without the
+    settings: the family known, its settings not), z: errors over the per-scale spreads."""
+    from ..data.instruments import FAMILY_RANGES
+
+    out = {}
+    for fam in sorted(set(r.family.tolist())):
+        if fam not in FAMILY_RANGES:
+            continue
+        mask = r.family == fam
+        names = ["1", "log_field_of_view"] + [f"log_{n}" for n in sorted(FAMILY_RANGES[fam])]
+        settings = {n: np.array([d.get(f"{n}_nm", np.nan) for d, m in zip(r.instruments, mask) if m]) * 1e-9
+                    for n in FAMILY_RANGES[fam]}  # fmt: skip
+        X = setting_covariates(fam, r.field_of_view[mask], settings)
+        if mask.sum() < 10 * X.shape[1]:
+            continue  # too few views for a model of the settings: the family's factor alone
+        fit = [np.zeros(X.shape[1]) if fixed[k] else fit_setting_model(z[mask, k], X, level)[0] for k in range(z.shape[1])]
+        marginal = [np.zeros(2) if fixed[k] else fit_setting_model(z[mask, k], X[:, :2], level)[0] for k in range(z.shape[1])]
+        out[fam] = (names, np.stack(fit), np.stack(marginal))
+    return out

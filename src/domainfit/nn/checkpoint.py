@@ -79,13 +79,31 @@ class LoadedModel:
             raise DomainfitError(f"model {self.path}: unknown fill {fill!r} in its JSON ({' or '.join(FILLS)})")
         return fill
 
-    def spread_scale(self, field_of_view: float | None = None, family: str | None = None) -> np.ndarray:
+    def spread_scale(self, field_of_view: float | None = None, family: str | None = None,
+                     settings: dict[str, float] | None = None) -> np.ndarray:
         """Factors [K] on the predicted spreads, fitted on held-out images by ``nn.calibrate_spread``
         (1 where the model was never calibrated). With ``field_of_view`` [m] (the side of a square
         image, or √area) and a per-scale calibration: its factors interpolated linearly in log F,
         constant beyond the calibrated scales. With an instrument ``family`` the model was
-        calibrated on: that family's factor relative to the pooled one multiplies them."""
+        calibrated on: that family's factor relative to the pooled one multiplies them; with all of
+        a model of that family (``per_family_settings``) and ``field_of_view``: the per-scale factors
+        times exp(X b) of ``nn.calibrate.setting_covariates`` — with all the family's ``settings``
+        (``height``, ``resolution`` [m], as in ``data.instruments.FAMILY_RANGES``), else with the
+        field of view alone (the family's settings averaged over its calibration draws)."""
         record = self.meta.get("spread_calibration", {})
+        model = record.get("per_family_settings", {}).get(family) if family is not None else None
+        if model is not None and field_of_view is not None:
+            from ..data.instruments import FAMILY_RANGES
+            from .calibrate import setting_covariates
+
+            names = FAMILY_RANGES[family]
+            if settings is not None and all(settings.get(n) is not None for n in names):
+                X = setting_covariates(family, np.array([field_of_view]), {n: settings[n] for n in names})[0]
+                b = np.array([model["coefficients"].get(t, [0.0] * len(X)) for t in self.targets], np.float64)
+            else:
+                X = setting_covariates(family, np.array([field_of_view]), {n: np.nan for n in names})[0, :2]
+                b = np.array([model["marginal"].get(t, [0.0, 0.0]) for t in self.targets], np.float64)
+            return self.spread_scale(field_of_view) * np.exp(b @ X)
         factors = record.get("factors", {})
         pooled = np.array([float(factors.get(t, 1.0)) for t in self.targets], dtype=np.float64)
         out = pooled
@@ -137,11 +155,24 @@ class LoadedModel:
 
 def _skeleton(meta: dict) -> tuple[CNN, eqx.nn.State]:
     """Shapes and dtypes only (``eval_shape``): deserialising needs no initialisation compute."""
+    import jax
+    import jax.numpy as jnp
+
     arch = meta["architecture"]
     try:
-        return model_shape(in_pixels=int(arch["in_pixels"]), widths=tuple(arch["widths"]), n_out=int(arch["n_out"]), norm=arch["norm"])
+        shapes = model_shape(in_pixels=int(arch["in_pixels"]), widths=tuple(arch["widths"]), n_out=int(arch["n_out"]), norm=arch["norm"])
     except (KeyError, TypeError, ValueError) as err:
         raise DomainfitError(f"model metadata has a bad architecture entry: {err}") from None
+
+    # Models are stored in 32 bits; with jax_enable_x64 on, eval_shape would ask for 64-bit leaves.
+    narrow = {jnp.dtype("float64"): jnp.float32, jnp.dtype("int64"): jnp.int32, jnp.dtype("uint64"): jnp.uint32}
+
+    def stored(x):
+        if isinstance(x, jax.ShapeDtypeStruct) and x.dtype in narrow:
+            return jax.ShapeDtypeStruct(x.shape, narrow[x.dtype])
+        return x
+
+    return jax.tree.map(stored, shapes)
 
 
 def architecture(model: CNN) -> dict:

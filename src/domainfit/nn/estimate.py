@@ -57,6 +57,8 @@ class Estimate:
         reasons: why the estimate should not be trusted (``nn.support``); empty when it may be.
         support: the measures the checks rest on (period, pixels per period, feature score …).
         family: the instrument family the user named (its spread calibration was used), or None.
+        spread_calibration: which calibration scaled the spreads: "pooled" (over the training
+            instruments), "family" or "family and settings" (``LoadedModel.spread_scale``).
     """
 
     targets: tuple[str, ...]
@@ -74,6 +76,7 @@ class Estimate:
     reasons: tuple[str, ...] = ()
     support: dict = dataclasses.field(default_factory=dict)
     family: str | None = None
+    spread_calibration: str = "pooled"
 
     @property
     def trustworthy(self) -> bool:
@@ -100,6 +103,7 @@ class Estimate:
             "warnings": list(self.warnings),
             "support": self.support,
             "instrument_family": self.family,
+            "spread_calibration": self.spread_calibration,
         }
 
 
@@ -186,10 +190,10 @@ def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64, *, fe
         if size > n:
             t = np.concatenate([t, np.zeros((size - n, *t.shape[1:]), t.dtype)])
         if features:
-            mu, log_sd, f = predict_with_features(loaded.model, loaded.state, jnp.asarray(t))
+            mu, log_sd, f = predict_with_features(loaded.model, loaded.state, jnp.asarray(t, jnp.float32))
             feats.append(np.asarray(f, np.float64)[:n])
         else:
-            mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(t))
+            mu, log_sd = predict(loaded.model, loaded.state, jnp.asarray(t, jnp.float32))  # the model's dtype
         means.append(np.asarray(mu, np.float64)[:n])
         sds.append(np.exp(np.asarray(log_sd, np.float64))[:n])
     if features:
@@ -287,6 +291,7 @@ def estimate(
     *,
     symmetries: bool | None = None,
     family: str | None = None,
+    settings: dict[str, float] | None = None,
 ) -> Estimate:
     """Estimate the targets of ``loaded`` from one image, with its support checks.
 
@@ -298,6 +303,9 @@ def estimate(
             None (default): when the model was trained with augmentation, which showed it those versions.
         family: the instrument family that recorded the image, when known (``data.instruments``):
             its own spread calibration is used.
+        settings: with ``family``, its settings when known (``height``, ``resolution`` [m]): given
+            all those the family has, the spreads follow the calibration's model of them
+            (``LoadedModel.spread_scale``); a saturated image hides them from the network.
 
     Images that cannot carry the answer are refused (``DomainfitError``) or flagged
     (``Estimate.trustworthy`` False, with ``reasons``): ``nn.support``.
@@ -316,7 +324,9 @@ def estimate(
         family_scale = None  # not calibrated for it: the pooled factors (a family absent from calibration)
     else:
         family_scale = family
-    spread = spread * loaded.spread_scale(math.sqrt(fov[0] * fov[1]), family_scale)
+    if settings and family is None:
+        raise DomainfitError("instrument settings need the instrument family they belong to")
+    spread = spread * loaded.spread_scale(math.sqrt(fov[0] * fov[1]), family_scale, settings)
     centre, scale = loaded.centre_scale()
     targets = loaded.targets
     prior = loaded.instruments
@@ -331,6 +341,18 @@ def estimate(
     warnings = []
     if family is not None and family_scale is None:
         warnings.append(f"the model has no spread calibration for instrument family {family!r}: pooled factors used")
+    calibration = "pooled" if family_scale is None else "family"
+    setting_model = loaded.meta.get("spread_calibration", {}).get("per_family_settings", {}).get(family_scale)
+    if setting_model is not None:
+        from ..data.instruments import FAMILY_RANGES
+
+        needed = sorted(FAMILY_RANGES[family_scale])
+        if needed and all((settings or {}).get(n) is not None for n in needed):
+            calibration = "family and settings"
+        elif needed:
+            options = {"height": "height (--lift)", "resolution": "resolution (--resolution)"}
+            warnings.append(f"the spreads are calibrated over all the {family_scale} settings drawn in training; give "
+                            f"its {' and '.join(options[n] for n in needed)} for spreads that follow your instrument's")
     # A target the training set held at one value (e.g. Ms of a Co/Pt-only set) is not estimated:
     # the network saw no variation of it, so it is reported as that value with no spread.
     ranges = loaded.meta.get("ranges", {})
@@ -351,4 +373,5 @@ def estimate(
         reasons=tuple(reasons),
         support=measures,
         family=family,
+        spread_calibration=calibration,
     )
