@@ -130,8 +130,9 @@ def _full_film_wall_energy(D: float, dmi: str) -> float:
 def test_co_pt_preset_walls_gain_the_full_dmi_energy(x64):
     """Why the co-pt preset uses bulk DMI: in the 4 nm model film (full demag) a bulk-DMI Bloch wall
     lowers its energy by πD, as a Néel wall does in the real sub-nanometre film; an interfacial-DMI
-    wall stays near Bloch (Néel costs shape anisotropy K_D = μ0Ms² t ln2/(2πΔ)) and gains only
-    ≈ (πD)²/(8Δ K_D), quadratic in D (Thiaville et al., EPL 100, 57002 (2012))."""
+    wall turns only partly Néel below D_N = 1.33 mJ/m² (Néel costs shape anisotropy
+    K_D = μ0Ms² t ln2/(2πΔ); the test below measures D_N) and gains only ≈ (πD)²/(8Δ K_D),
+    quadratic in D (Thiaville et al., EPL 100, 57002 (2012))."""
     assert make_material("co-pt").dmi == "bulk"
     gain = {}
     for dmi in ("bulk", "interfacial"):
@@ -144,3 +145,42 @@ def test_co_pt_preset_walls_gain_the_full_dmi_energy(x64):
     assert 0.7 * quadratic < gain["interfacial"][0] < 1.5 * quadratic
     assert gain["interfacial"][0] < 0.25 * np.pi * 0.5e-3
     assert gain["interfacial"][1] / gain["interfacial"][0] > 3.0  # ∝ D², not ∝ D
+
+
+def _interfacial_wall_angle(D: float) -> tuple[float, float]:
+    """(|cos ψ| at the wall centres, wall width ∫(1 − m_z²)dx / 2 [m]) of two relaxed straight walls in
+    the co-pt film with interfacial DMI and every term (full thin-film demag, 128 × 8 cells of 4 nm);
+    ψ is the in-plane angle of the wall magnetisation from the wall normal (0: Néel, π/2: Bloch)."""
+    grid = Grid(nx=128, ny=8, cell_size=4e-9, thickness=4e-9)
+    x = (np.arange(grid.nx) + 0.5) * grid.cell_size
+    L = grid.nx * grid.cell_size
+    theta = 2 * np.arctan(np.exp((x - L / 4) / 10e-9)) + 2 * np.arctan(np.exp((x - 3 * L / 4) / 10e-9))
+    psi = np.pi / 4  # start between Bloch and Néel
+    m = np.stack([np.sin(theta) * np.cos(psi), np.sin(theta) * np.sin(psi), np.cos(theta)])
+    m0 = jnp.asarray(np.broadcast_to(m[:, None, :], (3, grid.ny, grid.nx)).copy())
+    mat = make_material("co-pt", dtype=jnp.float64, D=D, sigma=0.0, dmi="interfacial")
+    result = relax(m0, mat, grid, tol=1e-6, max_steps=100_000)
+    assert bool(result.converged)
+    row = np.asarray(result.m)[:, 0, :]
+    cos = []
+    for c in (grid.nx // 4, 3 * grid.nx // 4):
+        i = c - 3 + int(np.argmin(np.abs(row[2, c - 3 : c + 3])))
+        cos.append(abs(row[0, i]) / np.hypot(row[0, i], row[1, i]))
+    return float(np.mean(cos)), float(np.sum(1 - row[2] ** 2) * grid.cell_size / 4)
+
+
+def test_interfacial_walls_of_the_co_pt_film_turn_neel_at_1_33_mj_per_m2(x64):
+    # The wall angle follows cos ψ = D / D_N (Thiaville et al. 2012: σ(ψ) = σ0 + 2ΔK_D cos²ψ − πD cos ψ)
+    # and is fully Néel above D_N. With every term the wall is 9.1 nm wide, not Δ = √(A/K_eff) = 12.9 nm,
+    # and D_N = 1.33 mJ/m² (measured independently at 4 and 2 nm cells: 1.32), not the t ≪ Δ formula's
+    # 4ΔK_D/π = 2μ0Ms² t ln2/π² = 1.59 mJ/m², which the docs quoted before.
+    d_n = {}
+    for D in (0.5e-3, 1.0e-3):
+        cos, width = _interfacial_wall_angle(D)
+        d_n[D] = D / cos
+        assert 8.6e-9 < width < 9.6e-9
+    assert d_n[0.5e-3] == pytest.approx(d_n[1.0e-3], rel=0.02)  # linear in D
+    assert 1.28e-3 < d_n[1.0e-3] < 1.38e-3
+    formula = 2 * MU0 * MS**2 * 4e-9 * np.log(2) / np.pi**2
+    assert formula == pytest.approx(1.59e-3, rel=0.01) and d_n[1.0e-3] < 0.87 * formula
+    assert _interfacial_wall_angle(1.5e-3)[0] > 0.999  # fully Néel above D_N

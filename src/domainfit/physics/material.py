@@ -68,9 +68,10 @@ PRESETS: dict[str, dict[str, float]] = {
 
 PRESET_DMI: dict[str, DmiKind] = {"co-pt": "bulk", "low-ms": "interfacial"}
 """DMI kind of each preset. ``co-pt`` uses bulk (nearest-neighbour, Bloch-wall) DMI as the imaging-scale
-paper does: in the one-cell 4 nm model film the magnetostatic cost of a Néel wall holds interfacial-DMI
-walls near Bloch for D < 4Δ K_D/π ≈ 1.6 mJ/m², so the wall energy falls only ∝ D² (by 1.2 of the
-π·1.0 = 3.1 mJ/m² at D = 1 mJ/m²) and D hardly shapes the maze. Bulk DMI gives the full −πD, as
+paper does: in the one-cell 4 nm model film the magnetostatic cost of a Néel wall tilts interfacial-DMI
+walls only partly towards Néel (cos ψ = D/D_N, fully Néel above D_N = 1.33 mJ/m², measured on relaxed
+walls with every term; the t ≪ Δ formula 4ΔK_D/π gives 1.59), so the wall energy falls only ∝ D² (by
+1.2 of the π·1.0 = 3.1 mJ/m² at D = 1 mJ/m²) and D hardly shapes the maze. Bulk DMI gives the full −πD, as
 interfacial DMI does for the Néel walls of the real sub-nanometre Co film the preset stands for;
 m_z images cannot tell Bloch from Néel walls. docs/physics.md, "Which DMI for the co-pt preset"."""
 
