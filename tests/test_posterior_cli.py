@@ -271,7 +271,14 @@ def test_learned_statistics_are_the_cnn_estimates_and_stay_tied_to_their_model(s
     code = main([*compare, "--cnn", str(setup["model"]), "--json", "-"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert set(json.loads(captured.out)["evidence"]) == {"free", "fixed"}
+    table = json.loads(captured.out)
+    assert set(table["evidence"]) == {"free", "fixed"}
+    # Independent truth: one model under two names has one evidence (the Bayes factor is 1).
+    same = ["compare", str(setup["image"]), "--pixel-size", "4nm", "--model", f"a={emu_path}", "--model",
+            f"b={emu_path}", "--particles", "300", "--runs", "3", "--cnn", str(setup["model"]), "--json", "-"]
+    assert main(same) == 0
+    bf = next(iter(json.loads(capsys.readouterr().out)["bayes_factors"].values()))
+    assert abs(bf["log_bayes_factor"]) < 3 * bf["error"] + 0.05, bf
 
     other = tmp_path / "other.eqx"  # same metadata, other weights
     model, state = make_model(in_pixels=64, widths=(4, 4, 8, 8, 8, 8), key=jax.random.key(1))
