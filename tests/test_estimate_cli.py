@@ -206,3 +206,7 @@ def test_named_probe_settings_set_the_spread_through_the_cli(capsys):
     assert sd["high"] > 1.3 * sd["low"] and reports["high"]["parameters"]["sigma"]["mean"] == reports["low"]["parameters"]["sigma"]["mean"]
     assert any("give its height (--lift) and resolution (--resolution)" in w for w in reports["family"]["warnings"])
     assert not any("--lift" in w for w in reports["low"]["warnings"])
+    assert main(["estimate", "example", "--instrument", "probe", "--lift", "10nm", "--resolution", "5nm"]) == 0
+    assert "spreads calibrated for probe images at the given settings" in capsys.readouterr().out
+    assert main(["estimate", "example"]) == 0
+    assert "spreads pooled over the training instruments (name yours: --instrument)" in capsys.readouterr().out

@@ -409,7 +409,12 @@ def _estimate(args) -> int:
     else:
         print("\n".join(lines))
         views = f" × {report['views_per_tile']} symmetric views" if report["views_per_tile"] > 1 else ""
-        print(f"({report['tiles']} tiles{views} of {loaded.in_pixels}² px at {loaded.pixel_size * 1e9:.3g} nm, {report['timing']['total_s']:.1f} s)")
+        spreads = {"pooled": "spreads pooled over the training instruments (name yours: --instrument)",
+                   "family": f"spreads calibrated for {result.family} images",
+                   "family and settings": f"spreads calibrated for {result.family} images at the given settings"}
+        how = spreads.get(result.spread_calibration, "") if loaded.instruments is not None else ""
+        print(f"({report['tiles']} tiles{views} of {loaded.in_pixels}² px at {loaded.pixel_size * 1e9:.3g} nm, "
+              f"{how + ', ' if how else ''}{report['timing']['total_s']:.1f} s)")
         for warning in report.get("warnings", result.warnings):
             if warning not in reasons:
                 print(f"warning: {warning}", file=sys.stderr)
