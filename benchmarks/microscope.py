@@ -43,11 +43,12 @@ from domainfit.data.instruments import BINARY, CLEAN, TEST
 from domainfit.data.views import recorded
 from domainfit.imaging import Instrument, flatten_background, normalise_contrast
 from domainfit.nn.recorded import recorded_readings
+from domainfit.units import user_unit
 
 Z90 = 1.6448536269514722
 SEED = 20261201
 """Seed stream of the test instruments (training draws from seed 0 of another stream, calibration 0)."""
-USER = {"D": 1e3, "sigma": 1.0}
+USER = {t: 1.0 / user_unit(t)[1] for t in ("D", "sigma")}  # SI → mJ/m², 1
 
 
 def settings_of(described: dict) -> dict:

@@ -46,6 +46,12 @@ PARAMETER_UNITS: dict[str, tuple[str, float]] = {
 }
 """User units of every parameter the inference can free or fix (priors, reports, ``--fix``)."""
 
+def user_unit(name: str) -> tuple[str, float]:
+    """(user unit, factor SI per user unit) of a parameter (``PARAMETER_UNITS``); ("SI", 1) otherwise.
+    A value in user units is the SI value divided by the factor."""
+    return PARAMETER_UNITS.get(name, ("SI", 1.0))
+
+
 _LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "pm": 1e-12, "a": 1e-10, "å": 1e-10}
 
 

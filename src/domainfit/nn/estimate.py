@@ -34,10 +34,10 @@ import numpy as np
 
 from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
+from ..units import user_unit
 from .checkpoint import LoadedModel
 from .support import assess, check_size, pattern_contrast, pattern_geometry
 
-USER = {"D": ("mJ/m^2", 1e3), "Ms": ("kA/m", 1e-3), "sigma": ("1", 1.0)}
 
 
 @dataclasses.dataclass
@@ -87,8 +87,8 @@ class Estimate:
         """JSON-able dict in user units: ``parameters.{D,Ms,sigma}.{unit,mean,sd}`` and details."""
         params = {}
         for t in self.targets:
-            unit, f = USER.get(t, ("SI", 1.0))
-            params[t] = {"unit": unit, "mean": self.mean[t] * f, "sd": self.sd[t] * f}
+            unit, si = user_unit(t)
+            params[t] = {"unit": unit, "mean": self.mean[t] / si, "sd": self.sd[t] / si}
             if t in self.fixed:
                 params[t]["fixed"] = True  # held at this value in training: not estimated
         return {

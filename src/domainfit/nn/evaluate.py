@@ -21,7 +21,8 @@ from ..data.prior import PARAMETERS
 from ..data.store import Dataset
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
-from .estimate import USER, combine, make_tiles, read_image, read_tiles, to_model_pixels
+from ..units import user_unit
+from .estimate import combine, make_tiles, read_image, read_tiles, to_model_pixels
 
 Z90 = 1.6448536269514722
 """Half-width of the central 90 % interval of a Gaussian in standard deviations."""
@@ -117,7 +118,8 @@ def evaluate(
     ranges = loaded.meta.get("ranges", {})
     fixed = [t for t in targets if t in ranges and ranges[t][0] == ranges[t][1]]
     for k, t in enumerate(targets):
-        unit, factor = USER.get(t, ("SI", 1.0))
+        unit, si = user_unit(t)
+        factor = 1.0 / si
         if t in fixed:  # held at one value in training: not estimated (see ``nn.estimate``)
             report["parameters"][t] = {"unit": unit, "fixed": True, "value": float(ranges[t][0]) * factor}
             continue
@@ -178,7 +180,8 @@ def _plots(folder: Path, targets, truth, results, fields_of_view, skip=()) -> li
     for k, t in enumerate(targets):
         if t in skip:
             continue
-        unit, factor = USER.get(t, ("SI", 1.0))
+        unit, si = user_unit(t)
+        factor = 1.0 / si
         fig, ax = plt.subplots(figsize=(4.8, 4.4), dpi=120)
         lo, hi = truth[:, k].min() * factor, truth[:, k].max() * factor
         for f in fields_of_view:
