@@ -11,12 +11,17 @@ from domainfit.cli import main
 from domainfit.stats import SUMMARY_NAMES, summary_vector
 
 
-def test_compare_cli_prefers_the_model_that_fits(tmp_path, capsys):
-    px, size = 4e-9, 96
+def _stripes(path, size: int, px: float = 4e-9) -> np.ndarray:
+    """Save a stripe image of period 60 nm (size² pixels of px) to ``path``; return its statistics."""
     x = (np.arange(size) + 0.5) * px
     image = np.tanh(3 * np.cos(2 * np.pi * x / 60e-9))[None, :].repeat(size, 0).astype(np.float32)
-    np.save(tmp_path / "img.npy", image)
-    s_img = np.asarray(summary_vector(jnp.asarray(image), px), np.float64)
+    np.save(path, image)
+    return np.asarray(summary_vector(jnp.asarray(image), px), np.float64)
+
+
+def test_compare_cli_prefers_the_model_that_fits(tmp_path, capsys):
+    px, size = 4e-9, 96
+    s_img = _stripes(tmp_path / "img.npy", size, px)
     rng = np.random.default_rng(1)
     n = 200
     theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
@@ -49,10 +54,7 @@ def test_compare_refuses_a_fix_the_model_cannot_take_and_warns_outside_its_box(t
     # silently and the "fixed" model equalled the free one; a value outside the emulator's box is
     # extrapolation and says so.
     px, size = 4e-9, 64
-    x = (np.arange(size) + 0.5) * px
-    image = np.tanh(3 * np.cos(2 * np.pi * x / 60e-9))[None, :].repeat(size, 0).astype(np.float32)
-    np.save(tmp_path / "img.npy", image)
-    s_img = np.asarray(summary_vector(jnp.asarray(image), px), np.float64)
+    s_img = _stripes(tmp_path / "img.npy", size, px)
     rng = np.random.default_rng(2)
     n = 120
     theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}

@@ -86,16 +86,10 @@ def _check_fixes(name: str, emulator, fixes: dict[str, float]) -> list[str]:
     """Refuse a --fix of a parameter the model's emulator does not take (a typo, or a constant of its
     training set at another value: it would change nothing and the model would equal the free one);
     return notices for values outside the emulator's training box."""
-    from .inference.priors import USER_UNITS
-
+    user = units.format_user
     box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
     constants = dict(emulator.error_report.get("constants", {}))
     notices = []
-
-    def user(param, v):
-        unit, factor = USER_UNITS.get(param, ("", 1.0))
-        return f"{v / factor:.4g}" + ("" if unit in ("", "1") else f" {unit}")
-
     for param, value in fixes.items():
         if param in box:
             lo, hi = box[param]

@@ -239,11 +239,7 @@ def seed_from_cnn(cnn_mean: dict[str, float], box: dict[str, tuple[float, float]
     return seed, notices
 
 
-def _user(name: str, value: float) -> str:
-    from .inference.priors import USER_UNITS
-
-    unit, factor = USER_UNITS.get(name, ("", 1.0))
-    return f"{value / factor:.4g}" + ("" if unit in ("", "1") else f" {unit}")
+_user = units.format_user
 
 
 def posterior_block(summary: dict, prior, cnn_json: dict, hdi: float) -> tuple[dict, dict]:

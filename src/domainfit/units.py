@@ -52,6 +52,12 @@ def user_unit(name: str) -> tuple[str, float]:
     return PARAMETER_UNITS.get(name, ("SI", 1.0))
 
 
+def format_user(name: str, value: float) -> str:
+    """An SI value of a parameter in its user unit, for messages: ``format_user("D", 1e-3)`` → "1 mJ/m^2"."""
+    unit, si = PARAMETER_UNITS.get(name, ("", 1.0))
+    return f"{value / si:.4g}" + ("" if unit in ("", "1") else f" {unit}")
+
+
 _LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "pm": 1e-12, "a": 1e-10, "å": 1e-10}
 
 

@@ -145,15 +145,14 @@ def calibrate_spread(
         nominal = np.array([fields_of_view[i % len(fields_of_view)] for i in range(len(r.truth))])
         per_view = {f: z_all[nominal == f] for f in fovs}
         per_family = {fam: spread_factors(z_all[r.family == fam], level) for fam in sorted(set(r.family.tolist()))}
-        by_fov_all = {f: spread_factors(z, level) for f, z in per_view.items()}
-        base = np.stack([by_fov_all[f] for f in nominal])  # the per-scale factors, view by view
-        settings_models = _setting_models(r, z_all / base, level, fixed)
         reference = fit_reference(r.features, r.period, r.pixel_size)
     else:
         truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view)
         per_view = {f: (m - truth) / np.where(s > 0, s, np.inf) for f, (m, s) in results.items()}
     factors = spread_factors(np.concatenate(list(per_view.values())), level)
     by_fov = {f: spread_factors(z, level) for f, z in per_view.items()}
+    if per_family:  # errors over the per-scale factors, view by view, for the setting models
+        settings_models = _setting_models(r, z_all / np.stack([by_fov[f] for f in nominal]), level, fixed)
     record = {
         "factors": {t: 1.0 if fixed[k] else float(factors[k]) for k, t in enumerate(loaded.targets)},
         "per_field_of_view": {

@@ -91,13 +91,14 @@ class LoadedModel:
         (``height``, ``resolution`` [m], as in ``data.instruments.FAMILY_RANGES``), else with the
         field of view alone (the family's settings averaged over its calibration draws)."""
         record = self.meta.get("spread_calibration", {})
-        model = record.get("per_family_settings", {}).get(family) if family is not None else None
-        if model is not None and field_of_view is not None:
+        missing = self.missing_settings(family, settings)
+        if missing is not None and field_of_view is not None:
             from ..data.instruments import FAMILY_RANGES
             from .calibrate import setting_covariates
 
+            model = record["per_family_settings"][family]
             names = FAMILY_RANGES[family]
-            if settings is not None and all(settings.get(n) is not None for n in names):
+            if not missing:
                 X = setting_covariates(family, np.array([field_of_view]), {n: settings[n] for n in names})[0]
                 b = np.array([model["coefficients"].get(t, [0.0] * len(X)) for t in self.targets], np.float64)
             else:
@@ -121,6 +122,15 @@ class LoadedModel:
             out = out * np.array([float(per.get(t, 1.0)) / pooled[k] if pooled[k] > 0 else 1.0
                                   for k, t in enumerate(self.targets)])  # fmt: skip
         return out
+
+    def missing_settings(self, family: str | None, settings: dict[str, float] | None) -> tuple[str, ...] | None:
+        """None where the calibration has no setting model of ``family``; else the family's settings
+        (``data.instruments.FAMILY_RANGES``) absent from ``settings`` (empty: all given)."""
+        if family is None or family not in self.meta.get("spread_calibration", {}).get("per_family_settings", {}):
+            return None
+        from ..data.instruments import FAMILY_RANGES
+
+        return tuple(n for n in sorted(FAMILY_RANGES[family]) if (settings or {}).get(n) is None)
 
     @property
     def calibrated_families(self) -> tuple[str, ...]:

@@ -342,17 +342,13 @@ def estimate(
     if family is not None and family_scale is None:
         warnings.append(f"the model has no spread calibration for instrument family {family!r}: pooled factors used")
     calibration = "pooled" if family_scale is None else "family"
-    setting_model = loaded.meta.get("spread_calibration", {}).get("per_family_settings", {}).get(family_scale)
-    if setting_model is not None:
-        from ..data.instruments import FAMILY_RANGES
-
-        needed = sorted(FAMILY_RANGES[family_scale])
-        if needed and all((settings or {}).get(n) is not None for n in needed):
-            calibration = "family and settings"
-        elif needed:
-            options = {"height": "height (--lift)", "resolution": "resolution (--resolution)"}
-            warnings.append(f"the spreads are calibrated over all the {family_scale} settings drawn in training; give "
-                            f"its {' and '.join(options[n] for n in needed)} for spreads that follow your instrument's")
+    missing = loaded.missing_settings(family_scale, settings)
+    if missing:
+        options = {"height": "height (--lift)", "resolution": "resolution (--resolution)"}
+        warnings.append(f"the spreads are calibrated over all the {family_scale} settings drawn in training; give "
+                        f"its {' and '.join(options[n] for n in missing)} for spreads that follow your instrument's")
+    elif missing == () and settings:
+        calibration = "family and settings"
     # A target the training set held at one value (e.g. Ms of a Co/Pt-only set) is not estimated:
     # the network saw no variation of it, so it is reported as that value with no spread.
     ranges = loaded.meta.get("ranges", {})
