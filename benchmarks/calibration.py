@@ -31,45 +31,39 @@ from pathlib import Path
 import jax
 import numpy as np
 
+import domainfit
 from domainfit import inference, nn
-from domainfit._cli_posterior import build_prior, choose_emulator, seed_from_cnn
 from domainfit._files import atomic_write
 from domainfit.data import Dataset
 from domainfit.data.instruments import TEST, draw_instrument
 from domainfit.data.views import recorded
 from domainfit.imaging import flatten_background, normalise_contrast
-from domainfit.inference.learned import check_same_model, summary_with_cnn
-from domainfit.inference.priors import USER_UNITS
+from domainfit.imaging import DomainImage
+from domainfit.units import user_unit
 
 
 INSTRUMENT_SEED = 20261202
 """Seed stream of the instruments of --instruments (its own: no training, calibration or benchmark draw)."""
 
 
-def run_case(loaded, emulators, image, pixel, truth, *, hdi, chains, warmup, samples, seed):
+def run_case(loaded, image, pixel, truth, *, hdi, chains, warmup, samples, seed, emulator=None):
+    """One held-out image through the public one-call API (``domainfit.estimate``), as a user runs it."""
     t0 = time.perf_counter()
-    cnn = nn.estimate(loaded, image, pixel)
-    k = choose_emulator(cnn.mean, cnn.sd, [e for e, _ in emulators])
-    emulator, path = emulators[k]
-    check_same_model(emulator, loaded)
-    prior, boxed = build_prior(emulator, {}, None)
-    box = {n: (float(lo), float(hi)) for n, lo, hi in zip(emulator.names, emulator.lo, emulator.hi)}
-    start, _ = seed_from_cnn(cnn.mean, box, boxed)
-    result = inference.posterior_from_image(
-        image, pixel, emulator=emulator, seed=start, key=jax.random.key(seed), priors=prior, num_chains=chains,
-        num_warmup=warmup, num_samples=samples, hdi_prob=hdi, progress=False, predictive_draws=0, emit_warnings=False,
-        summary_fn=summary_with_cnn(cnn.mean, emulator.stat_names),
-    )  # fmt: skip
-    case = {"emulator": str(path), "component": emulator.error_report.get("component"), "parameters": {},
-            "wall_time_s": time.perf_counter() - t0, "warnings": result.summary["warnings"]}
-    for name, p in result.summary["parameters"].items():
-        unit, factor = USER_UNITS.get(name, ("SI", 1.0))
+    config = domainfit.PosteriorConfig(hdi_prob=hdi, chains=chains, warmup=warmup, samples=samples, predictive=0,
+                                      emulator=emulator)
+    r = domainfit.estimate(DomainImage(image, pixel, source="benchmark"), model=loaded, posterior=config, key=seed)
+    case = {"emulator": r.report["emulator"]["path"], "component": r.report["emulator"]["component"],
+            "parameters": {}, "wall_time_s": time.perf_counter() - t0, "warnings": r.report["warnings"]}
+    for name, p in r.report["posterior"].items():
+        if p["fixed"]:
+            continue
+        factor = user_unit(name)[1]
         t = truth[name] / factor
         case["parameters"][name] = dict(
-            unit=unit, truth=t, mean=p["mean"], median=p["median"], sd=p["sd"], hdi_low=p["hdi_low"],
+            unit=p["unit"], truth=t, mean=p["mean"], median=p["median"], sd=p["sd"], hdi_low=p["hdi_low"],
             hdi_high=p["hdi_high"], inside=bool(p["hdi_low"] <= t <= p["hdi_high"]), r_hat=p["r_hat"],
-            cnn_mean=cnn.mean[name] / factor if name in cnn.mean else None,
-            cnn_sd=cnn.sd[name] / factor if name in cnn.sd else None,
+            cnn_mean=r.cnn.mean[name] / factor if name in r.cnn.mean else None,
+            cnn_sd=r.cnn.sd[name] / factor if name in r.cnn.sd else None,
         )  # fmt: skip
     return case
 
@@ -189,8 +183,9 @@ def main() -> None:
             if not 0 < n_px <= min(image.shape):
                 raise SystemExit(f"--fov {args.fov}: need 0 < F ≤ {min(image.shape) * pixel * 1e6:g} µm")
             image = image[:n_px, :n_px]
-        case = run_case(loaded, emulators, image, pixel, truth, hdi=args.hdi, chains=args.chains,
-                        warmup=args.warmup, samples=args.samples, seed=index)  # fmt: skip
+        case = run_case(loaded, image, pixel, truth, hdi=args.hdi, chains=args.chains,
+                        warmup=args.warmup, samples=args.samples, seed=index,
+                        emulator=args.emulator)  # fmt: skip
         case["index"] = index
         case["instrument"] = instrument
         cases.append(case)

@@ -120,9 +120,23 @@ def test_simulate_warns_when_the_regime_is_no_resolved_maze(capsys):
     assert any("wall parameter" in w and "12.9 nm" in w for w in coarse)
     assert any("spans only 3.8 cells" in w for w in regime_warnings(make_material("co-pt", D=1e-3), 4e-9, 15.2e-9))
     assert any("not perpendicular" in w for w in regime_warnings(make_material("co-pt", Ku=1.0e6), 4e-9))
-    code = main(["simulate", "--cells", "32", "--D", "50", "--max-steps", "300", "--json"])
+    main(["simulate", "--cells", "32", "--D", "50", "--max-steps", "300", "--json"])  # may stop unconverged: 1
     report = json.loads(capsys.readouterr().out)
     assert any("exceeds D_c" in w and "7.79 nm" in w for w in report["summary"]["warnings"]), report["summary"]
+
+
+def test_json_option_prints_json_or_writes_it_beside_the_text(tmp_path, capsys):
+    # --json alone puts the report on stdout instead of the text; --json FILE keeps the text and writes
+    # the same report to FILE; an unwritable FILE is refused before the image is read.
+    assert main(["inspect", "example", "--no-figure", "--json"]) == 0
+    on_stdout = json.loads(capsys.readouterr().out)
+    out = tmp_path / "out.json"
+    assert main(["inspect", "example", "--no-figure", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "domain period" in text and not text.lstrip().startswith("{")
+    assert json.loads(out.read_text()) == on_stdout
+    assert main(["inspect", "example", "--no-figure", "--json", str(tmp_path / "no" / "out.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_ctrl_c_during_start_up_is_an_interrupt_not_a_traceback():

@@ -69,7 +69,7 @@ def test_a_mixed_dataset_gets_one_emulator_per_prior_component(tmp_path):
     pb = [float(b.predict({"Ms": m, "sigma": 0.1})[0][0]) for m in (250e3, 650e3)]
     assert pa[0] > pa[1] and pb[0] < pb[1]
 
-    from domainfit._cli_posterior import choose_emulator
+    from domainfit.inference.setup import choose_emulator
 
     assert choose_emulator({"D": 0.5e-3, "Ms": 1.49e6, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 0
     assert choose_emulator({"D": 0.02e-3, "Ms": 420e3, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 1

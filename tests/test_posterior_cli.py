@@ -105,8 +105,9 @@ def test_posterior_report_files_and_warnings(setup, tmp_path, capsys):
     assert config["emulator"].endswith("model.emulator.npz")
     idata = az.from_netcdf(out / "idata.nc")
     assert idata.posterior["D"].shape == (2, 60)
-    # The reported numbers are those of the saved draws (SI there, user units in the report).
-    draws = np.asarray(idata.posterior["D"]).ravel() * 1e3
+    # The reported numbers are those of the saved draws, in the same user units (issue 15).
+    assert idata.posterior["D"].attrs["units"] == "mJ/m^2" and {"prior", "log_likelihood"} <= set(idata.groups())
+    draws = np.asarray(idata.posterior["D"]).ravel()
     assert report["posterior"]["D"]["mean"] == pytest.approx(draws.mean(), rel=1e-5)
     assert report["posterior"]["D"]["sd"] == pytest.approx(draws.std(ddof=1), rel=0.02)
     assert draws.min() <= report["posterior"]["D"]["hdi_low"] < report["posterior"]["D"]["hdi_high"] <= draws.max()
@@ -221,7 +222,7 @@ def test_mixed_training_set_gets_one_emulator_per_component_and_estimate_picks_o
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     _few_draws(code, report, captured.err)
-    from domainfit._cli_posterior import choose_emulator
+    from domainfit.inference.setup import choose_emulator
     from domainfit.inference import Emulator
 
     cands = [Emulator.load(tmp_path / f) for f in files]
@@ -302,3 +303,89 @@ def test_emulator_for_the_shipped_model_needs_an_out_file(tmp_path, capsys):
     code = main(["emulator", "--data", str(tmp_path), "--model", "default", "--learned"])
     err = capsys.readouterr().err
     assert code == 2 and "--out" in err and err.count("\n") == 1, err
+
+
+# --- the one-call Python API (issue 15) -----------------------------------------------------------------------
+
+
+def test_one_call_estimate_is_what_the_command_line_runs(setup, tmp_path, capsys):
+    import domainfit as df
+
+    _emulator_made(setup, capsys)
+    config = df.PosteriorConfig(chains=2, warmup=50, samples=60, predictive=40)
+    r = df.estimate(setup["image"], pixel_size="4nm", model=setup["model"], posterior=config, key=0)
+    files = r.save(tmp_path / "api")
+    code = main(["estimate", str(setup["image"]), "--pixel-size", "4nm", "--model", str(setup["model"]),
+                 "--posterior", *TINY, "--seed", "0", "--out", str(tmp_path / "cli"), "--json", "-"])
+    captured = capsys.readouterr()
+    _few_draws(code, json.loads(captured.out), captured.err)
+    cli = json.loads(captured.out)
+    # the same computation: same draws, same report, the same files
+    assert {p.name for p in (tmp_path / "api").iterdir()} == {p.name for p in (tmp_path / "cli").iterdir()}
+    assert set(files) == set(cli["files"])
+    for name in ("D", "sigma"):
+        assert r.report["posterior"][name]["mean"] == pytest.approx(cli["posterior"][name]["mean"], rel=1e-6)
+    assert not r.trustworthy and str(r).startswith("NOT TRUSTWORTHY") and "sd/CNN sd" in str(r)
+    # a full InferenceData in user units
+    idata = r.idata
+    assert {"posterior", "prior", "posterior_predictive", "log_likelihood", "observed_data", "sample_stats"} <= set(idata.groups())
+    assert idata.posterior["D"].attrs["units"] == "mJ/m^2" and idata.prior["D"].attrs["units"] == "mJ/m^2"
+    si = np.asarray(r.posterior.idata.posterior["D"])
+    np.testing.assert_allclose(np.asarray(idata.posterior["D"]), si * 1e3, rtol=1e-12)
+    from domainfit.inference import Emulator
+
+    lo, hi = (v * 1e3 for v in Emulator.load(emulator_path(setup["model"])).box["D"])
+    prior_d = np.asarray(idata.prior["D"]).ravel()
+    assert lo <= prior_d.min() and prior_d.max() <= hi  # uniform over the box, in mJ/m²
+    assert prior_d.std() == pytest.approx((hi - lo) / np.sqrt(12), rel=0.1)
+    assert idata.posterior_predictive["s"].shape == (2, 60, len(idata.observed_data["s"]))
+    # the pointwise terms sum to the joint log-likelihood the sampler used (an independent evaluation)
+    problem = r.posterior.problem
+    ll = np.asarray(idata.log_likelihood["s"]).sum(-1)
+    for c, d in ((0, 0), (1, 17), (1, 59)):
+        theta = dict(problem.prior.theta(jax.numpy.zeros(problem.prior.dim)))
+        theta.update({n: float(r.posterior.idata.posterior[n][c, d]) for n in problem.names})
+        assert ll[c, d] == pytest.approx(float(problem.likelihood(theta)), rel=1e-4, abs=1e-3)
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo)
+    fig = r.plot(tmp_path / "pair_again.png")
+    assert (tmp_path / "pair_again.png").is_file() and len(fig.axes) >= 4
+
+
+def test_pointwise_log_likelihood_is_the_chain_rule_of_the_joint_gaussian():
+    from scipy.stats import multivariate_normal
+
+    from domainfit.inference.idata import pointwise_log_likelihood
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 5))
+    cov, mean, s = a @ a.T + 0.5 * np.eye(5), rng.standard_normal(5), rng.standard_normal(5)
+    terms = np.asarray(pointwise_log_likelihood(jax.numpy.asarray(s), jax.numpy.asarray(mean), jax.numpy.asarray(cov)))
+    assert terms.sum() == pytest.approx(multivariate_normal(mean, cov).logpdf(s), rel=1e-5)
+    # the first term is the marginal of s_0; the first two, the marginal of (s_0, s_1)
+    assert terms[0] == pytest.approx(multivariate_normal(mean[0], cov[0, 0]).logpdf(s[0]), rel=1e-5)
+    assert terms[:2].sum() == pytest.approx(multivariate_normal(mean[:2], cov[:2, :2]).logpdf(s[:2]), rel=1e-5)
+
+
+def test_one_call_estimate_reads_arrays_and_refuses_what_it_cannot_use(setup, capsys):
+    import domainfit as df
+    from domainfit import DomainfitError
+    from domainfit.inference import Prior
+
+    _emulator_made(setup, capsys)
+    array = np.load(setup["image"])
+    from_file = df.estimate(setup["image"], pixel_size=4e-9, model=setup["model"])
+    from_array = df.estimate(array, pixel_size="4nm", model=setup["model"])
+    assert from_array.report["parameters"]["D"]["mean"] == pytest.approx(from_file.report["parameters"]["D"]["mean"])
+    assert from_array.idata is None and "D =" in str(from_array)
+    with pytest.raises(DomainfitError, match="needs its pixel size"):
+        df.estimate(array, model=setup["model"])
+    with pytest.raises(DomainfitError, match="only applies with a posterior"):
+        df.estimate(array, pixel_size=4e-9, model=setup["model"], fix={"sigma": 0.1})
+    with pytest.raises(DomainfitError, match="strictly between 0 and 1"):
+        df.estimate(array, pixel_size=4e-9, model=setup["model"], posterior=df.PosteriorConfig(hdi_prob=1.5))
+    # a prior on a parameter the emulator does not take would come back as a "posterior" equal to it
+    config = df.PosteriorConfig(chains=2, warmup=50, samples=60, predictive=0)
+    with pytest.raises(DomainfitError, match="does not depend on"):
+        df.estimate(array, pixel_size=4e-9, model=setup["model"], posterior=config,
+                    priors=[Prior.uniform("Ms", 1.0e6, 1.6e6)])

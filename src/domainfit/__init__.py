@@ -1,6 +1,10 @@
 """domainfit: material parameters (D, Ms, σ) of perpendicular films from one magnetic domain image.
 
-The public API re-exported here is what the CLI calls; every CLI feature is one call away.
+The public API re-exported here is what the CLI calls; every CLI feature is one call away::
+
+    import domainfit as df
+    r = df.estimate("example", posterior=True)        # EstimateResult: print(r), r.idata, r.save(dir)
+    c = df.compare("image.tif", models={"a": "a.npz", "b": "b.npz"})   # Comparison: Bayes factors
 
 Submodules and names are imported on first use (PEP 562): ``import domainfit`` costs nothing, so the
 command line starts at once (and a Ctrl-C while JAX loads is an ordinary interrupt, not a
@@ -18,8 +22,14 @@ __version__ = "0.1.0"
 PHYSICS_VERSION = "1"
 """Bumped whenever a change to the physics would change a relaxed state (datasets record it)."""
 
-_SUBMODULES = frozenset({"data", "imaging", "inference", "nn", "physics", "plots", "stats", "summary", "units"})
+_SUBMODULES = frozenset({"comparison", "data", "estimation", "imaging", "inference", "nn", "physics", "plots", "stats",
+                         "summary", "units"})
 _NAMES = {
+    "estimate": "estimation",
+    "EstimateResult": "estimation",
+    "PosteriorConfig": "estimation",
+    "compare": "comparison",
+    "Comparison": "comparison",
     "BB": "physics",
     "Grid": "physics",
     "Material": "physics",
@@ -49,6 +59,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
-    from . import data, imaging, inference, nn, physics, plots, stats, summary, units
+    from . import comparison, data, estimation, imaging, inference, nn, physics, plots, stats, summary, units
+    from .comparison import Comparison, compare
+    from .estimation import EstimateResult, PosteriorConfig, estimate
     from .physics import BB, Grid, Material, Relaxed, make_material, relax, simulate, simulate_batch
     from .summary import relaxed_summary

@@ -92,22 +92,31 @@ def save_inspect_png(
 
 
 def save_pair_plot(idata, path: str | Path, *, names=None, truths: dict | None = None, hdi_prob: float = 0.9) -> Path:
-    """Corner plot of the posterior draws in user units (histograms on the diagonal, HDI marked).
+    """Corner plot of the posterior draws (SI ``InferenceData``) in user units, written to ``path``
+    (``pair_figure``)."""
+    return save_figure(pair_figure(idata, names=names, truths=truths, hdi_prob=hdi_prob), path)
 
-    ``truths`` (SI values by name) are drawn as lines, e.g. for simulated test images.
-    """
-    from .inference.priors import USER_UNITS
 
-    plt = _pyplot()
-    path = Path(path)
+def pair_figure(idata, *, path: str | Path | None = None, names=None, truths: dict | None = None,
+                hdi_prob: float = 0.9):
+    """Corner plot of the posterior draws in user units (histograms on the diagonal, HDI marked);
+    ``idata`` holds the draws in SI (``PosteriorResult.idata``). ``truths`` (SI values by name) are
+    drawn as lines, e.g. for simulated test images. Returns the matplotlib ``Figure`` (made without
+    pyplot, so it neither changes a notebook's backend nor stays open); saved to ``path`` when given."""
+    import arviz as az
+    from matplotlib.figure import Figure
+
+    from .units import user_unit
+
     post = idata.posterior
     names = list(names or post.data_vars)
     if not names:
         raise DomainfitError("nothing to plot: the posterior has no parameters")
-    draws = {n: np.asarray(post[n]).reshape(-1) / USER_UNITS.get(n, ("", 1.0))[1] for n in names}
-    labels = {n: f"{n} [{USER_UNITS[n][0]}]" if n in USER_UNITS and USER_UNITS[n][0] != "1" else n for n in names}
+    draws = {n: np.asarray(post[n]).reshape(-1) / user_unit(n)[1] for n in names}
+    labels = {n: n if user_unit(n)[0] in ("1", "SI") else f"{n} [{user_unit(n)[0]}]" for n in names}
     k = len(names)
-    fig, axes = plt.subplots(k, k, figsize=(2.3 * k + 0.6, 2.3 * k + 0.6), dpi=110, squeeze=False)
+    fig = Figure(figsize=(2.3 * k + 0.6, 2.3 * k + 0.6), dpi=110)
+    axes = fig.subplots(k, k, squeeze=False)
     for i, ni in enumerate(names):
         for j, nj in enumerate(names):
             ax = axes[i, j]
@@ -117,8 +126,6 @@ def save_pair_plot(idata, path: str | Path, *, names=None, truths: dict | None =
             if i == j:
                 v = draws[ni]
                 ax.hist(v, bins=40, color="0.35", histtype="stepfilled", alpha=0.7)
-                import arviz as az
-
                 lo, hi = az.hdi(v, hdi_prob=hdi_prob)
                 for edge in (lo, hi):
                     ax.axvline(edge, color="C0", lw=1, ls="--")
@@ -126,16 +133,40 @@ def save_pair_plot(idata, path: str | Path, *, names=None, truths: dict | None =
             else:
                 ax.plot(draws[nj], draws[ni], ".", ms=1.5, alpha=0.25, color="0.2", rasterized=True)
                 if truths and ni in truths:
-                    ax.axhline(truths[ni] / USER_UNITS.get(ni, ("", 1.0))[1], color="C3", lw=1)
+                    ax.axhline(truths[ni] / user_unit(ni)[1], color="C3", lw=1)
             if truths and nj in truths:
-                ax.axvline(truths[nj] / USER_UNITS.get(nj, ("", 1.0))[1], color="C3", lw=1)
+                ax.axvline(truths[nj] / user_unit(nj)[1], color="C3", lw=1)
             if i == k - 1:
                 ax.set_xlabel(labels[nj], fontsize=8)
             if j == 0 and i > 0:
                 ax.set_ylabel(labels[ni], fontsize=8)
             ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return save_figure(fig, path)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def image_figure(data: np.ndarray, pixel_size: float, *, path: str | Path | None = None, title: str = ""):
+    """A contrast image [y, x] with axes in µm and a colour bar, as a matplotlib ``Figure`` (without
+    pyplot); saved to ``path`` when given."""
+    from matplotlib.figure import Figure
+
+    data = np.asarray(data)
+    ny, nx = data.shape
+    extent = (0.0, nx * pixel_size * 1e6, 0.0, ny * pixel_size * 1e6)
+    fig = Figure(figsize=(5.2, 4.4), dpi=120)
+    ax = fig.subplots()
+    im = ax.imshow(data, cmap="gray", vmin=-1, vmax=1, origin="lower", extent=extent, interpolation="nearest")
+    ax.set_xlabel("x [µm]")
+    ax.set_ylabel("y [µm]")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="contrast")
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
 
 
 def save_predictive_plot(check: dict, path: str | Path) -> Path:

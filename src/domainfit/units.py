@@ -150,3 +150,26 @@ def parse_quantity(name: str, text: str) -> float:
         if prefix + base == unit:
             return value * factor
     raise DomainfitError(f"unknown unit {unit!r} for {name} (SI unit {base}): write it as e.g. {example}")
+
+
+def parse_fix(spec: str, *, scoped: bool = False) -> tuple[str | None, str, float]:
+    """One fixed value as typed on the command line → (model or None, parameter, SI value).
+
+    ``"Ku=1.6MJ/m3"`` → (None, "Ku", 1.6e6); with ``scoped`` the model comes first:
+    ``"fixed:sigma=0.1"`` → ("fixed", "sigma", 0.1). The value needs its unit (``parse_quantity``).
+    """
+    form, example = ("MODEL:NAME=VALUE", "fixed:sigma=0.1") if scoped else ("NAME=VALUE", "Ku=1.6MJ/m3")
+    scope = None
+    rest = str(spec)
+    if scoped:
+        scope, sep, rest = rest.partition(":")
+        scope = scope.strip()
+        if not sep or not scope:
+            raise DomainfitError(f"--fix {spec!r}: write it as {form} with a unit, e.g. --fix {example}")
+    name, sep, value = rest.partition("=")
+    name = name.strip()
+    if not sep or not name or not value.strip():
+        raise DomainfitError(f"--fix {spec!r}: write it as {form} with a unit, e.g. --fix {example}")
+    if name not in PARAMETER_UNITS:
+        raise DomainfitError(f"--fix {spec!r}: unknown parameter {name!r} (parameters: {', '.join(PARAMETER_UNITS)})")
+    return scope, name, parse_quantity(name, value)

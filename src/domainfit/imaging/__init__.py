@@ -15,7 +15,13 @@ Formulas and conventions: docs/imaging.md.
 """
 
 from ._image import DomainImage as DomainImage, MIN_PIXELS as MIN_PIXELS
-from ._io import example_path as example_path, load as load, parse_pixel_size as parse_pixel_size, save as save
+from ._io import (
+    example_path as example_path,
+    from_array as from_array,
+    load as load,
+    parse_pixel_size as parse_pixel_size,
+    save as save,
+)
 from ._normalise import (
     binarise as binarise,
     flatten_background as flatten_background,

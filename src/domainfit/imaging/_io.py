@@ -104,6 +104,29 @@ def load(
             f"the file has no usable resolution tags"
         )
 
+    return _normalised(raw, pixel_size, meta, name, str(path), invert=invert, flatten=flatten, binarise=binarise,
+                       percentiles=percentiles)
+
+
+def from_array(
+    raw: np.ndarray,
+    pixel_size: float,
+    *,
+    invert: bool = False,
+    flatten: int | None = None,
+    binarise: bool = False,
+    percentiles: tuple[float, float] = (1.0, 99.0),
+    source: str = "array",
+) -> DomainImage:
+    """A domain image from an array of raw levels [y, x] with its pixel size [m], normalised as ``load``
+    normalises a file (same checks: 2D, finite, not constant, ≥ 32 px a side)."""
+    raw = _check_pixels(np.asarray(raw), source)
+    meta = {"format": "array", "pixel_size_source": "given"}
+    return _normalised(raw, check_pixel_size(pixel_size), meta, source, source, invert=invert, flatten=flatten,
+                       binarise=binarise, percentiles=percentiles)
+
+
+def _normalised(raw, pixel_size, meta, name, source, *, invert, flatten, binarise, percentiles) -> DomainImage:
     if flatten is not None:
         raw, coef = flatten_background(raw, flatten)
         meta["flatten"] = {"degree": int(flatten), "coefficients": [float(c) for c in coef]}
@@ -119,7 +142,7 @@ def load(
         u, threshold = _binarise(u)
         meta["binarise_threshold"] = threshold
     meta["binarise"] = bool(binarise)
-    return DomainImage(data=u.astype(np.float32), pixel_size=pixel_size, source=str(path), meta=meta)
+    return DomainImage(data=u.astype(np.float32), pixel_size=pixel_size, source=source, meta=meta)
 
 
 def save(image: DomainImage, path: str | Path) -> Path:

@@ -130,6 +130,21 @@ class Emulator(eqx.Module):
         return json.loads(self.report)
 
     @property
+    def box(self) -> dict[str, tuple[float, float]]:
+        """The training box {input: (low, high)} [SI]."""
+        return {n: (float(lo), float(hi)) for n, lo, hi in zip(self.names, self.lo, self.hi)}
+
+    @property
+    def constants(self) -> dict[str, float]:
+        """Parameters the training set held at one value {name: value} [SI]; the emulator assumes them."""
+        return {k: float(v) for k, v in self.error_report.get("constants", {}).items()}
+
+    @property
+    def component(self) -> str | None:
+        """The prior component of a mixed training set it was fitted to (None: the whole set)."""
+        return self.error_report.get("component")
+
+    @property
     def surrogate_error(self) -> float:
         """Held-out RMS emulator mean error in units of the training-image noise sd."""
         return float(self.error_report.get("surrogate_error", float("nan")))
@@ -495,7 +510,7 @@ def emulator_from_dataset(
     report["constants"] = {DATASET_PARAMS[i]: float(params[0, i]) for i in range(params.shape[1]) if i not in varying}
     report["component"] = component if component is not None else names_of[0]
     if learned is not None:  # the CNN whose outputs are statistics: estimate must read images with it
-        report["learned_model_sha256"] = learned.meta.get("leaves_sha256")
+        report["learned_model_sha256"] = learned.sha256
         report["fitted_on"] = dict(data=str(ds.root), data_hash=data_hash)
         if recorded:
             report["fitted_on"].update(instrument_draws=draws, draw_seed=draw_seed, views=int(ok.sum()))

@@ -27,6 +27,20 @@ MIN_DRAWS = 100
 """Fewer posterior draws than this (chains × samples) cannot give an interval: refuse the budget."""
 
 
+def check_prior_inputs(sampled, inputs) -> None:
+    """Refuse a prior that samples a material parameter the likelihood does not depend on: the image
+    cannot inform it and its "posterior" would be its prior."""
+    from .priors import PARAMETERS
+
+    idle = [n for n in sampled if n in PARAMETERS and n not in inputs]
+    if idle:
+        raise DomainfitError(
+            f"the prior samples {', '.join(idle)}, which the likelihood does not depend on (its inputs: "
+            f"{', '.join(inputs)}): the image cannot inform {'it' if len(idle) == 1 else 'them'} and the "
+            "'posterior' would be the prior. Fix it at a value (Prior.fix) or use an emulator that takes it"
+        )
+
+
 class Problem:
     """A Bayesian inverse problem: a prior over θ and a log-likelihood function of θ (dict, SI).
 
@@ -52,15 +66,7 @@ class Problem:
         self.likelihood = likelihood
         inputs = getattr(likelihood, "inputs", None)
         if inputs is not None:
-            from .priors import PARAMETERS
-
-            idle = [n for n in self.prior.names if n in PARAMETERS and n not in inputs]
-            if idle:
-                raise DomainfitError(
-                    f"the prior samples {', '.join(idle)}, which the likelihood does not depend on (its inputs: "
-                    f"{', '.join(inputs)}): the image cannot inform {'it' if len(idle) == 1 else 'them'} and the "
-                    "'posterior' would be the prior. Fix it at a value (Prior.fix) or use an emulator that takes it"
-                )
+            check_prior_inputs(self.prior.names, inputs)
             constants = getattr(likelihood, "constants", {})
             theta0 = self.prior.theta(jnp.zeros(self.prior.dim))
             for name, held in constants.items():

@@ -67,7 +67,7 @@ def dataset_cnn_statistics(loaded, ds, rows: np.ndarray) -> tuple[tuple[str, ...
     ``rows`` of dataset ``ds`` for every parameter the model infers (not those held fixed in training)."""
     from ..nn.evaluate import view_estimates
 
-    ranges = loaded.meta.get("ranges", {})
+    ranges = loaded.ranges
     params = [t for t in loaded.targets if not (t in ranges and ranges[t][0] == ranges[t][1])]
     if not params:
         raise DomainfitError("the model infers no parameter (all were fixed in training)")
@@ -88,7 +88,7 @@ def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: i
     instrument enters the likelihood."""
     from ..nn.recorded import recorded_readings
 
-    ranges = loaded.meta.get("ranges", {})
+    ranges = loaded.ranges
     params = [t for t in loaded.targets if not (t in ranges and ranges[t][0] == ranges[t][1])]
     if not params:
         raise DomainfitError("the model infers no parameter (all were fixed in training)")
@@ -102,7 +102,7 @@ def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: i
 def check_held_out(loaded, ds, data_hash: str) -> None:
     """Refuse to fit learned statistics on the images the network was trained on (``data_hash``: the
     dataset's ``content_hash()``)."""
-    trained_on = loaded.meta.get("training", {}).get("data_hash")
+    trained_on = loaded.training.data_hash
     if trained_on is not None and trained_on == data_hash:
         raise DomainfitError(
             f"{ds.root} is the model's training set: its CNN outputs are more accurate there than on new images, "
@@ -115,7 +115,7 @@ def check_same_model(emulator, loaded) -> None:
     if not learned_names(emulator.stat_names):
         return
     want = emulator.error_report.get("learned_model_sha256")
-    have = loaded.meta.get("leaves_sha256")
+    have = loaded.sha256
     if want is None or want != have:
         raise DomainfitError(
             "this emulator's statistics include the estimates of another CNN than the model given (weights "

@@ -132,7 +132,7 @@ class EmulatorLikelihood(eqx.Module):
     @property
     def constants(self) -> dict[str, float]:
         """Parameters the emulator's training set held at one value (SI): the likelihood assumes them."""
-        return {k: float(v) for k, v in self.emulator.error_report.get("constants", {}).items()}
+        return self.emulator.constants
 
     def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         mean, cov, mean_var = self.emulator.predict(theta)

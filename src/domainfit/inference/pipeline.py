@@ -36,6 +36,7 @@ class PosteriorResult:
     map: MapResult
     check: dict | None
     paths: dict[str, Path]
+    problem: Problem | None = None
 
 
 def posterior_from_image(
@@ -135,4 +136,4 @@ def posterior_from_image(
         paths["pair"] = plots.save_pair_plot(idata, out / "pair.png", hdi_prob=hdi_prob)
         if check is not None:
             paths["predictive"] = plots.save_predictive_plot(check, out / "predictive.png")
-    return PosteriorResult(summary, idata, map_result, check, paths)
+    return PosteriorResult(summary, idata, map_result, check, paths, problem)

@@ -108,10 +108,12 @@ def summarize(
 
 
 def save_json(summary: dict, path: str | Path) -> Path:
-    """Write a summary (or any JSON-able dict) to ``path``."""
+    """Write a summary (or any JSON-able dict) to ``path``, atomically."""
+    from .._files import atomic_write
+
     path = Path(path)
     try:
-        path.write_text(json.dumps(summary, indent=2, default=_json_default))
+        atomic_write(path, json.dumps(summary, indent=2, default=_json_default))
     except OSError as err:
         raise DomainfitError(f"cannot write {path}: {err.strerror or err}") from None
     return path

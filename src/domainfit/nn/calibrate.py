@@ -120,7 +120,7 @@ def calibrate_spread(
     from .train import validation_mask
 
     ds = data if isinstance(data, Dataset) else Dataset(data)
-    cfg = loaded.meta.get("training", {}).get("config", {})
+    cfg = loaded.training.config
     if rows is None:
         rows = np.nonzero(validation_mask(ds.index, cfg.get("val_fraction", 0.1)))[0]
     rows = np.asarray(rows)
@@ -130,7 +130,7 @@ def calibrate_spread(
         full = min(ds.images(rows[:1]).shape[1:]) * ds.image_pixel_size
         fields_of_view = tuple(min(f, full) for f in cfg["fov_set"])
     per_family, reference = {}, None
-    ranges = loaded.meta.get("ranges", {})
+    ranges = loaded.ranges
     fixed = [t in ranges and ranges[t][0] == ranges[t][1] for t in loaded.targets]
     if loaded.instruments is not None:  # recorded by instruments drawn as in training
         from .recorded import recorded_readings

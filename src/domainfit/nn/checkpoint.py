@@ -40,6 +40,34 @@ FORMAT = "domainfit-cnn"
 FORMAT_VERSION = 1
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingRecord:
+    """What a model's JSON says about its training (``LoadedModel.training``).
+
+    Attributes:
+        steps: optimiser steps taken (None for a model saved outside ``train``).
+        data_hash: identity hash of the training dataset (None when unknown).
+        val_fraction: share of the dataset held out for validation.
+        augment: whether crops, rotations and flips were used (then ``estimate`` reads symmetric views).
+        config: the full ``TrainConfig`` as saved.
+    """
+
+    steps: int | None
+    data_hash: str | None
+    val_fraction: float
+    augment: bool
+    config: dict
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "TrainingRecord":
+        training = meta.get("training") or {}
+        config = training.get("config") or {}
+        steps = training.get("steps")
+        return cls(steps=None if steps is None else int(steps), data_hash=training.get("data_hash"),
+                   val_fraction=float(config.get("val_fraction", 0.1)), augment=bool(config.get("augment", False)),
+                   config=dict(config))
+
+
 @dataclasses.dataclass
 class LoadedModel:
     """A CNN estimator ready to use: network, batch-norm state, and its metadata (``meta``)."""
@@ -53,6 +81,27 @@ class LoadedModel:
     def pixel_size(self) -> float:
         """Input pixel size [m]."""
         return float(self.meta["pixel_size"])
+
+    @property
+    def training(self) -> TrainingRecord:
+        """Typed view of the training record of the model's JSON."""
+        return TrainingRecord.from_meta(self.meta)
+
+    @property
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """{target: (low, high)} [SI] of the training set's parameters (empty when unknown)."""
+        return {k: (float(v[0]), float(v[1])) for k, v in (self.meta.get("ranges") or {}).items()}
+
+    @property
+    def sha256(self) -> str | None:
+        """sha256 of the weights file (emulators with learned statistics record it)."""
+        return self.meta.get("leaves_sha256")
+
+    @property
+    def fov_min(self) -> float | None:
+        """Smallest training field of view [m] (None when unknown)."""
+        fov = self.meta.get("fov") or [None]
+        return None if fov[0] is None else float(fov[0])
 
     @property
     def in_pixels(self) -> int:

@@ -203,7 +203,7 @@ def predict_tiles(loaded: LoadedModel, tiles: np.ndarray, batch: int = 64, *, fe
 
 def trained_with_symmetries(loaded: LoadedModel) -> bool:
     """Whether training showed the network the 16 symmetric versions (``train --no-augment`` did not)."""
-    return bool(loaded.meta.get("training", {}).get("config", {}).get("augment", False))
+    return bool(loaded.training.augment)
 
 
 def read_tiles(loaded: LoadedModel, tiles: np.ndarray, *, symmetries: bool | None = None, features: bool = False):
@@ -334,7 +334,7 @@ def estimate(
     reasons, measures = assess(
         pixel_size=pixel_size, field_of_view=fov, geometry=pattern_geometry(img, p),
         trained_pixel_range=None if prior is None else (min(prior.pixel_sizes), max(prior.pixel_sizes)),
-        fov_min=loaded.meta.get("fov", [None])[0], reference=reference,
+        fov_min=loaded.fov_min, reference=reference,
         feature_score=None if reference is None else float(reference.score(r.features)),
         contrast=pattern_contrast(np.asarray(image)),
     )  # fmt: skip
@@ -351,7 +351,7 @@ def estimate(
         calibration = "family and settings"
     # A target the training set held at one value (e.g. Ms of a Co/Pt-only set) is not estimated:
     # the network saw no variation of it, so it is reported as that value with no spread.
-    ranges = loaded.meta.get("ranges", {})
+    ranges = loaded.ranges
     fixed = tuple(t for t in targets if t in ranges and ranges[t][0] == ranges[t][1])
     return Estimate(
         targets=targets,

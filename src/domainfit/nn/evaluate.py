@@ -115,7 +115,7 @@ def evaluate(
         }
 
     report = {"n_samples": int(len(rows)), "fields_of_view_um": [f * 1e6 for f in fields_of_view], "parameters": {}}
-    ranges = loaded.meta.get("ranges", {})
+    ranges = loaded.ranges
     fixed = [t for t in targets if t in ranges and ranges[t][0] == ranges[t][1]]
     for k, t in enumerate(targets):
         unit, si = user_unit(t)

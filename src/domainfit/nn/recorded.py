@@ -116,7 +116,7 @@ def recorded_readings(
                     geometry = pattern_geometry(reading.prepared, loaded.pixel_size)
                     reasons, _ = assess(
                         pixel_size=p, field_of_view=reading.field_of_view, geometry=geometry,
-                        trained_pixel_range=trained_pixels, fov_min=loaded.meta.get("fov", [None])[0],
+                        trained_pixel_range=trained_pixels, fov_min=loaded.fov_min,
                         reference=reference,
                         feature_score=None if reference is None else float(reference.score(reading.features)),
                         contrast=pattern_contrast(u[:n, :n]),

@@ -1,0 +1,102 @@
+"""Command-line interface: a thin shell over the public API, one module per command.
+
+Every command module has ``add_parser(sub, parents)`` and ``run(args) -> int``; shared options and the
+report output (``--json [FILE]``) live in ``_common``. Every error a user can cause ends as one line on
+stderr and exit code 2 (``DomainfitError``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import DomainfitError
+from . import calibrate, compare, emulator, estimate, evaluate, generate, inspect, simulate, train
+from ._common import check_json_file, json_parent
+
+COMMANDS = (simulate, inspect, generate, train, evaluate, calibrate, estimate, compare, emulator)
+"""The command modules, in the order ``domainfit --help`` lists them."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one-line ``DomainfitError``s."""
+
+    def error(self, message: str):
+        raise DomainfitError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="domainfit", description="Material parameters from magnetic domain images.")
+    parser.add_argument("--version", action="version", version=f"domainfit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parents = [json_parent()]  # options every command has
+    for command in COMMANDS:
+        command.add_parser(sub, parents)
+    return parser
+
+
+def _redeliver_interrupt(hook_args) -> None:
+    """``sys.unraisablehook`` while a command runs: a Ctrl-C that lands in a callback Python cannot
+    raise from (JAX's garbage-collection hook) is delivered again a moment later, so that it stops
+    the command as any other Ctrl-C does instead of printing a traceback and going on."""
+    import os
+    import signal
+    import threading
+
+    if issubclass(hook_args.exc_type, KeyboardInterrupt):
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return
+    sys.__unraisablehook__(hook_args)
+
+
+def _load_dependencies() -> None:
+    """Import the numerical stack (seconds) with Ctrl-C ending the process at once: nothing has been
+    written yet, and an interrupt inside an extension's start-up would otherwise surface as an
+    ImportError or a traceback from a garbage-collection callback."""
+    import importlib
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        importlib.import_module("jax")
+        return
+
+    def stop(signum, frame):
+        os.write(2, b"domainfit: interrupted\n")
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        for module in ("equinox", "jax", "jax.numpy", "numpy"):
+            importlib.import_module(module)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``domainfit`` command; returns the exit code."""
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
+    try:
+        return _main(argv)
+    finally:
+        sys.unraisablehook = previous_hook
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        check_json_file(args)  # a --json FILE that cannot be written is refused before any work
+        _load_dependencies()
+        return args.handler(args)
+    except DomainfitError as err:
+        print(f"domainfit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("domainfit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`domainfit estimate … | head`): not an error of ours
+        sys.stdout = None
+        return 0

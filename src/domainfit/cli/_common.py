@@ -1,0 +1,168 @@
+"""What the commands share: option groups (argparse parents), the model and range arguments, the
+compilation cache, and ``emit``, the one way a command prints its report or writes it as JSON.
+
+No numerical import here at module level (``domainfit --help`` stays fast), and no command module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .. import units
+from .._files import atomic_write, check_writable
+from ..errors import DomainfitError
+
+IMAGE_HELP = 'image file, or "example" for the shipped example (a simulated co-pt maze)'
+
+
+def image_parent(*, flatten_help: str | None = "subtract a polynomial background (1 = plane)") -> argparse.ArgumentParser:
+    """The image and how to read it: ``image``, ``--pixel-size``, ``--invert`` and, unless
+    ``flatten_help`` is None, ``--flatten`` (its default differs between commands, so its help is given)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("image", type=Path, help=IMAGE_HELP)
+    p.add_argument("--pixel-size", help="pixel size with its unit, e.g. 15.6nm or 0.0156um; needed unless the file "
+                   "carries it (TIFF tags, .npz)")  # fmt: skip
+    p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase sign)")
+    if flatten_help is not None:
+        p.add_argument("--flatten", type=int, metavar="DEGREE", help=flatten_help)
+    return p
+
+
+def json_parent() -> argparse.ArgumentParser:
+    """``--json [FILE]``, the same in every command (see ``emit``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="print the report as JSON on stdout instead of the text; with FILE, print the text and "
+                        "write the JSON to FILE")  # fmt: skip
+    return p
+
+
+def progress_parent(help: str = "no progress bar") -> argparse.ArgumentParser:
+    """``--no-progress`` (the bars go to stderr)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--no-progress", action="store_true", help=help)
+    return p
+
+
+def fix_parent(scoped: bool) -> argparse.ArgumentParser:
+    """``--fix`` and ``--prior``, the same for ``estimate`` and ``compare`` (``parse_fix_options``);
+    ``scoped``: each fixed value names its model (``compare``: MODEL:NAME=VALUE)."""
+    p = argparse.ArgumentParser(add_help=False)
+    form = "MODEL:NAME=VALUE" if scoped else "NAME=VALUE"
+    example = "--fix fixed:sigma=0.1 --fix fixed:D=0.5mJ/m2" if scoped else "--fix Ku=1.6MJ/m3 --fix sigma=0.1"
+    p.add_argument("--fix", action="append", default=[], metavar=form,
+                   help=f"hold a parameter{' of one model' if scoped else ''} at a value with its unit, e.g. {example}")
+    p.add_argument("--prior", type=Path, metavar="FILE.py",
+                   help="Python file defining prior() or prior(box) that returns Prior specs (dict or list), a "
+                        f"PriorModel or a numpyro prior function{' (the prior of every model)' if scoped else ''}")
+    return p
+
+
+def parse_fix_options(specs: list[str], *, models: Iterable[str] | None = None) -> dict:
+    """``--fix`` values → SI: ``{NAME: value}``, or with ``models`` (``compare``) ``{MODEL: {NAME: value}}``.
+    Units are required for dimensioned parameters (``units.parse_quantity``)."""
+    fixes: dict = {} if models is None else {m: {} for m in models}
+    for spec in specs:
+        scope, name, value = units.parse_fix(spec, scoped=models is not None)
+        target = fixes if scope is None else fixes.get(scope)
+        if target is None:
+            raise DomainfitError(f"--fix {spec!r}: no model named {scope!r} (models: {', '.join(fixes)})")
+        if name in target:
+            raise DomainfitError(f"--fix {name} given twice" + (f" for model {scope!r}" if scope else ""))
+        target[name] = value
+    return fixes
+
+
+def check_prior_file(path: Path | None) -> None:
+    if path is not None and not Path(path).is_file():
+        raise DomainfitError(f"--prior {path}: no such file")
+
+
+def json_on_stdout(args) -> bool:
+    """Whether ``--json`` (or ``--json -``) replaces the text on stdout."""
+    return getattr(args, "json", None) == "-"
+
+
+def check_json_file(args) -> None:
+    """Refuse a ``--json FILE`` that cannot be written, before any work."""
+    target = getattr(args, "json", None)
+    if target is not None and target != "-":
+        check_writable(target)
+
+
+def emit(args, report: dict | list, text: Iterable[str] | Callable[[], Iterable[str] | None]) -> None:
+    """Print a command's result: the text, or with ``--json``/``--json -`` the JSON report on stdout
+    instead; with ``--json FILE`` the text as usual and the JSON report written to FILE (atomically).
+
+    ``text`` is the lines, or a function called only when the text is wanted that prints it (warnings
+    on stderr included) or returns its lines."""
+    dumped = json.dumps(report, indent=2, default=str)
+    if json_on_stdout(args):
+        print(dumped)
+        return
+    lines = text() if callable(text) else text
+    for line in lines or ():
+        print(line)
+    if getattr(args, "json", None) is not None:
+        atomic_write(args.json, dumped)
+
+
+def load_model_arg(model_arg: str | None):
+    """The ``--model`` argument: a model path, or the shipped model for ``default`` (or none)."""
+    from ..nn import load_default, load_model
+
+    return load_default() if model_arg in (None, "default") else load_model(model_arg)
+
+
+def enable_compilation_cache() -> None:
+    """Keep compiled XLA programs on disk (``$DOMAINFIT_CACHE`` or ~/.cache/domainfit/jax), so a
+    rerun or a second ``estimate`` skips compilation. A user's own JAX_COMPILATION_CACHE_DIR wins."""
+    import jax
+
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.environ.get("DOMAINFIT_NO_CACHE"):
+        return
+    if jax.config.jax_compilation_cache_dir:  # already chosen by the caller
+        return
+    folder = os.environ.get("DOMAINFIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "domainfit", "jax")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def parse_range(name: str, text: str) -> tuple[float, float]:
+    """'lo:hi' or 'value' in the user unit of ``name`` → (lo, hi) in SI."""
+    parts = str(text).split(":")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        raise DomainfitError(f"--{name} {text!r}: write a range as low:high (e.g. 0.1:1.0) or one value") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or not all(math.isfinite(v) for v in values) or values[1] < values[0]:
+        raise DomainfitError(f"--{name} {text!r}: need low:high with finite low ≤ high")
+    if name == "sigma":
+        return values[0], values[1]
+    return units.to_si(name, values[0]), units.to_si(name, values[1])
+
+
+def fov_option(text: str) -> tuple[float, float, tuple[float, ...] | None]:
+    """``--fov`` of ``train``: ``low:high`` (a range) or ``a,b,c`` (a set) in µm → (low, high, set) [m]."""
+    text = str(text)
+    if "," in text and ":" not in text:
+        fovs = tuple(units.parse_length(p, default_unit="um") for p in text.split(","))
+        return min(fovs), max(fovs), fovs
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise DomainfitError(f"--fov {text!r}: write low:high (a range) or a,b,c (a set) in µm, e.g. 0.5:2.048")
+    lo, hi = (units.parse_length(p, default_unit="um") for p in parts)
+    if hi < lo:
+        raise DomainfitError(f"--fov {text!r}: need low ≤ high")
+    return lo, hi, None

@@ -1,0 +1,104 @@
+"""``domainfit estimate``: D, Ms and σ from one domain image, optionally with their posterior.
+
+Parse → one call of ``domainfit.estimate`` → print (text or JSON) and, with ``--out``, save its files.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
+from ._common import (check_prior_file, emit, enable_compilation_cache, fix_parent, image_parent, parse_fix_options,
+                      progress_parent)
+
+INSTRUMENT_CHOICES = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
+"""Instrument families a user can name (``estimation.INSTRUMENTS``; no numerical import here)."""
+
+_POSTERIOR_ONLY = ("hdi", "chains", "samples", "warmup", "emulator", "predictive", "prior")
+
+
+def add_parser(sub, parents) -> None:
+    image = image_parent(flatten_help="subtract a polynomial background of this degree first (default: the model's, "
+                         "2 for models trained on instrument views; it removes one itself too)")  # fmt: skip
+    p = sub.add_parser(
+        "estimate",
+        parents=[image, *parents, progress_parent("no progress bars on stderr"), fix_parent(scoped=False)],
+        help="estimate D, Ms and σ from one domain image (CNN)",
+        description="Estimate D [mJ/m²], Ms [kA/m] and σ (dimensionless) with their spread from one image "
+        "(PNG, TIFF, .npy/.npz) of any size: it is resampled to the model's pixel size and tiled. "
+        "With --posterior the CNN estimate seeds a Bayesian refinement (MAP, then NUTS on the emulator "
+        "likelihood) that reports credible intervals, diagnostics and a posterior-predictive check.",
+    )
+    p.add_argument("--model", default="default", help="model (.eqx, .json or training folder; default: the shipped one)")
+    p.add_argument("--single-view", action="store_true",
+                   help="read each tile once instead of in its 16 symmetric versions (rotations, reflections, sign)")
+    p.add_argument("--instrument", choices=INSTRUMENT_CHOICES,
+                   help="the kind of instrument that recorded the image, when known: its own spread calibration "
+                        "is used (docs/imaging.md: ideal/gaussian = XMCD, X-ray, PEEM, Kerr; mfm; probe = stray-field "
+                        "sensor; lorentzian, kerr)")
+    p.add_argument("--lift", help="MFM lift or sensor height above the film, e.g. 25nm (checked against training; with "
+                   "--instrument and --resolution the spreads follow the calibration at these settings)")
+    p.add_argument("--resolution", help="instrument resolution (point-spread FWHM: tip or sensor size), e.g. 30nm "
+                   "(checked against training; used by the spread calibration as --lift is)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="write report.json and config.json here; with --posterior also idata.nc, pair.png, predictive.png")
+    g = p.add_argument_group("posterior (Bayesian refinement with the model's emulator; see docs/inference.md; "
+                             "--fix and --prior apply to it)")
+    g.add_argument("--posterior", action="store_true",
+                   help="refine the CNN estimate: MAP then NUTS on the emulator likelihood, with intervals")
+    g.add_argument("--hdi", type=float, help="probability of the highest-density intervals (default 0.9)")
+    g.add_argument("--chains", type=int, help="NUTS chains (default 4)")
+    g.add_argument("--samples", type=int, help="NUTS draws per chain after warm-up (default 1000)")
+    g.add_argument("--warmup", type=int, help="NUTS warm-up steps per chain (default 500)")
+    g.add_argument("--seed", type=int, default=0, help="random seed of chains and predictive draws (default 0)")
+    g.add_argument("--emulator", type=Path, help="emulator .npz (default: NAME.emulator.npz beside the model)")
+    g.add_argument("--predictive", type=int, help="posterior-predictive draws for the check (0 skips; default 200)")
+    p.set_defaults(handler=run)
+
+
+def posterior_config(args):
+    """The ``PosteriorConfig`` of the options (checked), or None without ``--posterior``."""
+    from ..estimation import PosteriorConfig
+
+    if not args.posterior:
+        given = [n for n in _POSTERIOR_ONLY if getattr(args, n, None) is not None] + (["fix"] if args.fix else [])
+        if given:
+            raise DomainfitError(f"--{given[0]} only applies with --posterior")
+        return None
+    defaults = PosteriorConfig()
+    config = PosteriorConfig(**{field: getattr(args, opt) if getattr(args, opt) is not None else getattr(defaults, field)
+                                for field, opt in (("hdi_prob", "hdi"), ("chains", "chains"), ("samples", "samples"),
+                                                   ("warmup", "warmup"), ("predictive", "predictive"),
+                                                   ("emulator", "emulator"))})
+    config.check()
+    check_prior_file(args.prior)
+    return config
+
+
+def run(args) -> int:
+    enable_compilation_cache()
+    import domainfit
+
+    config = posterior_config(args)  # every option is checked before any work
+    fixes = parse_fix_options(args.fix)
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DomainfitError(f"cannot create --out folder {args.out}: {err.strerror or err}") from None
+    result = domainfit.estimate(
+        args.image, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
+        key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
+        resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress,
+    )
+    if args.out is not None:
+        result.save(args.out)
+
+    def text() -> None:
+        print("\n".join(result.lines()))
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    emit(args, result.report, text)
+    return 0 if result.trustworthy else UNTRUSTWORTHY_EXIT

@@ -1,0 +1,195 @@
+"""``domainfit.compare``: Bayes factors between models of one image, in one call.
+
+Each model is an emulator (e.g. one fitted to interfacial-DMI and one to bulk-DMI simulations, or the
+shipped model's, "default") under the same prior — the box priors of a preset, or the user's — with
+optionally some parameters fixed ("σ fixed" against "σ free"). The evidence of each comes from
+tempered SMC with an error bar from independent runs (``inference.compare_models``)::
+
+    import domainfit as df
+    c = df.compare("example", models={"free": "default", "fixed": "default"}, fix={"fixed": {"sigma": 0.1}})
+    print(c)            # log-evidences, Bayes factors against the best, warnings
+    c.to_json()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ._files import atomic_write
+from .errors import DomainfitError
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Evidence per model and Bayes factors against the best (``table`` is the JSON report:
+    ``evidence``, ``best``, ``bayes_factors``, ``warnings``, ``image``, ``wall_time_s``)."""
+
+    table: dict
+
+    @property
+    def best(self) -> str:
+        return self.table["best"]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.table["warnings"])
+
+    def lines(self) -> list[str]:
+        """The text of ``domainfit compare`` (stdout)."""
+        t = self.table
+        lines = []
+        for name, ev in t["evidence"].items():
+            mark = "  (best)" if name == t["best"] else ""
+            lines.append(f"{name:>16}: log Z = {ev['log_evidence']:.2f} ± {ev['error']:.2f}{mark}")
+        for name, bf in t["bayes_factors"].items():
+            lines.append(f"{t['best']} vs {name}: {bf['interpretation']}")
+        return lines + [f"warning: {m}" for m in t["warnings"]]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def to_json(self) -> str:
+        return json.dumps(self.table, indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON report to ``path`` atomically."""
+        return atomic_write(path, self.to_json())
+
+
+def model_emulators(models: Mapping) -> dict:
+    """{name: (emulator, path or None)} from {name: emulator file | "default" | Emulator}."""
+    from .inference import Emulator
+
+    if len(models) < 2:
+        raise DomainfitError("model comparison needs at least two models")
+    out = {}
+    for name, spec in models.items():
+        if isinstance(spec, Emulator):
+            out[name] = (spec, None)
+            continue
+        if str(spec) == "default":
+            from .nn import emulator_path, load_default
+
+            spec = emulator_path(load_default().path)
+        if not Path(spec).is_file():
+            raise DomainfitError(f"model {name!r}: no emulator file {spec}")
+        out[name] = (Emulator.load(spec), Path(spec))
+    return out
+
+
+def comparison_prior(preset: str, priors, fixes: Mapping[str, float]):
+    """The prior of one model: the preset's box priors (``inference.default_priors``), with the user's
+    ``priors`` (as for ``estimate``: Prior(s), a PriorModel, a numpyro function or a prior file)
+    and the model's fixed values."""
+    from .inference import Prior, PriorModel, default_priors
+    from .inference.setup import load_prior_file
+
+    spec = default_priors(preset)
+    source = "the given prior"
+    if isinstance(priors, (str, Path)):
+        source = str(priors)
+        box = {n: (float(p.dist.support.lower_bound), float(p.dist.support.upper_bound))
+               for n, p in spec.items() if not p.fixed}
+        priors = load_prior_file(priors, box)
+    if isinstance(priors, Prior):
+        priors = [priors]
+    if isinstance(priors, (list, tuple)) and all(isinstance(p, Prior) for p in priors):
+        priors = {p.name: p for p in priors}
+    if isinstance(priors, PriorModel) or (callable(priors) and not isinstance(priors, Mapping)):
+        if fixes:
+            raise DomainfitError(f"fixed values cannot change the prior function of {source}: fix parameters inside it")
+        return priors if isinstance(priors, PriorModel) else PriorModel.from_function(priors)
+    if priors is not None:
+        if not (isinstance(priors, Mapping) and all(isinstance(p, Prior) for p in priors.values())):
+            raise DomainfitError(f"{source} is a {type(priors).__name__}: give a Prior, a dict or list of Prior, a "
+                                 "PriorModel, or a function calling numpyro.sample")
+        spec.update(priors)
+    spec.update({n: Prior.fix(n, v) for n, v in fixes.items()})
+    return PriorModel(spec)
+
+
+def compare(
+    image,
+    *,
+    models: Mapping,
+    pixel_size: float | str | None = None,
+    fix: Mapping[str, Mapping[str, float | str]] | None = None,
+    priors=None,
+    preset: str = "co-pt",
+    cnn=None,
+    particles: int = 1000,
+    runs: int = 4,
+    key=0,
+    invert: bool = False,
+) -> Comparison:
+    """Log-evidence of each model of ``image`` with its error, and Bayes factors against the best.
+
+    Args:
+        image: file, array of raw levels (with ``pixel_size``) or ``DomainImage``, as for ``estimate``.
+        models: {name: emulator .npz | "default" (the shipped model's emulator) | ``Emulator``}, ≥ 2.
+        fix: {model: {parameter: value}} held fixed in that model (numbers SI; strings with units).
+        priors: one prior for every model (as for ``estimate``); default: the preset's box priors.
+        preset: box priors of "co-pt" or "low-ms".
+        cnn: the CNN whose estimates are statistics of emulators fitted with ``emulator --learned``
+            (a model path, "default" or a ``LoadedModel``); "default" when a model is "default".
+        particles, runs: SMC particles per run and independent runs (the error bar).
+        key: seed (int) or JAX key; invert: contrast sign flip.
+    """
+    import jax
+
+    from . import inference
+    from .estimation import load_model, parse_fixes, read_image
+    from .inference.learned import check_same_model, learned_names, summary_with_cnn
+    from .inference.setup import check_fixes
+    from .nn import estimate as cnn_estimate
+    from .stats import summary_vector
+
+    t0 = time.perf_counter()
+    if particles < 10 or runs < 2:
+        raise DomainfitError(f"{particles} particles × {runs} runs: need ≥ 10 particles and ≥ 2 runs (the error bar)")
+    emulators = model_emulators(models)
+    fixes = {name: {} for name in emulators}
+    for name, values in (fix or {}).items():
+        if name not in emulators:
+            raise DomainfitError(f"fixed values for {name!r}, which is no model (models: {', '.join(emulators)})")
+        fixes[name] = parse_fixes(values)
+    notices = [n for name, (emu, _) in emulators.items() for n in check_fixes(emu, fixes[name], model=name)]
+    if cnn is None and any(str(spec) == "default" for spec in models.values()):
+        cnn = "default"  # the shipped emulator's statistics are the shipped CNN's estimates
+    loaded = None if cnn is None else load_model(cnn)
+    # a CNN trained on instrument views reads images with their background removed before clipping
+    img = read_image(image, pixel_size, invert=invert, flatten=None if loaded is None else loaded.flatten)
+    data = jax.numpy.asarray(img.data)
+    area = img.shape[0] * img.shape[1] * img.pixel_size**2
+    notices = list(img.notes) + notices
+    cnn_mean = None if loaded is None else cnn_estimate(loaded, img.data, img.pixel_size).mean
+    problems = {}
+    for name, (emulator, _) in emulators.items():
+        if learned_names(emulator.stat_names):
+            if loaded is None:
+                raise DomainfitError(f"model {name!r}: its emulator's statistics include a CNN's estimates; name "
+                                     "that CNN (cnn=MODEL, --cnn MODEL)")
+            check_same_model(emulator, loaded)
+            s_obs = summary_with_cnn(cnn_mean, emulator.stat_names)(data, img.pixel_size)
+        else:
+            s_obs = summary_vector(data, img.pixel_size)
+        if s_obs.shape[0] != len(emulator.stat_names):
+            raise DomainfitError(f"model {name!r}: the image gives {s_obs.shape[0]} statistics, its emulator "
+                                 f"expects {len(emulator.stat_names)}")
+        prior = comparison_prior(preset, priors, fixes[name])
+        likelihood = inference.EmulatorLikelihood(emulator, s_obs, area_ratio=emulator.area / area)
+        problems[name] = inference.Problem(prior, likelihood, s_obs=s_obs, stat_names=emulator.stat_names)
+        notices += [f"{name}: {m}" for m in emulator.check_observation(s_obs)]
+    key = jax.random.key(key) if isinstance(key, int) else key
+    table = inference.compare_models(problems, key=key, n_particles=particles, n_runs=runs)
+    table["warnings"] = notices
+    table["models"] = {name: {"emulator": None if path is None else str(path), "fixed_SI": fixes[name]}
+                       for name, (_, path) in emulators.items()}
+    table["image"] = {"path": str(image) if isinstance(image, (str, Path)) else img.source,
+                      "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
+    table["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    return Comparison(table)

@@ -1,0 +1,106 @@
+"""The full ArviZ ``InferenceData`` of a posterior run, in user units.
+
+``run_nuts`` keeps what the sampler gives (θ in SI, sample statistics, the observation). For users
+``inference_data`` completes it so that ``az.summary``, ``az.plot_pair``, ``az.plot_ppc``, ``az.loo``
+and ``az.compare`` work:
+
+- ``posterior`` and ``prior``: the sampled parameters in user units (D mJ/m², Ms kA/m, σ 1), each
+  variable's unit in its ``units`` attribute;
+- ``observed_data``: the image's statistics ``s`` [statistic];
+- ``posterior_predictive``: one statistic vector per posterior draw, s ~ N(μ(θ), Σ(θ)) of the likelihood;
+- ``log_likelihood``: log p(s_obs | θ) per draw, split over the statistics by the chain rule,
+  log p(s) = Σ_i log p(s_i | s_<i) (Cholesky of Σ(θ), statistics in the emulator's order): the
+  terms sum exactly to the joint log-likelihood the sampler used, so LOO/WAIC values and
+  ``az.compare`` weigh the same likelihood, with "leave one statistic out" meaning the i-th
+  conditional.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._types import Array, Float, Key
+from ..errors import DomainfitError
+from ..units import user_unit
+
+OBSERVED = "s"
+"""Name of the statistic vector in observed_data, posterior_predictive and log_likelihood."""
+
+
+def pointwise_log_likelihood(
+    s: Float[Array, " n"], mean: Float[Array, " n"], cov: Float[Array, "n n"]
+) -> Float[Array, " n"]:
+    """log p(s_i | s_<i) for i = 1…n under N(mean, cov); their sum is log N(s; mean, cov)."""
+    chol = jnp.linalg.cholesky(cov)
+    z = jax.scipy.linalg.solve_triangular(chol, s - mean, lower=True)
+    return -0.5 * z**2 - jnp.log(jnp.diag(chol)) - 0.5 * jnp.log(2 * jnp.pi)
+
+
+def _to_user(draws: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    values, unit_of = {}, {}
+    for name, v in draws.items():
+        unit, factor = user_unit(name)
+        values[name] = np.asarray(v, np.float64) / factor
+        unit_of[name] = unit
+    return values, unit_of
+
+
+def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 1000):
+    """The full ``InferenceData`` (module docstring) of ``sampled``, the SI ``InferenceData`` that
+    ``run_nuts`` / ``fit_posterior`` returned for ``problem``.
+
+    ``problem.likelihood`` must have ``moments(θ)`` (emulator and synthetic likelihoods do) and
+    ``problem.s_obs`` must be set.
+    """
+    import arviz as az
+
+    moments = getattr(problem.likelihood, "moments", None)
+    if moments is None or problem.s_obs is None:
+        raise DomainfitError("the full InferenceData needs a likelihood with moments(θ) and the observed statistics")
+    post = sampled.posterior
+    chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    base = {k: float(v) for k, v in problem.prior.theta(jnp.zeros(problem.prior.dim)).items()}
+    names = [n for n in post.data_vars if n in base]
+    theta = {n: jnp.full((chains * draws,), v) for n, v in base.items()}
+    theta.update({n: jnp.asarray(np.asarray(post[n], np.float64).reshape(-1)) for n in names})
+    s_obs = jnp.asarray(problem.s_obs)
+    k_pp, k_prior = jax.random.split(key)
+
+    @jax.jit
+    def per_draw(theta, keys):
+        def one(t, k):
+            mean, cov = moments(t)
+            cov = cov.astype(s_obs.dtype)
+            mean = mean.astype(s_obs.dtype)
+            return pointwise_log_likelihood(s_obs, mean, cov), jax.random.multivariate_normal(k, mean, cov, method="svd")
+
+        return jax.vmap(one)(theta, keys)
+
+    loglik, predictive = per_draw(theta, jax.random.split(k_pp, chains * draws))
+    n_stat = s_obs.shape[0]
+    loglik = np.asarray(loglik, np.float64).reshape(chains, draws, n_stat)
+    predictive = np.asarray(predictive, np.float64).reshape(chains, draws, n_stat)
+    u = problem.prior.sample_u(prior_draws, key=k_prior)
+    prior_theta = jax.vmap(problem.prior.theta)(u)
+    posterior, unit_of = _to_user({n: np.asarray(post[n]) for n in names})
+    prior, _ = _to_user({n: np.asarray(prior_theta[n]).reshape(1, -1) for n in names})
+    stat_names = list(problem.stat_names) if problem.stat_names else [f"s{i}" for i in range(n_stat)]
+    dims = {OBSERVED: ["statistic"]}
+    coords = {"statistic": stat_names}
+    sample_stats = {k: np.asarray(sampled.sample_stats[k]) for k in sampled.sample_stats.data_vars}
+    attrs = dict(sampled.attrs)
+    attrs["units"] = json.dumps(unit_of)
+    attrs["log_likelihood"] = "chain rule over the statistics: log p(s_i | s_<i) (domainfit.inference.idata)"
+    idata = az.from_dict(
+        posterior=posterior, prior=prior, sample_stats=sample_stats, observed_data={OBSERVED: np.asarray(s_obs)},
+        posterior_predictive={OBSERVED: predictive}, log_likelihood={OBSERVED: loglik}, dims=dims, coords=coords,
+        attrs=attrs,
+    )
+    for group in ("posterior", "prior"):
+        for name in names:
+            idata[group][name].attrs["units"] = unit_of[name]
+    return idata
