@@ -182,6 +182,16 @@ def main() -> None:
         for how in ("named", "named_settings"):
             s = results[how][fam]
             print(f"{'':>11}  {how:>14}: D cover {s['D']['coverage']:.2f} | σ cover {s['sigma']['coverage']:.2f}", flush=True)
+    rendered = [readings[f] for f in families if f != "clean"]
+    if rendered:  # every instrument-rendered view together: the acceptance's RMSE over the test images
+        pooled = {}
+        for k, t in enumerate(loaded.targets):
+            if t in USER:
+                err = np.concatenate([(r.mean[:, k] - r.truth[:, k]) * USER[t] for r in rendered])
+                pooled[t] = {"rmse": float(np.sqrt(np.mean(err**2))), "bias": float(np.mean(err)), "n": int(len(err))}
+        results["pooled_instruments"] = pooled
+        print(f"all instrument views ({pooled['D']['n']}): D RMSE {pooled['D']['rmse']:.3f} | "
+              f"σ RMSE {pooled['sigma']['rmse']:.4f}", flush=True)
     binary = read(loaded, "binary", BINARY, draws=1)  # one per state and pixel size, as clean
     results["summary"]["binary (shipped model)"] = metrics(binary, loaded)
     if "clean" in readings:

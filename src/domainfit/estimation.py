@@ -88,9 +88,9 @@ def load_model(model):
     return load_default() if model in (None, "default") else load_path(model)
 
 
-def read_image(image, pixel_size=None, *, invert: bool = False, flatten: int | None = None):
+def read_image(image, pixel_size=None, *, invert: bool = False, flatten: int | None = None, binarise: bool = False):
     """A ``DomainImage`` from a file path (or "example"), an array of raw levels, or a ``DomainImage``.
-    ``pixel_size``: metres, or a string with its unit ("15.6nm")."""
+    ``pixel_size``: metres, or a string with its unit ("15.6nm"); ``binarise``: two-level (Otsu)."""
     import numpy as np
 
     from . import imaging
@@ -98,14 +98,14 @@ def read_image(image, pixel_size=None, *, invert: bool = False, flatten: int | N
     if isinstance(pixel_size, str):
         pixel_size = imaging.parse_pixel_size(pixel_size)
     if isinstance(image, imaging.DomainImage):
-        if invert or flatten is not None:
-            raise DomainfitError("invert/flatten apply when reading an image: pass the file or the raw array")
+        if invert or flatten is not None or binarise:
+            raise DomainfitError("invert/flatten/binarise apply when reading an image: pass the file or the raw array")
         return image
     if isinstance(image, (str, Path)):
-        return imaging.load(image, pixel_size=pixel_size, invert=invert, flatten=flatten)
+        return imaging.load(image, pixel_size=pixel_size, invert=invert, flatten=flatten, binarise=binarise)
     if pixel_size is None:
         raise DomainfitError("an image given as an array needs its pixel size: pixel_size=15.6e-9 (m) or '15.6nm'")
-    return imaging.from_array(np.asarray(image), pixel_size, invert=invert, flatten=flatten)
+    return imaging.from_array(np.asarray(image), pixel_size, invert=invert, flatten=flatten, binarise=binarise)
 
 
 def instrument_settings(loaded, instrument: str | None, lift=None, resolution=None) -> dict:

@@ -33,23 +33,13 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
-
     from ..data import Dataset
-    from ..nn import calibrate_spread, load_model
+    from ..nn import calibrate_spread, load_model, select_rows
 
     enable_compilation_cache()
     loaded = load_model(args.model)
     ds = Dataset(args.data)
-    rows = np.arange(len(ds)) if args.split == "all" else None
-    if args.first is not None:
-        if args.first < 1:
-            raise DomainfitError(f"--first {args.first}: need a positive sample count")
-        if rows is None:
-            from ..nn.train import validation_mask
-
-            rows = np.nonzero(validation_mask(ds.index, loaded.training.val_fraction))[0]
-        rows = rows[np.asarray(ds.index)[rows] < args.first]
+    rows = select_rows(loaded, ds, args.split, args.first)
     fovs = tuple(units.parse_length(f, default_unit="um") for f in args.fov.split(",")) if args.fov else None
     if args.draws < 1:
         raise DomainfitError(f"--draws {args.draws}: need at least 1")

@@ -1,6 +1,6 @@
 """``domainfit emulator``: fit the emulator of the summary statistics to a dataset (for ``estimate --posterior``).
 
-A shell over ``inference.emulator_from_dataset``. A model's emulator lives beside it, ``NAME.eqx`` →
+A shell over ``inference.model_emulators.fit_emulators``. A model's emulator lives beside it, ``NAME.eqx`` →
 ``NAME.emulator.npz`` (``nn.emulator_path``), or, for a training set mixing prior boxes, one per box as
 ``NAME.emulator-COMPONENT.npz``.
 """
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 from .. import units
-from ..errors import DomainfitError
 from ._common import emit, enable_compilation_cache, json_on_stdout
 
 
@@ -45,71 +43,17 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..nn import emulator_path
-    from ..nn.checkpoint import resolve_model_path
-
-    if args.out is None and args.model is None:
-        raise DomainfitError("say where the emulator goes: --model MODEL (saved beside it) or --out FILE.npz")
-    if args.model == "default":  # the shipped model: its CNN for --learned, never overwritten in place
-        if args.out is None:
-            raise DomainfitError("--model default is the shipped model: give --out FILE.npz for the new emulator")
-        from ..nn import load_default
-
-        args.model = str(load_default().path)
-    if args.draws < 1:
-        raise DomainfitError(f"--draws {args.draws}: need at least 1")
-    if args.degree < 0 or args.degree_var < 0:
-        raise DomainfitError(f"--degree {args.degree} --degree-var {args.degree_var}: need degrees ≥ 0")
-    if args.model is not None and not resolve_model_path(args.model).is_file():
-        raise DomainfitError(f"no model at {args.model}: train one with 'domainfit train' first")
-    if args.learned and args.model is None:
-        raise DomainfitError("--learned uses the estimates of a CNN: name it with --model MODEL")
-    if not (Path(args.data) / "dataset.json").is_file():
-        raise DomainfitError(f"no dataset at {args.data}: make one with 'domainfit generate'")
-    from ..data import Dataset
-    from ..inference.emulator import dataset_components
-
-    components = dataset_components(Dataset(args.data))
-    if args.component is not None:
-        if args.component not in components:
-            raise DomainfitError(f"--component {args.component}: the dataset's prior components are {', '.join(components)}")
-        wanted = [args.component]
-    else:
-        wanted = components
-    if args.out is not None and len(wanted) > 1:
-        raise DomainfitError(f"the dataset mixes {', '.join(components)}: with --out, choose one with --component "
-                             "(or use --model, which keeps one emulator per component beside the model)")
-    targets = []
-    for comp in wanted:
-        if args.out is not None:
-            out = Path(args.out)
-        else:
-            out = emulator_path(args.model, comp if len(components) > 1 else None)
-        if out.suffix != ".npz":
-            out = out.with_name(out.name + ".npz")
-        if not out.resolve().parent.exists():
-            raise DomainfitError(f"cannot write {out}: folder {out.parent} does not exist")
-        targets.append((comp if len(components) > 1 else None, out))
     enable_compilation_cache()
-    import jax
+    from ..inference.model_emulators import fit_emulators
 
-    from ..inference import emulator_from_dataset
-    from ..nn import load_model
+    def show(fitted) -> None:  # each emulator's text as soon as it is fitted
+        if not json_on_stdout(args):
+            print_emulator(fitted.emulator, fitted.path)
 
-    learned = load_model(args.model) if args.learned else None
-    summaries = []
-    for comp, out in targets:
-        t0 = time.perf_counter()
-        emu = emulator_from_dataset(args.data, degree=args.degree, degree_var=args.degree_var,
-                                    key=jax.random.key(args.seed), component=comp, learned=learned,
-                                    draws=args.draws, draw_seed=args.draw_seed)
-        emu.save(out)  # atomic: an interrupted run never leaves half an emulator
-        rep = emu.error_report
-        summaries.append({"out": str(out), "component": rep.get("component"), "inputs": list(emu.names),
-                          "statistics": list(emu.stat_names), "area_um2": emu.area * 1e12, "cross_validation": rep,
-                          "wall_time_s": round(time.perf_counter() - t0, 3)})
-        if not json_on_stdout(args):  # each emulator's text as soon as it is fitted
-            print_emulator(emu, out)
+    fitted = fit_emulators(args.data, model=args.model, out=args.out, component=args.component, degree=args.degree,
+                           degree_var=args.degree_var, seed=args.seed, learned=args.learned, draws=args.draws,
+                           draw_seed=args.draw_seed, on_fitted=show)
+    summaries = [f.summary for f in fitted]
     emit(args, summaries[0] if len(summaries) == 1 else summaries, [])  # the text is printed above
     return 0
 

@@ -26,20 +26,14 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..nn import evaluate
-    from ..nn.train import validation_mask
+    from ..nn import evaluate, select_rows
 
     enable_compilation_cache()
     from ..data import Dataset
 
     loaded = load_model_arg(args.model)
     ds = Dataset(args.data)
-    rows = None
-    if args.split == "val":
-        frac = loaded.training.val_fraction
-        import numpy as np
-
-        rows = np.nonzero(validation_mask(ds.index, frac))[0]
+    rows = select_rows(loaded, ds, args.split)
     fovs = None
     if args.fov:
         fovs = tuple(units.parse_length(f, default_unit="um") for f in args.fov.split(","))

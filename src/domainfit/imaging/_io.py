@@ -120,7 +120,7 @@ def from_array(
 ) -> DomainImage:
     """A domain image from an array of raw levels [y, x] with its pixel size [m], normalised as ``load``
     normalises a file (same checks: 2D, finite, not constant, ≥ 32 px a side)."""
-    raw = _check_pixels(np.asarray(raw), source)
+    raw = _check_pixels(np.asarray(raw, dtype=np.float64), source)  # as a file is read: float64
     meta = {"format": "array", "pixel_size_source": "given"}
     return _normalised(raw, check_pixel_size(pixel_size), meta, source, source, invert=invert, flatten=flatten,
                        binarise=binarise, percentiles=percentiles)

@@ -199,3 +199,23 @@ def _plots(folder: Path, targets, truth, results, fields_of_view, skip=()) -> li
         save_figure(fig, path)
         paths.append(str(path))
     return paths
+
+
+def select_rows(loaded, ds, split: str = "all", first: int | None = None) -> np.ndarray:
+    """Rows of dataset ``ds`` to evaluate or calibrate on: every sample ("all") or the validation split
+    of ``loaded``'s training ("val"); with ``first``, only samples of index < first (a dataset whose
+    generation went on after a calibration stays reproducible)."""
+    from .train import validation_mask
+
+    if split not in ("all", "val"):
+        raise DomainfitError(f"split {split!r}: use 'all' or 'val'")
+    if split == "all":
+        rows = np.arange(len(ds))
+    else:
+        rows = np.nonzero(validation_mask(ds.index, loaded.training.val_fraction))[0]
+    if first is not None:
+        if first < 1:
+            raise DomainfitError(f"--first {first}: need a positive sample count")
+        rows = rows[np.asarray(ds.index)[rows] < first]
+    return rows
+
