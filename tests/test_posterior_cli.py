@@ -348,6 +348,11 @@ def test_one_call_estimate_is_what_the_command_line_runs(setup, tmp_path, capsys
         assert ll[c, d] == pytest.approx(float(problem.likelihood(theta)), rel=1e-4, abs=1e-3)
     loo = az.loo(idata)
     assert np.isfinite(loo.elpd_loo)
+    assert len(az.compare({"a": idata, "b": idata})) == 2 and set(az.summary(idata).index) == {"D", "sigma"}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    assert az.plot_pair(idata) is not None
     fig = r.plot(tmp_path / "pair_again.png")
     assert (tmp_path / "pair_again.png").is_file() and len(fig.axes) >= 4
 
