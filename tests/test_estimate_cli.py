@@ -210,3 +210,17 @@ def test_named_probe_settings_set_the_spread_through_the_cli(capsys):
     assert "spreads calibrated for probe images at the given settings" in capsys.readouterr().out
     assert main(["estimate", "example"]) == 0
     assert "spreads pooled over the training instruments (name yours: --instrument)" in capsys.readouterr().out
+
+
+def test_one_call_estimate_takes_an_image_already_read():
+    # domainfit.estimate passed the shipped model's background degree to an imaging.DomainImage, which
+    # refused it ("invert/flatten apply when reading an image"): the calibration benchmark hit it. A
+    # DomainImage is used as it was read; read with the model's degree it gives the file's estimate.
+    import domainfit as df
+    from domainfit import imaging
+
+    model = df.estimation.load_model("default")
+    from_file = df.estimate("example", model=model, single_view=True)
+    from_image = df.estimate(imaging.load("example", flatten=model.flatten), model=model, single_view=True)
+    assert from_image.report["parameters"]["D"]["mean"] == pytest.approx(from_file.report["parameters"]["D"]["mean"])
+    assert from_image.config["flatten"] is None and from_file.config["flatten"] == model.flatten == 2

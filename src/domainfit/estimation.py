@@ -287,7 +287,9 @@ def estimate(
     loaded = load_model(model)
     # A model trained on instrument views reads images with their background removed: do it before
     # the loader's contrast scaling clips the brightest and darkest pixels, as training did.
-    img = read_image(image, pixel_size, invert=invert, flatten=loaded.flatten if flatten is None else flatten)
+    if flatten is None and not _is_domain_image(image):  # a DomainImage was read already: as it is
+        flatten = loaded.flatten
+    img = read_image(image, pixel_size, invert=invert, flatten=flatten)
     candidates = _prepare_posterior(loaded, config, fixes, priors) if config is not None else []
     t1 = time.perf_counter()
     bar("CNN estimate")
@@ -330,6 +332,12 @@ def _prepare_posterior(loaded, config: PosteriorConfig, fixes, priors) -> list[d
         prior, boxed = build_prior(emulator, fixes, priors)
         candidates.append(dict(emulator=emulator, emulator_path=path, prior_model=prior, boxed=boxed))
     return candidates
+
+
+def _is_domain_image(image) -> bool:
+    from .imaging import DomainImage
+
+    return isinstance(image, DomainImage)
 
 
 def _spread_text(result: EstimateResult) -> str:
