@@ -132,12 +132,13 @@ def plot(results: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="model trained on instrument views and calibrated")
-    ap.add_argument("--data", required=True, help="held-out test dataset (with m_z)")
+    ap.add_argument("--data", required=True, action="append",
+                    help="held-out test dataset (with m_z); repeat for more test states (each its own seed stream)")
     ap.add_argument("--bound", help="a model trained with --instruments binary (the geometry bound)")
     ap.add_argument("--specialist", action="append", default=[], metavar="FAMILY=MODEL",
                     help="a model trained on one family's views alone, read on that family's test views beside the "
                          "shipped model (what the family allows a network of this size, on the same training states)")
-    ap.add_argument("--n", type=int, default=48, help="test states (default 48)")
+    ap.add_argument("--n", type=int, default=48, help="test states per dataset (default 48)")
     ap.add_argument("--pixel-sizes", default="8,16", help="detector pixel sizes [nm] (default 8,16)")
     ap.add_argument("--draws", type=int, default=2, help="instruments drawn per state, family and pixel size (default 2)")
     ap.add_argument("--families", default="clean,ideal,gaussian,mfm,probe,lorentzian")
@@ -147,16 +148,17 @@ def main() -> None:
 
     t0 = time.perf_counter()
     loaded = nn.load_model(args.model)
-    ds = Dataset(args.data)
-    rows = np.nonzero(np.asarray(ds.converged, bool))[0][: args.n]
+    sets = [Dataset(d) for d in args.data]
+    picks = [np.nonzero(np.asarray(ds.converged, bool))[0][: args.n] for ds in sets]
     pixels = [float(p) * 1e-9 for p in args.pixel_sizes.split(",")]
     families = args.families.split(",")
     results = {"families": families, "summary": {}, "named": {}, "named_settings": {}, "points": {}}
 
     def read(model, fam, prior=TEST, draws=args.draws):
+        # dataset d draws its instruments on seed stream SEED + 100 d + i (the first: as before)
         parts = [recorded_readings(model, ds, rows, prior=prior, family=None if fam == "clean" else fam,
-                                   pixel_size=p, seed=SEED + i, draws=1 if fam == "clean" else draws)
-                 for i, p in enumerate(pixels)]  # fmt: skip
+                                   pixel_size=p, seed=SEED + 100 * d + i, draws=1 if fam == "clean" else draws)
+                 for d, (ds, rows) in enumerate(zip(sets, picks)) for i, p in enumerate(pixels)]  # fmt: skip
         out = parts[0]
         for extra in parts[1:]:
             out = type(out)(**{k: (getattr(out, k) + getattr(extra, k)) if isinstance(getattr(out, k), list)
@@ -203,8 +205,9 @@ def main() -> None:
                                          "median_shift_sd": float(np.median(np.abs(binary.mean[:, k] - clean.mean[:, k]) / sd))}
         print(f"binarised vs clean: |ΔD| ≤ 1 sd in {agree.mean():.2f} of {len(agree)} images")
         shifts = []
-        for p in pixels:
-            shifts += flatten_one_shift(loaded, ds, rows, p)
+        for ds, rows in zip(sets, picks):
+            for p in pixels:
+                shifts += flatten_one_shift(loaded, ds, rows, p)
         results["flatten_1"] = {"max_shift_sd": float(np.max(shifts)), "median_shift_sd": float(np.median(shifts)),
                                 "within_half_sd": float(np.mean(np.array(shifts) <= 0.5)), "n": len(shifts)}
         print(f"--flatten 1 on clean images: |ΔD| median {np.median(shifts):.2f} sd, max {np.max(shifts):.2f} sd")
@@ -226,7 +229,8 @@ def main() -> None:
         s = results["summary"][f"{fam} (specialist)"]
         print(f"{fam} specialist on {fam} views: D RMSE {s['D']['rmse']:.3f} cover {s['D']['coverage']:.2f} | "
               f"σ RMSE {s['sigma']['rmse']:.4f} bias {s['sigma']['bias']:+.4f} cover {s['sigma']['coverage']:.2f}")
-    results["info"] = {"model": str(args.model), "data": str(args.data), "states": int(len(rows)),
+    results["info"] = {"model": str(args.model), "data": [str(d) for d in args.data],
+                       "states": int(sum(len(r) for r in picks)),
                        "pixel_sizes_nm": [p * 1e9 for p in pixels], "draws": args.draws, "seed": SEED,
                        "wall_time_s": time.perf_counter() - t0,
                        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, JAX "
