@@ -83,3 +83,20 @@ def test_energy_gradient_is_envelope_theorem(x64, problem):
     h = 1e-3 * float(mat.D)
     fd = (relaxed_energy(mat.D + h) - relaxed_energy(mat.D - h)) / (2 * h)
     np.testing.assert_allclose(jax.grad(relaxed_energy)(mat.D), fd, rtol=1e-4)
+
+
+def test_a_failed_solve_raises_instead_of_returning_nan(x64, problem, monkeypatch):
+    # CG on the tangent Hessian gave up silently (throw=False): the README's own jax.grad example printed
+    # nan at 128² and 256². A solve that does not converge now stops with an error in words.
+    import domainfit.physics.implicit as implicit
+
+    mat, m_star = problem
+
+    def relaxed_statistic(D):
+        return statistic(relax(m_star, with_params(mat, D, mat.sigma), GRID, tol=1e-10, max_steps=50_000).m)
+
+    monkeypatch.setattr(implicit, "CG_MAX_STEPS", 3)
+    with pytest.raises(Exception, match="implicit derivative of the relaxed state failed"):
+        jax.block_until_ready(jax.grad(relaxed_statistic)(mat.D))
+    monkeypatch.undo()
+    assert np.isfinite(float(jax.grad(relaxed_statistic)(mat.D)))  # the same call converges with the default

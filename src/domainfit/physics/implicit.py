@@ -10,13 +10,15 @@ conjugate gradients on Hessian-vector products, and return θ̄ = −∂/∂θ [
 
 The energy is scaled by the constant μ0 Ms² V (held fixed) so the Hessian is O(1) in float32.
 Zero modes (free translation of walls in a film without disorder) leave H singular; a cotangent
-of a translation-invariant statistic has no component along them and CG still converges.
+of a translation-invariant statistic has no component along them and CG still converges. A solve
+that does not converge raises (``SOLVE_FAILED``) instead of returning a silent ``nan`` or garbage.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
@@ -30,6 +32,12 @@ from . import vec
 
 CG_RTOL = 1e-6
 CG_MAX_STEPS = 5_000
+SOLVE_FAILED = (
+    "the implicit derivative of the relaxed state failed: conjugate gradients on the tangent Hessian did not "
+    "converge to rtol {rtol:g} in {steps} steps (soft or negative modes: relax to a tighter tolerance, in "
+    "float64, or differentiate a statistic that does not move the walls along free directions)"
+)
+"""Message of the error a failed solve raises (docs/physics.md, "Implicit gradients")."""
 
 
 def tangent_basis(m: Magnetisation) -> tuple[Magnetisation, Magnetisation]:
@@ -78,7 +86,11 @@ def _bwd(grid, terms, residuals, m_bar):
 
     operator = lx.FunctionLinearOperator(hvp, jax.eval_shape(lambda: u0), tags=lx.positive_semidefinite_tag)
     solver = lx.CG(rtol=CG_RTOL, atol=CG_RTOL * 1e-3, max_steps=CG_MAX_STEPS)
-    lam = lx.linear_solve(operator, u_bar, solver, throw=False).value
+    solution = lx.linear_solve(operator, u_bar, solver, throw=False)
+    # Never silent: a solve that did not converge (soft or negative modes of an unconverged or
+    # float32 maze, a cotangent along a zero mode) stops the derivative with an error in words.
+    failed = solution.result != lx.RESULTS.successful
+    lam = eqx.error_if(solution.value, failed, SOLVE_FAILED.format(rtol=CG_RTOL, steps=CG_MAX_STEPS))
 
     def g_dot_lambda(mat):
         return jnp.sum(_tangent_gradient(u0, m_star, basis, mat, grid, terms, scale) * lam)
