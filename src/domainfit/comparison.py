@@ -86,28 +86,15 @@ def comparison_prior(preset: str, priors, fixes: Mapping[str, float]):
     ``priors`` (as for ``estimate``: Prior(s), a PriorModel, a numpyro function or a prior file)
     and the model's fixed values."""
     from .inference import Prior, PriorModel, default_priors
-    from .inference.setup import load_prior_file
+    from .inference.setup import user_prior
 
     spec = default_priors(preset)
-    source = "the given prior"
-    if isinstance(priors, (str, Path)):
-        source = str(priors)
-        box = {n: (float(p.dist.support.lower_bound), float(p.dist.support.upper_bound))
-               for n, p in spec.items() if not p.fixed}
-        priors = load_prior_file(priors, box)
-    if isinstance(priors, Prior):
-        priors = [priors]
-    if isinstance(priors, (list, tuple)) and all(isinstance(p, Prior) for p in priors):
-        priors = {p.name: p for p in priors}
-    if isinstance(priors, PriorModel) or (callable(priors) and not isinstance(priors, Mapping)):
-        if fixes:
-            raise DomainfitError(f"fixed values cannot change the prior function of {source}: fix parameters inside it")
-        return priors if isinstance(priors, PriorModel) else PriorModel.from_function(priors)
-    if priors is not None:
-        if not (isinstance(priors, Mapping) and all(isinstance(p, Prior) for p in priors.values())):
-            raise DomainfitError(f"{source} is a {type(priors).__name__}: give a Prior, a dict or list of Prior, a "
-                                 "PriorModel, or a function calling numpyro.sample")
-        spec.update(priors)
+    box = {n: (float(p.dist.support.lower_bound), float(p.dist.support.upper_bound)) for n, p in spec.items()
+           if not p.fixed}
+    user, _ = user_prior(priors, box, fixes=bool(fixes))
+    if isinstance(user, PriorModel):
+        return user
+    spec.update(user or {})
     spec.update({n: Prior.fix(n, v) for n, v in fixes.items()})
     return PriorModel(spec)
 

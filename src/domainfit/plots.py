@@ -21,20 +21,7 @@ def _pyplot():
 
 def save_mz_png(mz: np.ndarray, cell_size: float, path: str | Path, *, title: str = "") -> Path:
     """Write m_z (ny, nx) as a grey-scale picture with axes in µm and a colour bar; returns the path."""
-    plt = _pyplot()
-    path = Path(path)
-    mz = np.asarray(mz)
-    ny, nx = mz.shape
-    extent = (0.0, nx * cell_size * 1e6, 0.0, ny * cell_size * 1e6)
-    fig, ax = plt.subplots(figsize=(5.2, 4.4), dpi=120)
-    im = ax.imshow(mz, cmap="gray", vmin=-1, vmax=1, origin="lower", extent=extent, interpolation="nearest")
-    ax.set_xlabel("x [µm]")
-    ax.set_ylabel("y [µm]")
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="$m_z$")
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(image_figure(mz, cell_size, title=title, label="$m_z$"), path)
 
 
 def save_inspect_png(
@@ -147,7 +134,8 @@ def pair_figure(idata, *, path: str | Path | None = None, names=None, truths: di
     return fig
 
 
-def image_figure(data: np.ndarray, pixel_size: float, *, path: str | Path | None = None, title: str = ""):
+def image_figure(data: np.ndarray, pixel_size: float, *, path: str | Path | None = None, title: str = "",
+                 label: str = "contrast"):
     """A contrast image [y, x] with axes in µm and a colour bar, as a matplotlib ``Figure`` (without
     pyplot); saved to ``path`` when given."""
     from matplotlib.figure import Figure
@@ -162,7 +150,7 @@ def image_figure(data: np.ndarray, pixel_size: float, *, path: str | Path | None
     ax.set_ylabel("y [µm]")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="contrast")
+    fig.colorbar(im, ax=ax, label=label)
     fig.tight_layout()
     if path is not None:
         save_figure(fig, path)

@@ -138,6 +138,33 @@ def _is_numpyro_prior(fn) -> bool:
     return any(site["type"] == "sample" for site in trace.values())
 
 
+def user_prior(priors, box: Mapping[str, tuple[float, float]], *, fixes: bool = False):
+    """A user's ``priors`` (module docstring) as ``(value, source)``: value None, a dict {name: Prior}
+    replacing those parameters' priors, or a ``PriorModel`` replacing the whole prior (refused when
+    ``fixes`` are given too: fix inside it). A prior file is run with ``box`` (name → (low, high), SI)."""
+    from .priors import Prior, PriorModel
+
+    source = "the given prior"
+    if isinstance(priors, (str, Path)):
+        source = str(priors)
+        priors = load_prior_file(priors, box)
+    if priors is None:
+        return None, source
+    if isinstance(priors, Prior):
+        priors = [priors]
+    if isinstance(priors, (list, tuple)) and all(isinstance(p, Prior) for p in priors):
+        priors = {p.name: p for p in priors}
+    if isinstance(priors, PriorModel) or (callable(priors) and not isinstance(priors, Mapping)):
+        if fixes:
+            raise DomainfitError(f"fixed values cannot change the prior function of {source}: fix parameters "
+                                 "inside it instead")
+        return (priors if isinstance(priors, PriorModel) else PriorModel.from_function(priors)), source
+    if not (isinstance(priors, Mapping) and all(isinstance(p, Prior) for p in priors.values())):
+        raise DomainfitError(f"{source} is a {type(priors).__name__}: give a Prior, a dict or list of Prior, a "
+                             "PriorModel, or a function calling numpyro.sample")
+    return dict(priors), source
+
+
 def build_prior(emulator, fixes: Mapping[str, float] | None = None, priors=None):
     """The prior of a posterior run with ``emulator`` and the names whose prior is its training box.
 
@@ -154,31 +181,17 @@ def build_prior(emulator, fixes: Mapping[str, float] | None = None, priors=None)
     spec = {n: Prior.uniform(n, lo, hi) for n, (lo, hi) in box.items()}
     spec.update({n: Prior.fix(n, v) for n, v in constants.items()})
     boxed = set(box)
-    source = "the given prior"
-    if isinstance(priors, (str, Path)):
-        source = str(priors)
-        priors = load_prior_file(priors, box)
-    if priors is not None:
-        if isinstance(priors, Prior):
-            priors = [priors]
-        if isinstance(priors, (list, tuple)) and all(isinstance(p, Prior) for p in priors):
-            priors = {p.name: p for p in priors}
-        if isinstance(priors, PriorModel) or (callable(priors) and not isinstance(priors, Mapping)):
-            if fixes:
-                raise DomainfitError(f"fixed values cannot change the prior function of {source}: fix parameters "
-                                     "inside it instead")
-            model = priors if isinstance(priors, PriorModel) else PriorModel.from_function(priors)
-            missing = [n for n in emulator.names if n not in model.parameters]
-            if missing:
-                raise DomainfitError(f"{source} lacks {', '.join(missing)}, an input of the emulator: give it a "
-                                     "prior or a fixed value")
-            check_prior_inputs(model.names, emulator.names)
-            return model, set()
-        if not (isinstance(priors, Mapping) and all(isinstance(p, Prior) for p in priors.values())):
-            raise DomainfitError(f"{source} is a {type(priors).__name__}: give a Prior, a dict or list of Prior, a "
-                                 "PriorModel, or a function calling numpyro.sample")
-        spec.update(priors)
-        boxed -= set(priors)
+    user, source = user_prior(priors, box, fixes=bool(fixes))
+    if isinstance(user, PriorModel):
+        missing = [n for n in emulator.names if n not in user.parameters]
+        if missing:
+            raise DomainfitError(f"{source} lacks {', '.join(missing)}, an input of the emulator: give it a "
+                                 "prior or a fixed value")
+        check_prior_inputs(user.names, emulator.names)
+        return user, set()
+    if user is not None:
+        spec.update(user)
+        boxed -= set(user)
     check_fixes(emulator, fixes)
     for name, value in fixes.items():
         if name in box:
