@@ -222,3 +222,19 @@ def test_augmentation_with_a_set_of_fields_of_view_uses_only_those_sides():
     sides = np.array([(np.abs(np.asarray(v)).sum(1) > 0).sum() for v in views])
     counts = {s: int((sides == s).sum()) for s in (16, 32, 48)}
     assert set(sides.tolist()) == {16, 32, 48} and min(counts.values()) > 100, counts
+
+
+def test_pbb_minimiser_is_recorded_in_the_identity_and_not_mixed_with_bb(tmp_path, cache):
+    # `generate --minimiser pbb` (the preconditioned tail, 2x faster at 512²) must not resume a dataset
+    # relaxed by BB nor the reverse; datasets made before the option (BB) keep their identity unchanged.
+    base = dict(count=2, cells=(32, 32), chunk_size=2, max_steps=5000, tol=1e-3, image_pixel_size=8e-9, seed=3)
+    bb, pbb = GenerateConfig(**base), GenerateConfig(**base, minimiser="pbb")
+    assert "minimiser" not in bb.identity()["relax"]
+    assert pbb.identity()["relax"]["minimiser"] == "PBB(length=16e-9, switch=0.1)"
+    report = generate(tmp_path / "pbb", pbb, batch_size=1, progress=False)
+    ds = Dataset(tmp_path / "pbb")
+    assert report.samples_written == 2 and bool(np.all(ds.converged))
+    with pytest.raises(DomainfitError, match="another configuration"):
+        generate(tmp_path / "pbb", bb, progress=False)
+    with pytest.raises(DomainfitError, match="minimiser 'lbfgs'"):
+        GenerateConfig(**base, minimiser="lbfgs")

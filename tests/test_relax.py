@@ -7,8 +7,9 @@ import pytest
 
 from domainfit.physics import Grid, make_material, random_state, relax, simulate, simulate_batch, total_energy
 from domainfit.physics.llg import llg, relax_llg
+from domainfit.physics.relax import BB, PBB
 from domainfit.physics.simulate import with_disorder
-from domainfit.units import GAMMA0
+from domainfit.units import GAMMA0, MU0
 
 GRID = Grid(nx=64, ny=64, cell_size=4e-9, thickness=4e-9)
 
@@ -106,3 +107,71 @@ def test_maze_from_random_state_co_pt_256():
     mz = np.asarray(result.m[2])
     assert np.mean(np.abs(mz) > 0.9) > 0.6
     assert 0.2 < np.mean(mz > 0) < 0.8
+
+
+# --- PBB: Barzilai–Borwein with a Fourier-preconditioned tail ---------------------------------------
+
+SMALL = Grid(nx=32, ny=32, cell_size=4e-9, thickness=4e-9)
+
+
+@pytest.mark.parametrize("minimiser", [PBB(switch=1e9), PBB(switch=1e-1, length=16e-9)])
+def test_pbb_finds_the_tilted_uniform_minimum(x64, minimiser):
+    """In-plane field on a perpendicular film: the unique minimum (per sign of m_z) is uniform with
+    sin θ = μ0 Ms H / (2 K_eff); PBB reaches it, with BB's energy, from a noisy start."""
+    Ms, Ku, H = 1.0e6, 1.0e6, 2.0e5
+    mat = make_material(None, dtype=jnp.float64, Ms=Ms, A=1e-11, Ku=Ku, D=0.0, sigma=0.0, H_ext=(H, 0.0, 0.0))
+    k_eff = Ku - 0.5 * MU0 * Ms**2
+    sin_theta = MU0 * Ms * H / (2 * k_eff)
+    noise = 0.4 * jax.random.normal(jax.random.key(3), (3, 32, 32), dtype=jnp.float64)
+    m0 = noise.at[2].add(1.0)
+    old = relax(m0, mat, SMALL, tol=1e-8, minimiser=BB())
+    new = relax(m0, mat, SMALL, tol=1e-8, minimiser=minimiser)
+    assert bool(new.converged) and float(new.max_torque) < 1e-8
+    np.testing.assert_allclose(np.asarray(new.m[0]), sin_theta, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(new.m[2]), np.sqrt(1 - sin_theta**2), atol=1e-7)
+    np.testing.assert_allclose(float(new.energy), float(old.energy), rtol=1e-10)
+
+
+def test_pbb_relaxes_a_wall_pair_to_the_analytic_wall_energy(x64):
+    """Local thin-film model (test_domain_wall): σ_w = 4√(A K_eff) − π|D|; PBB's energy equals BB's."""
+    from test_domain_wall import K_EFF, LOCAL, SIGMA0, two_wall_state
+
+    grid = Grid(nx=160, ny=8, cell_size=1e-9, thickness=1e-9)
+    D = 1.0e-3
+    mat = make_material(None, dtype=jnp.float64, Ms=1.5e6, A=31e-12, Ku=K_EFF, D=D, sigma=0.0)
+    # a rough start: the profile with walls twice too narrow, plus noise
+    m0 = two_wall_state(grid, D)[:, :, :] + 0.05 * jax.random.normal(jax.random.key(1), (3, 8, 160), dtype=jnp.float64)
+    old = relax(m0, mat, grid, tol=1e-6, terms=LOCAL, max_steps=50_000, minimiser=BB())
+    new = relax(m0, mat, grid, tol=1e-6, terms=LOCAL, max_steps=50_000, minimiser=PBB(switch=1e-2, length=4e-9))
+    assert bool(old.converged) and bool(new.converged) and float(new.max_torque) < 1e-6
+    up = jnp.zeros_like(new.m).at[2].set(1.0)
+    sigma_w = float(new.energy - total_energy(up, mat, grid, LOCAL)) / (2 * grid.ny * grid.cell_size * grid.thickness)
+    np.testing.assert_allclose(sigma_w, SIGMA0 - np.pi * D, rtol=0.03)
+    np.testing.assert_allclose(float(new.energy), float(old.energy), rtol=1e-8)
+
+
+def test_pbb_follows_bb_exactly_until_the_switch():
+    """Phase 1 is today's BB step for step: never switching gives BB's state bit for bit."""
+    mat = make_material("co-pt", D=0.7e-3, sigma=0.1)
+    a = simulate(mat, SMALL, key=jax.random.key(4), tol=1e-3, minimiser=BB())
+    b = simulate(mat, SMALL, key=jax.random.key(4), tol=1e-3, minimiser=PBB(switch=0.0))
+    assert int(a.steps) == int(b.steps)
+    assert np.array_equal(np.asarray(a.m), np.asarray(b.m))
+
+
+def test_pbb_batches_under_vmap_and_resumes_in_chunks():
+    mat = make_material("co-pt", D=0.7e-3, sigma=0.1)
+    keys = jax.random.split(jax.random.key(5), 2)
+    mn = PBB(switch=1e-2, length=8e-9)
+    batch = simulate_batch(mat, SMALL, keys=keys, tol=1e-4, minimiser=mn)
+    assert batch.m.shape == (2, 3, 32, 32) and bool(jnp.all(batch.converged))
+    for i in range(2):
+        one = simulate(mat, SMALL, key=keys[i], tol=1e-4, minimiser=mn)
+        assert bool(one.converged)
+        np.testing.assert_allclose(batch.energy[i], one.energy, rtol=1e-5)
+        assert float(jnp.max(jnp.abs(batch.m[i] - one.m))) < 0.02
+    # the progress bar runs the loop in chunks of 100 steps: the same path as one call
+    chunked = simulate(mat, SMALL, key=keys[0], tol=1e-4, minimiser=mn, progress=True)
+    single = simulate(mat, SMALL, key=keys[0], tol=1e-4, minimiser=mn)
+    assert int(chunked.steps) == int(single.steps)
+    np.testing.assert_allclose(np.asarray(chunked.m), np.asarray(single.m), atol=1e-6)

@@ -8,6 +8,10 @@ and y = −(change of d). The field is the closed-form fast path of each term (`
 autodiff gradient); the energy is evaluated only at the end. The loop stops when the largest torque |m × H|/Ms over cells falls below
 ``tol``, or after ``max_steps`` field evaluations.
 
+``PBB`` (``minimiser=PBB()``) keeps these steps until the torque first falls below 0.1 and then
+smooths the descent direction by 1/(1 + ℓ²k²) for the slow tail: same stopping rule, same relaxed
+states in distribution, fewer steps (``benchmarks/relax.py``).
+
 ``relax`` is pure, ``jit``-able and ``vmap``-able (a batch runs until every member has converged;
 finished members are frozen by JAX's batching of ``while_loop``). Its result is differentiable
 with respect to the material by implicit differentiation at the minimum (see ``implicit``).
@@ -20,6 +24,7 @@ from functools import partial
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._types import Array, Bool, Float, Int, Magnetisation, Scalar
 from ..errors import DomainfitError
@@ -41,6 +46,62 @@ class BB(eqx.Module):
     step0: float = eqx.field(static=True, default=1e-2)
     step_min: float = eqx.field(static=True, default=1e-5)
     step_max: float = eqx.field(static=True, default=1e3)
+
+
+class PBB(eqx.Module):
+    """Barzilai–Borwein descent that turns Fourier-preconditioned once the domain pattern is frozen.
+
+    Two phases with the same stopping rule as ``BB`` (max |m × H|/Ms < tol):
+
+    1. Today's ``BB`` steps, bit for bit, until the largest torque first falls below ``switch``. In
+       this phase the maze forms and its topology (the sign pattern of m_z) pins; its path is
+       today's reference protocol.
+    2. Preconditioned projected descent for the slow tail: the tangent descent direction
+       d = h − (m·h) m is smoothed in k-space, p̂(k) = d̂(k)/(1 + ℓ² k̃²), with
+       k̃² = (4/dx²)[sin²(k_x dx/2) + sin²(k_y dx/2)] the symbol of the 5-point Laplacian (``rfft2``
+       over the 3 components), and re-projected on the tangent plane, p ← p − (m·p) m. The update is
+       m ← normalise(m + τ p) with Barzilai–Borwein steps on the preconditioned directions,
+       τ₁ = (s·s)/(s·y) and τ₂ = (s·y)/(y·y), s the change of m and y = −(change of p).
+
+    P(k) = 1 + ℓ²k² is the symbol of (1 − ℓ²∇²), the operator of the exchange stiffness relative to a
+    local (anisotropy) stiffness: long-wavelength modes, which steepest descent relaxes slowest, are
+    left at full step while short-wavelength ones are damped, so the BB step can grow. Preconditioning
+    from the first step lets the maze coarsen further before it pins
+    (measured 1 Dec 2026 at 512²: wall density −5 % at ℓ = 8 nm, −20 % at 16 nm), hence the switch.
+    Measured at 512² cells, tol 1e-3 (``benchmarks/relax.py``, one CPU core): with the defaults the
+    relaxed states match BB's seed by seed (wall density, period, |⟨m_z⟩| within 0.3 %); co-pt
+    2.7× fewer steps, 2.0× less time; low-ms 1.8× and 1.4× (a phase-2 step costs ≈ 1.6 BB steps:
+    one more rfft2/irfft2 pair).
+
+    References: J. Barzilai, J. M. Borwein, IMA J. Numer. Anal. 8, 141 (1988); L. Exl et al.,
+    J. Appl. Phys. 115, 17D118 (2014) (projected BB for micromagnetics, mumax3's ``Minimize``);
+    M. Raydan, SIAM J. Optim. 7, 26 (1997) and F. Luengo, M. Raydan, SIAM J. Optim. 13, 1105 (2003)
+    (preconditioned spectral gradient); Sobolev-gradient flows: J. W. Neuberger, *Sobolev Gradients
+    and Differential Equations* (Springer 2010).
+
+    Attributes:
+        length: smoothing length ℓ [m] of the preconditioner (0 gives plain BB in phase 2 too).
+        switch: torque level (max |m × H|/Ms, dimensionless) below which phase 2 starts.
+        step0, step_min, step_max: as in ``BB`` (the BB step carries over at the switch).
+    """
+
+    length: float = eqx.field(static=True, default=16e-9)
+    switch: float = eqx.field(static=True, default=1e-1)
+    step0: float = eqx.field(static=True, default=1e-2)
+    step_min: float = eqx.field(static=True, default=1e-5)
+    step_max: float = eqx.field(static=True, default=1e3)
+
+
+class PBBState(eqx.Module):
+    """Loop state of ``PBB``: as ``RelaxState`` plus the preconditioned direction and the phase."""
+
+    m: Magnetisation
+    d: Magnetisation
+    p: Magnetisation
+    step_size: Scalar
+    max_torque: Scalar
+    steps: Int[Array, ""]
+    switched: Bool[Array, ""]
 
 
 class RelaxState(eqx.Module):
@@ -76,11 +137,32 @@ def _descent(m, h):
     return d, jnp.sqrt(jnp.max(vec.dot(d, d)))
 
 
-def init_state(m0: Magnetisation, material: Material, grid: Grid, terms, minimiser: BB) -> RelaxState:
-    """Normalise ``m0`` and evaluate energy, field and torque there."""
+Minimiser = BB | PBB
+"""The minimisers ``relax`` accepts (``minimiser=``)."""
+
+
+def init_state(m0: Magnetisation, material: Material, grid: Grid, terms, minimiser: Minimiser) -> RelaxState | PBBState:
+    """Normalise ``m0`` and evaluate field and torque there (the loop state of ``minimiser``)."""
     m = vec.normalise(m0)
     d, torque = _descent(m, reduced_field(m, material, grid, terms))
-    return RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
+    state = RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
+    if isinstance(minimiser, PBB):
+        switched = torque < minimiser.switch
+        p = jnp.where(switched, _precondition(m, d, grid, minimiser.length), d)
+        return PBBState(m, d, p, state.step_size, torque, state.steps, switched)
+    return state
+
+
+def _bb_step_size(s, y, tau, steps, minimiser: Minimiser):
+    """Next Barzilai–Borwein step from the change s of m and y = −(change of the direction): τ₁ = (s·s)/(s·y)
+    on even steps, τ₂ = (s·y)/(y·y) on odd ones."""
+    sy, ss, yy = jnp.sum(s * y), jnp.sum(s * s), jnp.sum(y * y)
+    tau_bb = jnp.where(steps % 2 == 0, ss / sy, sy / yy)
+    # s·y ≤ 0 means negative curvature along the step (leaving a saddle): BB has no answer there,
+    # and a growing step leaves the saddle fastest; a quadratic bowl always has s·y > 0.
+    ok = jnp.isfinite(tau_bb) & (sy > 0)
+    tau_new = jnp.clip(jnp.where(ok, tau_bb, 2.0 * tau), minimiser.step_min, minimiser.step_max)
+    return tau_new.astype(tau.dtype)
 
 
 def bb_step(state: RelaxState, material: Material, grid: Grid, terms, minimiser: BB) -> RelaxState:
@@ -88,15 +170,70 @@ def bb_step(state: RelaxState, material: Material, grid: Grid, terms, minimiser:
     tau = state.step_size
     m_new = vec.normalise(state.m + tau * state.d)
     d_new, torque = _descent(m_new, reduced_field(m_new, material, grid, terms))
-    s = m_new - state.m
-    y = state.d - d_new
-    sy, ss, yy = jnp.sum(s * y), jnp.sum(s * s), jnp.sum(y * y)
-    tau_bb = jnp.where(state.steps % 2 == 0, ss / sy, sy / yy)
-    # s·y ≤ 0 means negative curvature along the step (leaving a saddle): BB has no answer there,
-    # and a growing step leaves the saddle fastest; a quadratic bowl always has s·y > 0.
-    ok = jnp.isfinite(tau_bb) & (sy > 0)
-    tau_new = jnp.clip(jnp.where(ok, tau_bb, 2.0 * tau), minimiser.step_min, minimiser.step_max)
-    return RelaxState(m_new, d_new, tau_new.astype(tau.dtype), torque, state.steps + 1)
+    tau_new = _bb_step_size(m_new - state.m, state.d - d_new, tau, state.steps, minimiser)
+    return RelaxState(m_new, d_new, tau_new, torque, state.steps + 1)
+
+
+def _smoothing_kernel(grid: Grid, length: float) -> np.ndarray:
+    """1/(1 + ℓ² k̃²) on the ``rfft2`` half-plane, k̃² the symbol of the 5-point Laplacian (float64)."""
+    kx, ky = grid.rfft_wavevectors()
+    h = grid.cell_size
+    k2 = (4.0 / h**2) * (np.sin(0.5 * kx * h) ** 2 + np.sin(0.5 * ky * h) ** 2)
+    return 1.0 / (1.0 + length**2 * k2)
+
+
+def _precondition(m: Magnetisation, d: Magnetisation, grid: Grid, length: float) -> Magnetisation:
+    """The descent direction ``d`` smoothed by 1/(1 + ℓ²k̃²) and projected back on the tangent plane of ``m``."""
+    if length > 0:
+        kernel = jnp.asarray(_smoothing_kernel(grid, length), d.dtype)
+        d = jnp.fft.irfft2(kernel * jnp.fft.rfft2(d), s=grid.shape)
+    return d - vec.dot(m, d)[None] * m
+
+
+def _pbb_plain_step(state: PBBState, material, grid, terms, minimiser: PBB) -> PBBState:
+    """Phase 1 of ``PBB``: exactly ``bb_step``; marks the switch once the torque falls below ``switch``."""
+    new = bb_step(RelaxState(state.m, state.d, state.step_size, state.max_torque, state.steps), material, grid, terms, minimiser)
+    return PBBState(new.m, new.d, new.d, new.step_size, new.max_torque, new.steps, new.max_torque < minimiser.switch)
+
+
+def pbb_step(state: PBBState, material: Material, grid: Grid, terms, minimiser: PBB) -> PBBState:
+    """Phase 2 of ``PBB``: one step along the preconditioned direction, then the next BB step size."""
+    tau = state.step_size
+    m_new = vec.normalise(state.m + tau * state.p)
+    d_new, torque = _descent(m_new, reduced_field(m_new, material, grid, terms))
+    p_new = _precondition(m_new, d_new, grid, minimiser.length)
+    tau_new = _bb_step_size(m_new - state.m, state.p - p_new, tau, state.steps, minimiser)
+    return PBBState(m_new, d_new, p_new, tau_new, torque, state.steps + 1, state.switched)
+
+
+def _pbb_advance(state: PBBState, material, grid, tol, max_steps, terms, minimiser: PBB) -> PBBState:
+    # Two loops rather than one with a branch: under vmap a branch runs both sides, and phase 1
+    # would pay for the preconditioner's FFTs at every step.
+    def plain(s):
+        return (~s.switched) & (s.max_torque >= tol) & (s.steps < max_steps)
+
+    state = jax.lax.while_loop(plain, lambda s: _pbb_plain_step(s, material, grid, terms, minimiser), state)
+    # Entering phase 2 (or resuming it: then this recomputes the stored p exactly).
+    p = jnp.where(state.switched, _precondition(state.m, state.d, grid, minimiser.length), state.p)
+    state = eqx.tree_at(lambda t: t.p, state, p)
+
+    def tail(s):
+        return s.switched & (s.max_torque >= tol) & (s.steps < max_steps)
+
+    return jax.lax.while_loop(tail, lambda s: pbb_step(s, material, grid, terms, minimiser), state)
+
+
+def _any_step(state, material, grid, terms, minimiser: Minimiser):
+    """One step of ``minimiser`` in whichever phase ``state`` is (for ``relax_unrolled``)."""
+    if not isinstance(minimiser, PBB):
+        return bb_step(state, material, grid, terms, minimiser)
+
+    def plain(s):
+        new = _pbb_plain_step(s, material, grid, terms, minimiser)
+        p = jnp.where(new.switched, _precondition(new.m, new.d, grid, minimiser.length), new.p)
+        return eqx.tree_at(lambda t: t.p, new, p)
+
+    return jax.lax.cond(state.switched, lambda s: pbb_step(s, material, grid, terms, minimiser), plain, state)
 
 
 @partial(jax.jit, static_argnames=("grid", "terms", "minimiser"))
@@ -108,9 +245,11 @@ def advance(
     max_steps: Int[Array, ""] | int,
     *,
     terms: tuple[str, ...] = ALL_TERMS,
-    minimiser: BB = BB(),
-) -> RelaxState:
+    minimiser: Minimiser = BB(),
+) -> RelaxState | PBBState:
     """Run minimiser steps from ``state`` until torque < ``tol`` or ``state.steps`` reaches ``max_steps``."""
+    if isinstance(minimiser, PBB):
+        return _pbb_advance(state, material, grid, tol, max_steps, terms, minimiser)
 
     def cond(s):
         return (s.max_torque >= tol) & (s.steps < max_steps)
@@ -118,7 +257,7 @@ def advance(
     return jax.lax.while_loop(cond, lambda s: bb_step(s, material, grid, terms, minimiser), state)
 
 
-def _finish(state: RelaxState, material, grid, terms, tol, implicit: bool) -> Relaxed:
+def _finish(state: RelaxState | PBBState, material, grid, terms, tol, implicit: bool) -> Relaxed:
     m = jax.lax.stop_gradient(state.m)
     if implicit:
         m = implicit_minimum(m, material, grid, terms)
@@ -135,7 +274,7 @@ def relax(
     tol: float = 1e-4,
     max_steps: int = 20_000,
     terms: tuple[str, ...] = ALL_TERMS,
-    minimiser: BB = BB(),
+    minimiser: Minimiser = BB(),
     implicit: bool = True,
     progress: bool = False,
 ) -> Relaxed:
@@ -146,6 +285,7 @@ def relax(
         tol: stop when max |m × H|/Ms < tol (dimensionless; 1e-4 of Ms = 1.5 MA/m is 0.19 mT).
         max_steps: give up after this many steps (``converged`` is then False).
         terms: energy terms to include (names of ``energy.TERMS``).
+        minimiser: ``BB()`` (default) or ``PBB(...)``, the same stopping rule either way.
         implicit: attach implicit-differentiation gradients to the result (``implicit``).
         progress: show a progress bar (runs in chunks from Python, so not inside ``jit``/``vmap``).
 
@@ -193,7 +333,7 @@ def relax_unrolled(
     n_steps: int,
     *,
     terms: tuple[str, ...] = ALL_TERMS,
-    minimiser: BB = BB(),
+    minimiser: Minimiser = BB(),
 ) -> Magnetisation:
     """Exactly ``n_steps`` minimiser steps as a ``lax.scan``, differentiable by unrolling.
 
@@ -204,7 +344,7 @@ def relax_unrolled(
     state = init_state(m0, material, grid, terms, minimiser)
 
     def body(s, _):
-        new = bb_step(s, material, grid, terms, minimiser)
+        new = _any_step(s, material, grid, terms, minimiser)
         return eqx.tree_at(lambda t: t.step_size, new, jax.lax.stop_gradient(new.step_size)), None
 
     state, _ = jax.lax.scan(body, state, None, length=n_steps)

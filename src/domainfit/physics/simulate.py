@@ -12,7 +12,7 @@ from .energy import ALL_TERMS
 from .grid import Grid
 from .material import Material
 from . import vec
-from .relax import BB, Relaxed, relax
+from .relax import BB, Minimiser, Relaxed, relax
 
 
 def random_state(grid: Grid, *, key: Key[Array, ""], dtype=jnp.float32) -> Magnetisation:
@@ -35,7 +35,7 @@ def simulate(
     tol: float = 1e-4,
     max_steps: int = 20_000,
     terms: tuple[str, ...] = ALL_TERMS,
-    minimiser: BB = BB(),
+    minimiser: Minimiser = BB(),
     progress: bool = False,
 ) -> Relaxed:
     """Relax a random state of ``material`` on ``grid`` with grains, both drawn from ``key``.
@@ -57,7 +57,7 @@ def simulate_batch(
     tol: float = 1e-4,
     max_steps: int = 20_000,
     terms: tuple[str, ...] = ALL_TERMS,
-    minimiser: BB = BB(),
+    minimiser: Minimiser = BB(),
 ) -> Relaxed:
     """``simulate`` over a batch of keys; material leaves with a leading batch axis are batched too."""
     axes = _batch_axes(materials)
