@@ -210,6 +210,10 @@ def test_named_probe_settings_set_the_spread_through_the_cli(capsys):
     assert "spreads calibrated for probe images at the given settings" in capsys.readouterr().out
     assert main(["estimate", "example"]) == 0
     assert "spreads pooled over the training instruments (name yours: --instrument)" in capsys.readouterr().out
+    # unnamed, the probe's σ intervals are too narrow (measured): said, as a warning, not silently
+    assert main(["estimate", "example", "--json", "-"]) == 0
+    assert any("instrument is not named" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+    assert not any("instrument is not named" in w for r in reports.values() for w in r["warnings"])
 
 
 def test_one_call_estimate_takes_an_image_already_read():

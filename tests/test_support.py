@@ -24,6 +24,7 @@ from domainfit.nn.support import (
     fit_reference,
     pattern_contrast,
     pattern_geometry,
+    transition_width,
 )
 
 MAZE_PERIOD = 300e-9
@@ -42,6 +43,25 @@ def test_pattern_geometry_equals_the_stats_estimators():
     assert g["period"] == pytest.approx(float(stats.domain_period(jnp.asarray(x), 16e-9)), rel=1e-5)
     assert g["wall_density"] == pytest.approx(float(stats.wall_density(jnp.asarray(x), 16e-9, periodic=False)), rel=1e-6)
     assert pattern_geometry(np.ones((64, 64)), 16e-9) == {"period": math.inf, "wall_density": 0.0}
+
+
+def test_transition_width_is_the_analytic_width_of_a_tanh_wall():
+    # Stripes of period P with walls m = tanh(u/δ): |m| < ½ over 2δ·atanh(½) per wall, 2 walls per
+    # period, and a wall length per area of 2/P: the width is 2δ·atanh(½) = 1.0986 δ, whatever P.
+    pixel, period = 1e-9, 320e-9  # fine pixels: the discrete fraction of a 4 nm pixel is off by up to 10 %
+    u = (np.arange(1600) + 0.5) * pixel
+    for delta in (8e-9, 20e-9, 40e-9):
+        phase = np.mod(u, period)
+        walls = np.minimum(np.abs(phase - period / 4), np.abs(phase - 3 * period / 4))
+        sign = np.where((phase > period / 4) & (phase < 3 * period / 4), 1.0, -1.0)
+        profile = sign * np.tanh(walls / delta)
+        image = np.tile(profile, (16, 1))
+        # the isotropic estimator reads straight stripes (crossings along x only) as π/4 of 2/P
+        assert pattern_geometry(image, pixel)["wall_density"] == pytest.approx(math.pi / 4 * 2 / period, rel=0.01)
+        width = transition_width(image, 2 / period)
+        assert width == pytest.approx(2 * delta * math.atanh(0.5), abs=pixel)  # whole pixels per wall
+    assert transition_width(np.sign(image), 2 / period) == 0.0  # a binarised image: no transition pixels
+    assert transition_width(np.ones((8, 8)), 0.0) == math.inf
 
 
 def test_pattern_contrast_tells_a_maze_from_pixel_noise():

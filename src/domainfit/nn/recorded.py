@@ -23,7 +23,7 @@ from ..data.views import recorded
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
 from .estimate import read_image
-from .support import assess, pattern_contrast, pattern_geometry
+from .support import assess, pattern_contrast, pattern_geometry, transition_width
 
 _STREAM = 0xE7A1
 
@@ -36,7 +36,8 @@ class Readings:
         truth [N, K], mean [N, K], sd [N, K] (uncalibrated); features [N, F]; period [N] [m] of the
         prepared image's sign; family [N] and pixel_size [N] [m] of the instrument; field_of_view
         [N] [m]; row [N]; draw [N]; trusted [N]: no support check failed (``nn.support``, as
-        ``estimate`` checks a user's image); instruments: ``Instrument.describe()`` of each view;
+        ``estimate`` checks a user's image); width [N] [m]: the apparent wall width of the prepared
+        image (``nn.support.transition_width``); contrast [N]: its ``pattern_contrast``; instruments: ``Instrument.describe()`` of each view;
         reasons: the failed checks of each view.
     """
 
@@ -51,6 +52,8 @@ class Readings:
     row: np.ndarray
     draw: np.ndarray
     trusted: np.ndarray
+    width: np.ndarray
+    contrast: np.ndarray
     instruments: list
     reasons: list
 
@@ -94,7 +97,7 @@ def recorded_readings(
     cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
     centre, scale = loaded.centre_scale()
     out = {k: [] for k in ("truth", "mean", "sd", "features", "period", "family", "pixel_size", "field_of_view",
-                           "row", "draw", "trusted", "instruments", "reasons")}  # fmt: skip
+                           "row", "draw", "trusted", "width", "contrast", "instruments", "reasons")}  # fmt: skip
     trained = loaded.instruments
     trained_pixels = None if trained is None else (min(trained.pixel_sizes), max(trained.pixel_sizes))
     reference = loaded.support_reference
@@ -114,12 +117,13 @@ def recorded_readings(
                     n = min(u.shape) if f is None else max(1, min(int(round(f / p)), min(u.shape)))
                     reading = read_image(loaded, u[:n, :n], p)
                     geometry = pattern_geometry(reading.prepared, loaded.pixel_size)
+                    contrast = pattern_contrast(u[:n, :n])
                     reasons, _ = assess(
                         pixel_size=p, field_of_view=reading.field_of_view, geometry=geometry,
                         trained_pixel_range=trained_pixels, fov_min=loaded.fov_min,
                         reference=reference,
                         feature_score=None if reference is None else float(reference.score(reading.features)),
-                        contrast=pattern_contrast(u[:n, :n]),
+                        contrast=contrast,
                     )  # fmt: skip
                     out["truth"].append(ds.params[r, cols])
                     out["mean"].append(centre + scale * reading.mean)
@@ -127,6 +131,8 @@ def recorded_readings(
                     out["features"].append(reading.features)
                     out["period"].append(geometry["period"])
                     out["trusted"].append(not reasons)
+                    out["width"].append(transition_width(reading.prepared, geometry["wall_density"]))
+                    out["contrast"].append(contrast)
                     out["reasons"].append(reasons)
                     out["family"].append(inst.name)
                     out["pixel_size"].append(p)

@@ -105,6 +105,19 @@ def pattern_geometry(prepared: np.ndarray, pixel_size: float) -> dict:
     return {"period": float(1.0 / kc), "wall_density": walls}
 
 
+def transition_width(prepared: np.ndarray, wall_density: float) -> float:
+    """Apparent width [m] of the domain walls in a prepared image (``imaging.model_input``: contrast
+    scaled so that the domains read about ±1): the area fraction of pixels between −½ and ½ over the
+    wall length per area (``pattern_geometry``'s wall density). A sharp or saturated image reads about
+    a pixel or less; a blurred one, or a stray-field probe high over the film, the width of its point
+    spread; noise adds to it. The spread calibration of an unnamed instrument uses it
+    (``nn.calibrate``): what the image shows of its instrument's resolution."""
+    x = np.asarray(prepared, np.float64)
+    if not wall_density > 0:
+        return math.inf
+    return float(np.mean(np.abs(x) < 0.5) / wall_density)
+
+
 def pattern_contrast(image: np.ndarray) -> float:
     """How far the image's structure stands above pixel noise: the mean power spectral density at
     spatial frequencies up to 0.25 cycles per pixel over that beyond 0.35 (the pixel scale), after a
