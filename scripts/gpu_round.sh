@@ -6,6 +6,7 @@
 #
 #   scripts/gpu_round.sh OUT_DIR            # the round: figures in OUT_DIR/gpu_round.json and .log
 #   GPU_ROUND_TINY=1 scripts/gpu_round.sh OUT_DIR   # the same steps at 32² on CPU (the test runs this)
+#   GPU_ROUND_MINIMISER=pbb scripts/gpu_round.sh OUT_DIR   # relax with PBB (generate --minimiser) instead of BB
 #
 # Each `domainfit generate` relaxes co-pt states (tol 1e-3, as the datasets) in vmapped batches; the
 # images per minute come from its own report (relaxation and writing, compilation excluded by a first
@@ -17,6 +18,7 @@ mkdir -p "$out"
 export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
 export DOMAINFIT_CACHE="$out/jax-cache"
 py=${PYTHON:-python}
+minimiser=${GPU_ROUND_MINIMISER:-bb}
 if [ -n "${GPU_ROUND_TINY:-}" ]; then
   sizes="32"; count=4; batch=2; sim_sizes="32"
 else
@@ -31,7 +33,7 @@ EOF
 for n in $sizes; do
   data="$out/data-$n"
   rm -rf "$data"
-  common=(--preset co-pt --dmi bulk --cells "$n" --tol 1e-3 --max-steps 6000 --chunk "$batch" --batch "$batch" --no-progress)
+  common=(--preset co-pt --dmi bulk --cells "$n" --tol 1e-3 --max-steps 6000 --chunk "$batch" --batch "$batch" --minimiser "$minimiser" --no-progress)
   # warm-up: one chunk compiles the batched relaxation (kept in the compilation cache)
   $py -m domainfit generate --out "$data-warm" "${common[@]}" --count "$batch" --seed 99 --json > "$out/warm-$n.json" 2>> "$log"
   $py -m domainfit generate --out "$data" "${common[@]}" --count "$count" --seed 7 --json > "$out/generate-$n.json" 2>> "$log"
@@ -41,13 +43,13 @@ peer=()
 $py -c "import magnumnp" 2> /dev/null || peer=(--no-peer)
 $py "$root/benchmarks/simulator.py" --sizes $sim_sizes --no-converge "${peer[@]}" --json "$out/simulator.json" >> "$log" 2>&1
 $py - "$out" $sizes <<'EOF'
-import json, sys
+import json, os, sys
 from pathlib import Path
 
 out, sizes = Path(sys.argv[1]), sys.argv[2:]
 import jax
 
-summary = {"device": str(jax.devices()[0]), "generate": {}, "simulator": json.loads((out / "simulator.json").read_text())}
+summary = {"device": str(jax.devices()[0]), "minimiser": os.environ.get("GPU_ROUND_MINIMISER", "bb"), "generate": {}, "simulator": json.loads((out / "simulator.json").read_text())}
 for n in sizes:
     rep = json.loads((out / f"generate-{n}.json").read_text())
     summary["generate"][n] = {"images": rep["samples_written"], "images_per_minute": 60 * rep["images_per_s"],

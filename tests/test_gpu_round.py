@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_gpu_round_runs_at_a_tiny_size_and_reports_images_per_minute(tmp_path):
-    env = dict(os.environ, GPU_ROUND_TINY="1", PYTHON=sys.executable)
+    # with PBB (GPU_ROUND_MINIMISER=pbb): the round passes the minimiser to generate, which records it
+    env = dict(os.environ, GPU_ROUND_TINY="1", PYTHON=sys.executable, GPU_ROUND_MINIMISER="pbb")
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_round.sh"), str(tmp_path / "round")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr + (tmp_path / "round" / "gpu_round.log").read_text()
@@ -22,6 +23,7 @@ def test_gpu_round_runs_at_a_tiny_size_and_reports_images_per_minute(tmp_path):
 
     ds = Dataset(tmp_path / "round" / "data-32")
     assert len(ds) == 4 and ds.grid["cell_size"] == 4e-9
+    assert summary["minimiser"] == "pbb" and "PBB" in ds.meta["identity"]["relax"]["minimiser"]
     (row,) = summary["simulator"]["rows"]
     assert row["n"] == 32 and row["field_ms"] > 0
     assert "32² cells:" in proc.stdout and "relaxed images per minute" in proc.stdout
