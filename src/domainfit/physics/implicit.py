@@ -12,7 +12,7 @@ The energy is scaled by the constant μ0 Ms² V (held fixed) so the Hessian is O
 and the cotangent by its largest entry (a statistic in SI units, a period of 1e-7 m, has
 cotangents of 1e-15 whose squares a CPU flushes to zero: the solve then returned ``nan``).
 
-Three things make the derivative hold on the float32 mazes users relax (tol 1e-3, 128²–512²):
+Three things make the derivative hold on the float32 mazes users relax (tol 1e-3; checked at 64²–256²):
 
 * **Polish.** A state relaxed to a torque of 1e-3 is not yet at the minimum whose curvature H
   describes: its Hessian has slightly negative modes, and a statistic's cotangent taken there
