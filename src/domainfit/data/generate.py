@@ -118,13 +118,13 @@ class GenerateConfig:
 
 
 MINIMISERS: dict[str, str] = {"bb": "BB()", "pbb": "PBB(length=16e-9, switch=0.1)"}
-"""``GenerateConfig.minimiser`` names and what they stand for (``physics.relax``)."""
+"""``GenerateConfig.minimiser`` names and what they stand for (``physics.relax``; PBB's defaults)."""
 
 
 def _minimiser(name: str):
     from ..physics.relax import BB, PBB
 
-    return {"bb": BB(), "pbb": PBB(length=16e-9, switch=0.1)}[name]
+    return {"bb": BB, "pbb": PBB}[name]()
 
 
 @dataclasses.dataclass

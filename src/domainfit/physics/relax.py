@@ -147,9 +147,7 @@ def init_state(m0: Magnetisation, material: Material, grid: Grid, terms, minimis
     d, torque = _descent(m, reduced_field(m, material, grid, terms))
     state = RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
     if isinstance(minimiser, PBB):
-        switched = torque < minimiser.switch
-        p = jnp.where(switched, _precondition(m, d, grid, minimiser.length), d)
-        return PBBState(m, d, p, state.step_size, torque, state.steps, switched)
+        return _enter_tail(PBBState(m, d, d, state.step_size, torque, state.steps, torque < minimiser.switch), grid, minimiser)
     return state
 
 
@@ -206,6 +204,12 @@ def pbb_step(state: PBBState, material: Material, grid: Grid, terms, minimiser: 
     return PBBState(m_new, d_new, p_new, tau_new, torque, state.steps + 1, state.switched)
 
 
+def _enter_tail(state: PBBState, grid, minimiser: PBB) -> PBBState:
+    """Once switched, the direction of the next step is the preconditioned one."""
+    p = jnp.where(state.switched, _precondition(state.m, state.d, grid, minimiser.length), state.p)
+    return eqx.tree_at(lambda t: t.p, state, p)
+
+
 def _pbb_advance(state: PBBState, material, grid, tol, max_steps, terms, minimiser: PBB) -> PBBState:
     # Two loops rather than one with a branch: under vmap a branch runs both sides, and phase 1
     # would pay for the preconditioner's FFTs at every step.
@@ -213,9 +217,7 @@ def _pbb_advance(state: PBBState, material, grid, tol, max_steps, terms, minimis
         return (~s.switched) & (s.max_torque >= tol) & (s.steps < max_steps)
 
     state = jax.lax.while_loop(plain, lambda s: _pbb_plain_step(s, material, grid, terms, minimiser), state)
-    # Entering phase 2 (or resuming it: then this recomputes the stored p exactly).
-    p = jnp.where(state.switched, _precondition(state.m, state.d, grid, minimiser.length), state.p)
-    state = eqx.tree_at(lambda t: t.p, state, p)
+    state = _enter_tail(state, grid, minimiser)  # or resuming it: then this recomputes the stored p exactly
 
     def tail(s):
         return s.switched & (s.max_torque >= tol) & (s.steps < max_steps)
@@ -229,9 +231,7 @@ def _any_step(state, material, grid, terms, minimiser: Minimiser):
         return bb_step(state, material, grid, terms, minimiser)
 
     def plain(s):
-        new = _pbb_plain_step(s, material, grid, terms, minimiser)
-        p = jnp.where(new.switched, _precondition(new.m, new.d, grid, minimiser.length), new.p)
-        return eqx.tree_at(lambda t: t.p, new, p)
+        return _enter_tail(_pbb_plain_step(s, material, grid, terms, minimiser), grid, minimiser)
 
     return jax.lax.cond(state.switched, lambda s: pbb_step(s, material, grid, terms, minimiser), plain, state)
 
