@@ -79,3 +79,69 @@ def test_ta_wedge_series_and_trend_run(wedge_data, tmp_path):
     saved = json.loads((tmp_path / "trend.json").read_text())
     assert saved[0]["best"] in res["evidence"]
     assert (tmp_path / "trend.png").stat().st_size > 10_000
+
+
+def test_quickstart_reports_intervals_that_hold_their_means(capsys):
+    qs = _module(ROOT / "examples" / "quickstart.py")
+    r = qs.main(qs.parse(["--tiny"]))
+    for p in ("D", "sigma"):
+        q = r.report["posterior"][p]
+        assert q["hdi_low"] < q["mean"] < q["hdi_high"]
+    assert "90 % HDI" in capsys.readouterr().out
+
+
+def test_custom_prior_narrows_and_pulls_the_posterior():
+    cp = _module(ROOT / "examples" / "custom_prior.py")
+    out = cp.main(cp.parse(["--tiny"]))
+    flat, lit = out["default (box)"]["D"], out["D ~ N(0.6, 0.1) mJ/m²"]["D"]
+    # Bayes' rule: a prior of sd 0.1 mJ/m² on a likelihood of sd ≈ 0.2 gives a posterior sd < 0.1,
+    # narrower than the flat-prior posterior, and a mean between the flat posterior's and 0.6.
+    assert lit["sd"] < 0.1 < flat["sd"] + 0.05 and lit["sd"] < flat["sd"]
+    assert abs(lit["mean"] - 0.6) <= abs(flat["mean"] - 0.6) + 0.02
+    corr = out["σ correlated with D"]
+    assert corr["D"]["hdi_low"] < corr["D"]["mean"] < corr["D"]["hdi_high"]
+
+
+def test_model_comparison_example_ranks_models_by_evidence():
+    mc = _module(ROOT / "examples" / "model_comparison.py")
+    c = mc.main(mc.parse(["--tiny"]))
+    ev = c.table["evidence"]
+    assert set(ev) == {"σ free", "σ = 0.10", "σ = 0.18"}
+    assert c.best == max(ev, key=lambda n: ev[n]["log_evidence"])
+    assert all(bf["log_bayes_factor"] >= 0 for bf in c.table["bayes_factors"].values())
+
+
+@pytest.mark.parametrize("name", ["first_estimate", "ta_wedge_trend", "priors_and_comparison"])
+def test_notebook_runs_at_a_tiny_size(name, monkeypatch, tmp_path):
+    import runpy
+
+    monkeypatch.setenv("DOMAINFIT_TINY", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("DOMAINFIT_EXAMPLES", str(ROOT / "examples"))
+    monkeypatch.chdir(tmp_path)  # what a notebook writes stays out of the checkout
+    ns = runpy.run_path(str(ROOT / "notebooks" / f"{name}.py"), run_name="__main__")
+    if name == "ta_wedge_trend":
+        assert ns["lo"] < ns["slope"].mean() < ns["hi"]
+        assert set(ns["cmp"]["evidence"]) == {"D constant", "D linear"}
+    if name == "priors_and_comparison":
+        assert ns["informed"].report["posterior"]["D"]["sd"] < ns["flat"].report["posterior"]["D"]["sd"]
+    if name == "first_estimate":
+        assert ns["r"].report["posterior"]["D"]["hdi_low"] < ns["r"].report["posterior"]["D"]["hdi_high"]
+
+
+def test_your_own_film_chain_runs_at_a_tiny_size(tmp_path, capsys):
+    film = _module(ROOT / "examples" / "your_own_film.py")
+    args = film.parse(["--tiny", "--work", str(tmp_path), "--Ms", "1100", "--Ku", "1.2", "--A", "20"])
+    assert film.main(args) == 0
+    printed = capsys.readouterr().out
+    for stage in ("generate", "train", "calibrate", "emulator", "simulate", "estimate"):
+        assert f"$ domainfit {stage}" in printed
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert report["model"]["path"].startswith(str(tmp_path))
+    # the new model was trained on this film's constants, not the shipped co-pt ones
+    meta = json.loads(next((tmp_path / "model").glob("*.json")).read_text())
+    assert meta["ranges"]["Ms"] == [1.1e6, 1.1e6]
+    assert "posterior" in report and report["posterior"]["D"]["hdi_low"] < report["posterior"]["D"]["hdi_high"]
+    # the printed real-size commands are the ones documented
+    real = film.commands(film.parse(["--work", "w"]))
+    assert real[0][real[0].index("--count") + 1] == "10000" and "512" in real[0]

@@ -123,8 +123,10 @@ def compare(
         preset: box priors of "co-pt" or "low-ms".
         cnn: the CNN whose estimates are statistics of emulators fitted with ``emulator --learned``
             (a model path, "default" or a ``LoadedModel``); "default" when a model is "default".
-        particles, runs: SMC particles per run and independent runs (the error bar).
-        key: seed (int) or JAX key; invert: contrast sign flip.
+        particles: SMC particles per run.
+        runs: independent SMC runs (their spread is the error bar).
+        key: seed (int) or JAX key.
+        invert: contrast sign flip.
     """
     import jax
 

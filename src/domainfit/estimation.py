@@ -268,9 +268,12 @@ def estimate(
             file (``inference.setup``); default: uniform over the emulator's training box.
         fix: parameters held at a value: ``{"sigma": 0.1, "Ku": "1.6MJ/m3"}`` (numbers SI).
         key: seed (int) or JAX key of the chains and predictive draws.
-        invert, flatten: contrast sign flip; polynomial background removed first (default: the model's).
-        instrument, lift, resolution: the instrument that recorded the image and its settings, when
-            known (its own spread calibration is used; docs/imaging.md).
+        invert: contrast sign flip.
+        flatten: degree of the polynomial background removed first (default: the model's).
+        instrument: the instrument family that recorded the image, when known (its own spread
+            calibration is used; docs/imaging.md).
+        lift: its sensor or tip height (probe, mfm), when known.
+        resolution: its point-spread FWHM (sensor or tip size), when known.
         single_view: read each tile once instead of in its 16 symmetric versions.
         progress: stage lines and progress bars on stderr.
     """

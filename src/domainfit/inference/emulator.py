@@ -389,7 +389,8 @@ def fit_emulator(
         theta: training parameters, dict name → [N] (SI) or an array [N, d] with ``names``.
         s: summary vectors [N, n_stats] of the training images.
         area: area of one training image [m²] (field of view), for the Σ area scaling.
-        degree, degree_var: total polynomial degree of the mean and of the log-variance model.
+        degree: total polynomial degree of the mean model.
+        degree_var: total polynomial degree of the log-variance model.
         folds: K of the K-fold cross-validation that measures the error (then refitted on all pairs);
             1 skips it.
         box: (lo, hi) of the inputs [SI]; default the training range.

@@ -192,11 +192,13 @@ def simulator_forward(
         summary_fn: ``(image, pixel_size) -> [n_stats]``; default ``stats.summary_vector``.
         render_fn: ``imaging.render``-like; default ``imaging.render`` when available, else m_z
             times contrast plus offset. θ's blur_fwhm [m], contrast, offset are passed to it.
-        pixel_size, field_of_view: imaging of the observation [m], passed to ``render_fn``.
+        pixel_size: pixel side of the observation [m], passed to ``render_fn``.
+        field_of_view: field of view of the observation [m], passed to ``render_fn``.
         init_states: optional relaxed states ``[R, 3, ny, nx]`` to start from instead of random ones
             (local refinement near a known θ: every replica stays in the same basin, so finite
             differences and gradients agree).
-        tol, max_steps: relaxation stopping rule (see ``physics.relax``).
+        tol: relaxation stopping torque (see ``physics.relax``).
+        max_steps: relaxation step limit.
 
     The gradient of the result with respect to θ goes through the relaxed states by implicit
     differentiation (``physics.implicit``).
