@@ -76,8 +76,16 @@ def test_trend_prior_keeps_every_value_in_the_box_and_refuses_bad_input():
     assert set(prior.names) == {"D_start", "D_end", *(f"sigma_{i}" for i in range(len(X)))}
     with pytest.raises(DomainfitError, match="trend 'quadratic'"):
         series.trend_prior(X, BOX, {"D": "quadratic"})
+    # positions in any order: a linear trend still stays inside the box between its end values
+    shuffled = series.trend_prior(X[::-1].copy(), {"D": (0.1e-3, 1e-3)}, {"D": "linear"})
+    t = jax.vmap(shuffled.theta)(shuffled.sample_u(200, key=jax.random.key(2)))
+    d = np.stack([np.asarray(t[f"D_{i}"]) for i in range(len(X))])
+    assert d.min() >= 0.1e-3 and d.max() <= 1e-3
+    np.testing.assert_allclose(d[-1], np.asarray(t["D_start"]), rtol=1e-6)  # position 0 is now the last
     with pytest.raises(DomainfitError, match="at least two positions"):
         series.trend_prior([1.0], BOX, {"D": "linear"})
+    with pytest.raises(DomainfitError, match="coincide"):
+        series.trend_prior([1.0, 1.0], BOX, {"D": "linear"})
     with pytest.raises(DomainfitError, match="no box"):
         series.trend_prior(X, BOX, {"sigma": "free"})
     with pytest.raises(DomainfitError, match="likelihoods for"):

@@ -5,8 +5,9 @@ Each image i at position x_i has its own likelihood L_i(θ_i) (an ``EmulatorLike
 θ_i = (D_i, σ_i, …) follow a *trend* along x, one per parameter:
 
 - ``"constant"``: p_i = p for every image (one parameter, ``p``);
-- ``"linear"``: p_i = p_start + (p_end − p_start)(x_i − x_first)/(x_last − x_first), with p_start and p_end
-  the values at the first and last position (two parameters; ``p_slope`` per unit of x is derived);
+- ``"linear"``: p_i = p_start + (p_end − p_start)(x_i − x_min)/(x_max − x_min), with p_start and p_end
+  the values at the smallest and largest position (two parameters; ``p_slope`` per unit of x is
+  derived);
 - ``"free"``: every p_i its own (n parameters ``p_0`` … ``p_{n−1}``).
 
 Priors are uniform over the box [lo, hi] of each parameter, for p, p_start, p_end and every p_i alike,
@@ -42,8 +43,8 @@ def _check(positions, box: Mapping[str, tuple[float, float]], trends: Mapping[st
         raise DomainfitError(f"a series needs at least two positions, got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise DomainfitError("series positions must be finite numbers")
-    if x[-1] == x[0]:
-        raise DomainfitError("the first and last positions of the series coincide: a linear trend is undefined")
+    if x.max() == x.min():
+        raise DomainfitError("all positions of the series coincide: a linear trend is undefined")
     for name, trend in trends.items():
         if trend not in TRENDS:
             raise DomainfitError(f"trend {trend!r} for {name}: use one of {', '.join(TRENDS)}")
@@ -64,7 +65,7 @@ def trend_prior(positions: Sequence[float], box: Mapping[str, tuple[float, float
     """
     x = _check(positions, box, trends)
     n = len(x)
-    frac = (x - x[0]) / (x[-1] - x[0])
+    frac = (x - x.min()) / (x.max() - x.min())
 
     def fn():
         out = {}
@@ -79,7 +80,7 @@ def trend_prior(positions: Sequence[float], box: Mapping[str, tuple[float, float
                 a = numpyro.sample(f"{name}_start", u)
                 b = numpyro.sample(f"{name}_end", u)
                 values = [a + (b - a) * float(f) for f in frac]
-                out.update({f"{name}_start": a, f"{name}_end": b, f"{name}_slope": (b - a) / float(x[-1] - x[0])})
+                out.update({f"{name}_start": a, f"{name}_end": b, f"{name}_slope": (b - a) / float(x.max() - x.min())})
             else:
                 values = [numpyro.sample(f"{name}_{i}", u) for i in range(n)]
             out.update({f"{name}_{i}": v for i, v in enumerate(values)})
@@ -129,7 +130,7 @@ def compare_trends(likelihoods: Sequence[Callable], positions: Sequence[float], 
 def seed_from_estimates(estimates: Sequence[Mapping[str, float]], positions: Sequence[float],
                         box: Mapping[str, tuple[float, float]], trends: Mapping[str, str]) -> dict[str, float]:
     """A starting θ for the trend model from per-image estimates (SI): a constant is their mean, a
-    linear trend their least-squares line at the first and last position, free values themselves;
+    linear trend their least-squares line at the smallest and largest position, free values themselves;
     every value moved inside its box."""
     x = _check(positions, box, trends)
     seed = {}
@@ -142,7 +143,7 @@ def seed_from_estimates(estimates: Sequence[Mapping[str, float]], positions: Seq
             seed[name] = clip(v.mean())
         elif trend == "linear":
             slope, icept = np.polyfit(x, v, 1)
-            seed[f"{name}_start"], seed[f"{name}_end"] = clip(icept + slope * x[0]), clip(icept + slope * x[-1])
+            seed[f"{name}_start"], seed[f"{name}_end"] = clip(icept + slope * x.min()), clip(icept + slope * x.max())
         else:
             seed.update({f"{name}_{i}": clip(vi) for i, vi in enumerate(v)})
     return seed
