@@ -1,0 +1,64 @@
+"""The observation study of the D–σ degeneracy (benchmarks/observations.py): its pieces against
+independent computations, and the whole study at a tiny size."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def obs():
+    spec = importlib.util.spec_from_file_location("observations", ROOT / "benchmarks" / "observations.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["observations"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_half_field_interpolates_the_magnetisation_curve(obs):
+    h = np.array([0.0, 10.0, 20.0, 30.0])
+    assert obs.half_field(h, np.array([0.1, 0.3, 0.7, 0.9])) == pytest.approx(15.0)
+    assert obs.half_field(h, np.array([0.6, 0.8, 0.9, 1.0])) == 0.0
+    assert obs.half_field(h, np.array([0.0, 0.1, 0.2, 0.3])) == 30.0  # never half-saturated: the last field
+
+
+def test_leave_one_out_ridge_equals_refitting_without_each_point(obs):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 2))
+    y = 1 + x[:, 0] - 0.5 * x[:, 1] ** 2 + 0.1 * rng.normal(size=30)
+    rmse, lam = obs.loo_rmse(x, y, lams=(0.1,))
+    xs = (x - x.mean(0)) / x.std(0)
+    phi = obs._quadratic(xs)
+    pen = 0.1 * np.eye(phi.shape[1])
+    pen[0, 0] = 0
+    errs = []
+    for i in range(30):
+        keep = np.arange(30) != i
+        beta = np.linalg.solve(phi[keep].T @ phi[keep] + pen, phi[keep].T @ y[keep])
+        errs.append(y[i] - phi[i] @ beta)
+    assert lam == 0.1 and rmse == pytest.approx(math.sqrt(np.mean(np.square(errs))), rel=1e-8)
+    # one group per row is the same as leave-one-out
+    assert obs.loo_rmse(x, y, lams=(0.1,), groups=np.arange(30))[0] == pytest.approx(rmse, rel=1e-8)
+
+
+def test_study_runs_at_a_tiny_size(obs, tmp_path):
+    files = obs.main(["--films", "8", "--cells", "64", "--cache", str(tmp_path)])
+    assert len(files) == 8 and all(f.exists() for f in files)
+    film = dict(np.load(files[0]))
+    assert film["curve_mz"][0] == pytest.approx(float(np.mean(film["demag_mz"].astype(np.float32))), abs=2e-3)
+    assert np.all(np.diff(film["curve_mT"]) > 0)
+    res = obs.main(["--cells", "64", "--cache", str(tmp_path), "--analyse", "--views", "1",
+                    "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")])
+    assert set(res["sets"]) == set(obs.SETS)
+    for s in res["sets"].values():
+        assert math.isfinite(s["D_rmse_mJ_m2"]) and math.isfinite(s["sigma_rmse"])
+    assert (tmp_path / "r.png").stat().st_size > 5000
+    # rerunning finds every film cached (resumable)
+    again = obs.main(["--films", "8", "--cells", "64", "--cache", str(tmp_path)])
+    assert again == files
