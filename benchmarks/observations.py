@@ -18,7 +18,7 @@ demagnetised image:
 
 ``--analyse`` then renders every image through instrument models the CNN was not trained with
 (``data.instruments.TEST``, its own seed stream) and measures, per observation set, how well D and σ
-are determined by cross-validated regression (quadratic ridge, leaving one film out at a time) from what that set
+are determined by cross-validated regression (linear or quadratic ridge, leaving one film out at a time) from what that set
 records: the shipped CNN's D̂, σ̂ and the wall density of the demagnetised image; the wall density and
 domain area fraction of each field image and of the remanent image; H½ with a ±3 mT reading error. The cross-validated RMSE is the
 width a posterior with that observation set could reach; the single image's is beside it.
@@ -197,20 +197,22 @@ SETS = {
 }
 
 
-def _quadratic(x: np.ndarray) -> np.ndarray:
+def _quadratic(x: np.ndarray, degree: int = 2) -> np.ndarray:
     n, d = x.shape
-    cols = [np.ones(n)] + [x[:, i] for i in range(d)] + [x[:, i] * x[:, j] for i in range(d) for j in range(i, d)]
+    cols = [np.ones(n)] + [x[:, i] for i in range(d)]
+    if degree >= 2:
+        cols += [x[:, i] * x[:, j] for i in range(d) for j in range(i, d)]
     return np.stack(cols, 1)
 
 
 def loo_rmse(x: np.ndarray, y: np.ndarray, lams=(1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
-             groups: np.ndarray | None = None) -> tuple[float, float]:
-    """Cross-validated RMSE of a quadratic ridge regression of y on x (features standardised), leaving
-    out one row at a time, or one group at a time (``groups``: the views of one film go out together,
-    so a film never predicts itself). The ridge λ is chosen by that error itself, so the figure is
-    slightly optimistic. Returns (RMSE, λ)."""
+             groups: np.ndarray | None = None, degree: int = 2) -> tuple[float, float]:
+    """Cross-validated RMSE of a polynomial (``degree`` 1 or 2) ridge regression of y on x (features
+    standardised), leaving out one row at a time, or one group at a time (``groups``: the views of one
+    film go out together, so a film never predicts itself). The ridge λ is chosen by that error
+    itself, so the figure is slightly optimistic. Returns (RMSE, λ)."""
     xs = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
-    phi = _quadratic(xs)
+    phi = _quadratic(xs, degree)
     best = (math.inf, None)
     for lam in lams:
         pen = lam * np.eye(phi.shape[1])
@@ -255,9 +257,11 @@ def analyse(args) -> dict:
               "prior_sd": {"D": float(np.std(y_D)), "sigma": float(np.std(y_s))}, "sets": {}}
     for name, parts in SETS.items():
         x = np.concatenate([np.stack([r[2][p] for r in rows]) for p in parts], 1)
-        (rd, lam_d), (rs, lam_s) = loo_rmse(x, y_D, groups=groups), loo_rmse(x, y_s, groups=groups)
+        # linear or quadratic, whichever cross-validates better (chosen per set and target alike)
+        (rd, lam_d), deg_d = min((loo_rmse(x, y_D, groups=groups, degree=k), k) for k in (1, 2))
+        (rs, lam_s), deg_s = min((loo_rmse(x, y_s, groups=groups, degree=k), k) for k in (1, 2))
         result["sets"][name] = {"D_rmse_mJ_m2": rd, "sigma_rmse": rs, "features": int(x.shape[1]),
-                                "ridge_D": lam_d, "ridge_sigma": lam_s}
+                                "ridge_D": lam_d, "ridge_sigma": lam_s, "degree_D": deg_d, "degree_sigma": deg_s}
     hh = np.array([half_field(f["curve_mT"], f["curve_mz"]) for f in films])
     rem = np.array([float(f["remanence_mz"]) for f in films])
     result["half_field_mT"] = {"min": float(hh.min()), "median": float(np.median(hh)), "max": float(hh.max())}
