@@ -10,8 +10,8 @@ demagnetised image:
   continuation from the state before (a minor loop from the demagnetised state: pinning freezes a
   pattern that wall energy alone would move);
 - ``curve``: the initial magnetisation curve from the demagnetised state, ⟨m_z⟩ at a ladder of fields
-  (10 … 300 mT, continuation, up to saturation); its half-saturation field H½ (⟨m_z⟩ = ½) is the
-  scalar a magnetometer (VSM, Kerr or Hall loop of the demagnetised film) gives;
+  (10 … 300 mT, continuation, up to saturation); the fields where it reaches ⟨m_z⟩ = ¼, ½ and 0.9 are
+  what a magnetometer (VSM, Kerr or Hall loop of the demagnetised film) gives;
 - ``remanence``: the state relaxed at zero field from saturation (+z with a 1 % random tilt), imaged:
   reversed domains nucleate only where the disorder and the wall energy let them at zero temperature
   (small films often stay saturated).
@@ -20,7 +20,8 @@ demagnetised image:
 (``data.instruments.TEST``, its own seed stream) and measures, per observation set, how well D and σ
 are determined by cross-validated regression (linear or quadratic ridge, leaving one film out at a time) from what that set
 records: the shipped CNN's D̂, σ̂ and the wall density of the demagnetised image; the wall density and
-domain area fraction of each field image and of the remanent image; H½ with a ±3 mT reading error. The cross-validated RMSE is the
+domain area fraction of each field image and of the remanent image; H¼, H½, H0.9 with a ±3 mT
+reading error each. The cross-validated RMSE is the
 width a posterior with that observation set could reach; the single image's is beside it.
 
 Relaxations are cached per film (``--cache``), so the run resumes and shards (``--shard i/n``).
@@ -113,17 +114,27 @@ def _relaxer(grid, tol, max_steps):
     return _RELAXERS[key]
 
 
-def half_field(curve_mT: np.ndarray, curve_mz: np.ndarray) -> float:
-    """Field [mT] at which the initial magnetisation curve reaches ⟨m_z⟩ = ½, interpolated linearly
-    between its points (the last field when it never does)."""
-    above = np.nonzero(curve_mz >= 0.5)[0]
+def curve_field(curve_mT: np.ndarray, curve_mz: np.ndarray, level: float) -> float:
+    """Field [mT] at which the initial magnetisation curve first reaches ⟨m_z⟩ = ``level``, interpolated
+    linearly between its points (the last field when it never does)."""
+    above = np.nonzero(curve_mz >= level)[0]
     if len(above) == 0:
         return float(curve_mT[-1])
     i = int(above[0])
     if i == 0:
         return 0.0
     h0, h1, m0, m1 = curve_mT[i - 1], curve_mT[i], curve_mz[i - 1], curve_mz[i]
-    return float(h0 + (0.5 - m0) / (m1 - m0) * (h1 - h0))
+    return float(h0 + (level - m0) / (m1 - m0) * (h1 - h0))
+
+
+def half_field(curve_mT: np.ndarray, curve_mz: np.ndarray) -> float:
+    """H½: the field [mT] where the initial curve reaches ⟨m_z⟩ = ½."""
+    return curve_field(curve_mT, curve_mz, 0.5)
+
+
+CURVE_LEVELS = (0.25, 0.5, 0.9)
+"""⟨m_z⟩ levels of the initial curve whose fields the magnetometry observation reports (H¼, H½, H0.9:
+the last is near the saturation field, where the wall energy rather than the pinning decides)."""
 
 
 def run_films(args) -> list[Path]:
@@ -180,20 +191,20 @@ def _features(film: dict, loaded, rng: np.random.Generator, instrument_seed: int
 
     feats["field"] = np.array([v for mz in film["field_mz"] for v in walls_and_area(mz)])
     feats["remanence"] = np.array(walls_and_area(film["remanence_image"]))
-    h_half = half_field(film["curve_mT"], film["curve_mz"]) + READING_ERROR_MT * rng.standard_normal()
-    feats["curve"] = np.array([h_half])
+    feats["curve"] = np.array([curve_field(film["curve_mT"], film["curve_mz"], lv) + READING_ERROR_MT * rng.standard_normal()
+                               for lv in CURVE_LEVELS])
     return feats
 
 
 SETS = {
     "one image (demag)": ("demag",),
     "demag + field series": ("demag", "field"),
-    "demag + H½ (magnetometry)": ("demag", "curve"),
+    "demag + magnetisation curve (H¼, H½, H0.9)": ("demag", "curve"),
     "demag + remanent image after saturation": ("demag", "remanence"),
-    "demag + field series + H½": ("demag", "field", "curve"),
+    "demag + field series + curve": ("demag", "field", "curve"),
     "all of them": ("demag", "field", "curve", "remanence"),
     "field series alone": ("field",),
-    "H½ alone": ("curve",),
+    "magnetisation curve alone": ("curve",),
 }
 
 
@@ -232,6 +243,36 @@ def loo_rmse(x: np.ndarray, y: np.ndarray, lams=(1e-3, 1e-2, 1e-1, 1.0, 10.0, 10
     return best
 
 
+def sensitivities(films: list[dict]) -> dict:
+    """Each observable (from the simulation itself, no instrument) fitted as c + a·D + b·σ over the films
+    (D in mJ/m²): a, b, the residual sd, and b/a — the D-equivalent of one unit of σ, in mJ/m². An
+    observation breaks the D–σ ridge of the demagnetised image's geometry only where its b/a differs
+    from the wall density's."""
+    from domainfit import stats
+
+    def wd(mz):
+        mz = np.asarray(mz, np.float32)
+        return 0.0 if float(np.std(mz)) < 1e-3 else float(stats.wall_density(mz, 4e-9)) * 1e-6
+
+    obs = {"wall density, demag [1/µm]": [wd(f["demag_mz"]) for f in films]}
+    for k, h in enumerate(films[0]["fields_mT"]):
+        obs[f"wall density at {h:g} mT [1/µm]"] = [wd(f["field_mz"][k]) for f in films]
+        obs[f"<m_z> at {h:g} mT"] = [float(np.mean(np.asarray(f["field_mz"][k], np.float32))) for f in films]
+    for lv in CURVE_LEVELS:
+        obs[f"H at <m_z> = {lv:g} [mT]"] = [curve_field(f["curve_mT"], f["curve_mz"], lv) for f in films]
+    obs["<m_z> remanent after saturation"] = [float(f["remanence_mz"]) for f in films]
+    X = np.stack([np.ones(len(films)), [float(f["D"]) * 1e3 for f in films], [float(f["sigma"]) for f in films]], 1)
+    out = {}
+    for name, v in obs.items():
+        v = np.asarray(v, float)
+        beta = np.linalg.lstsq(X, v, rcond=None)[0]
+        resid = v - X @ beta
+        out[name] = {"per_mJ_m2_of_D": float(beta[1]), "per_unit_sigma": float(beta[2]),
+                     "residual_sd": float(np.std(resid, ddof=3)) if len(films) > 3 else float("nan"),
+                     "D_equivalent_of_sigma_mJ_m2": float(beta[2] / beta[1]) if beta[1] != 0 else float("inf")}
+    return out
+
+
 def analyse(args) -> dict:
     from domainfit.nn import load_default
 
@@ -262,6 +303,7 @@ def analyse(args) -> dict:
         (rs, lam_s), deg_s = min((loo_rmse(x, y_s, groups=groups, degree=k), k) for k in (1, 2))
         result["sets"][name] = {"D_rmse_mJ_m2": rd, "sigma_rmse": rs, "features": int(x.shape[1]),
                                 "ridge_D": lam_d, "ridge_sigma": lam_s, "degree_D": deg_d, "degree_sigma": deg_s}
+    result["sensitivities"] = sensitivities(films)
     hh = np.array([half_field(f["curve_mT"], f["curve_mz"]) for f in films])
     rem = np.array([float(f["remanence_mz"]) for f in films])
     result["half_field_mT"] = {"min": float(hh.min()), "median": float(np.median(hh)), "max": float(hh.max())}
@@ -271,6 +313,11 @@ def analyse(args) -> dict:
 
 
 def print_result(res: dict) -> None:
+    print("observable = c + a·D + b·σ over the films (D in mJ/m²; no instrument):")
+    print(f"  {'observable':36s} {'a (per mJ/m²)':>14s} {'b (per σ)':>10s} {'resid sd':>9s} {'b/a [mJ/m²]':>12s}")
+    for name, v in res["sensitivities"].items():
+        print(f"  {name:36s} {v['per_mJ_m2_of_D']:14.3f} {v['per_unit_sigma']:10.2f} {v['residual_sd']:9.3f} "
+              f"{v['D_equivalent_of_sigma_mJ_m2']:12.2f}")
     print(f"{res['films']} films × {res['views_per_film']} instrument views, {res['cells']}² cells; fields "
           f"{res['fields_mT']} mT; prior sd D {res['prior_sd']['D']:.3f} mJ/m², σ {res['prior_sd']['sigma']:.4f}")
     print(f"{'observation set':42s} {'D RMSE [mJ/m²]':>15s} {'σ RMSE':>8s}")

@@ -62,3 +62,22 @@ def test_study_runs_at_a_tiny_size(obs, tmp_path):
     # rerunning finds every film cached (resumable)
     again = obs.main(["--films", "8", "--cells", "64", "--cache", str(tmp_path)])
     assert again == files
+
+
+def test_sensitivities_recover_a_linear_dependence(obs):
+    rng = np.random.default_rng(3)
+    films = []
+    for k in range(12):
+        D, s = rng.uniform(0.1e-3, 1e-3), rng.uniform(0.05, 0.2)
+        h = np.array([0.0, 10.0, 20.0, 30.0, 50.0, 70.0, 100.0])
+        h_half = 5 + 20 * D * 1e3 + 300 * s  # the curve crosses ½ there, linearly in D and σ
+        mz = np.clip(0.5 + (h - h_half) / 200, -1, 1)
+        z = np.zeros((8, 8), np.float16) + 1
+        films.append({"D": D, "sigma": s, "demag_mz": z, "field_mz": [z], "fields_mT": [20.0],
+                      "curve_mT": h, "curve_mz": mz, "remanence_mz": 1.0 - 0.2 * s})
+    sens = obs.sensitivities(films)
+    half = sens["H at <m_z> = 0.5 [mT]"]
+    assert half["per_mJ_m2_of_D"] == pytest.approx(20, rel=1e-6) and half["per_unit_sigma"] == pytest.approx(300, rel=1e-6)
+    assert half["residual_sd"] < 1e-6 and half["D_equivalent_of_sigma_mJ_m2"] == pytest.approx(15, rel=1e-6)
+    rem = sens["<m_z> remanent after saturation"]
+    assert rem["per_unit_sigma"] == pytest.approx(-0.2, rel=1e-6) and abs(rem["per_mJ_m2_of_D"]) < 1e-9
