@@ -273,6 +273,31 @@ def sensitivities(films: list[dict]) -> dict:
     return out
 
 
+def pair_widths(sens: dict, base: str = "wall density, demag [1/µm]") -> dict:
+    """sd of D [mJ/m²] and of σ from the demagnetised wall density together with each other observable,
+    by the Fisher information of the two linear relations with their film-to-film residual sd as noise
+    (field readings get the ±3 mT reading error on top): F = Σ g gᵀ/s², g = (a, b). Nearly parallel
+    g (similar b/a) leave F nearly singular: the ridge survives."""
+    def g_s(name):
+        v = sens[name]
+        extra = READING_ERROR_MT if name.startswith("H at") else 0.0
+        return np.array([v["per_mJ_m2_of_D"], v["per_unit_sigma"]]), math.hypot(v["residual_sd"], extra)
+
+    g0, s0 = g_s(base)
+    out = {}
+    for name in sens:
+        if name == base:
+            continue
+        g1, s1 = g_s(name)
+        F = np.outer(g0, g0) / s0**2 + np.outer(g1, g1) / max(s1, 1e-12) ** 2
+        if np.linalg.cond(F) > 1e12:  # parallel relations: one direction is not measured at all
+            out[name] = {"D_sd_mJ_m2": math.inf, "sigma_sd": math.inf}
+            continue
+        cov = np.linalg.inv(F)
+        out[name] = {"D_sd_mJ_m2": float(math.sqrt(cov[0, 0])), "sigma_sd": float(math.sqrt(cov[1, 1]))}
+    return out
+
+
 def analyse(args) -> dict:
     from domainfit.nn import load_default
 
@@ -304,6 +329,7 @@ def analyse(args) -> dict:
         result["sets"][name] = {"D_rmse_mJ_m2": rd, "sigma_rmse": rs, "features": int(x.shape[1]),
                                 "ridge_D": lam_d, "ridge_sigma": lam_s, "degree_D": deg_d, "degree_sigma": deg_s}
     result["sensitivities"] = sensitivities(films)
+    result["with_demag_wall_density"] = pair_widths(result["sensitivities"])
     hh = np.array([half_field(f["curve_mT"], f["curve_mz"]) for f in films])
     rem = np.array([float(f["remanence_mz"]) for f in films])
     result["half_field_mT"] = {"min": float(hh.min()), "median": float(np.median(hh)), "max": float(hh.max())}
@@ -318,6 +344,9 @@ def print_result(res: dict) -> None:
     for name, v in res["sensitivities"].items():
         print(f"  {name:36s} {v['per_mJ_m2_of_D']:14.3f} {v['per_unit_sigma']:10.2f} {v['residual_sd']:9.3f} "
               f"{v['D_equivalent_of_sigma_mJ_m2']:12.2f}")
+    print("demagnetised wall density together with one more observable (Fisher, film-to-film noise):")
+    for name, v in res["with_demag_wall_density"].items():
+        print(f"  + {name:34s} D sd {v['D_sd_mJ_m2']:6.3f} mJ/m², σ sd {v['sigma_sd']:.4f}")
     print(f"{res['films']} films × {res['views_per_film']} instrument views, {res['cells']}² cells; fields "
           f"{res['fields_mT']} mT; prior sd D {res['prior_sd']['D']:.3f} mJ/m², σ {res['prior_sd']['sigma']:.4f}")
     print(f"{'observation set':42s} {'D RMSE [mJ/m²]':>15s} {'σ RMSE':>8s}")

@@ -81,3 +81,15 @@ def test_sensitivities_recover_a_linear_dependence(obs):
     assert half["residual_sd"] < 1e-6 and half["D_equivalent_of_sigma_mJ_m2"] == pytest.approx(15, rel=1e-6)
     rem = sens["<m_z> remanent after saturation"]
     assert rem["per_unit_sigma"] == pytest.approx(-0.2, rel=1e-6) and abs(rem["per_mJ_m2_of_D"]) < 1e-9
+
+
+def test_pair_widths_follow_the_fisher_information_of_two_lines(obs):
+    # wall density w = 3 D + 37 σ (sd 0.3) and an observable x = 1·D + 0·σ (sd 0.1): D from x alone to
+    # 0.1, σ then from w to sqrt(0.3² + (3·0.1)²)/37; a parallel observable leaves D undetermined
+    sens = {"wall density, demag [1/µm]": dict(per_mJ_m2_of_D=3.0, per_unit_sigma=37.0, residual_sd=0.3),
+            "x": dict(per_mJ_m2_of_D=1.0, per_unit_sigma=0.0, residual_sd=0.1),
+            "parallel": dict(per_mJ_m2_of_D=6.0, per_unit_sigma=74.0, residual_sd=0.3)}
+    w = obs.pair_widths(sens)
+    assert w["x"]["D_sd_mJ_m2"] == pytest.approx(0.1, rel=1e-9)
+    assert w["x"]["sigma_sd"] == pytest.approx(math.hypot(0.3, 0.3) / 37, rel=1e-9)
+    assert w["parallel"]["D_sd_mJ_m2"] > 1e3
