@@ -59,7 +59,7 @@ def simulate_film(seed: int, cells: int, fields_mT: tuple[float, ...], tol: floa
     import jax
     import jax.numpy as jnp
 
-    from domainfit.physics import Grid, make_material, relax
+    from domainfit.physics import Grid, make_material
     from domainfit.physics.simulate import random_state, with_disorder
 
     grid = Grid(nx=cells, ny=cells, cell_size=4e-9, thickness=4e-9)
@@ -360,8 +360,10 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from domainfit.plots import save_figure
+
     names = sorted(res["sets"], key=lambda n: res["sets"][n]["D_rmse_mJ_m2"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
     for ax, key, label, prior in ((axes[0], "D_rmse_mJ_m2", "D RMSE [mJ/m²]", res["prior_sd"]["D"]),
                                   (axes[1], "sigma_rmse", "σ RMSE", res["prior_sd"]["sigma"])):
         vals = [res["sets"][n][key] for n in names]
@@ -374,8 +376,7 @@ def plot(res: dict, path: Path) -> None:
     fig.suptitle(f"What a second observation of the film adds ({res['films']} films, {res['cells']}² cells, "
                  f"instrument views not trained on)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)  # atomic, and marked so that it is never read back as a domain image
 
 
 def main(argv=None) -> dict | list:

@@ -64,8 +64,10 @@ def figure(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from domainfit.plots import save_figure
+
     series = sorted({r["series"] for r in rows}, key=lambda s: s != "wedge")
-    fig, axes = plt.subplots(len(series), 2, figsize=(10, 3.6 * len(series)), squeeze=False)
+    fig, axes = plt.subplots(len(series), 2, figsize=(10, 3.6 * len(series)), squeeze=False, dpi=120)
     for k, name in enumerate(series):
         rs = [r for r in rows if r["series"] == name]
         d = np.array([r["ta_nm"] for r in rs])
@@ -93,10 +95,7 @@ def figure(rows: list[dict], path: Path) -> None:
     fig.suptitle("Synthetic Ta(d)/Pt/Co/MgO wedge (simulated, scanning-probe rendering): one image per position",
                  fontsize=10)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)  # atomic, and marked so that it is never read back as a domain image
 
 
 def main(args) -> list[dict]:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import logsumexp
 
 HERE = Path(__file__).resolve().parent
 TRENDS = ("constant", "linear", "free")
@@ -43,11 +44,6 @@ def load_series(out: Path, data: Path, tiny: bool, series: str) -> dict:
         estimate_series.main(estimate_series.parse(["--data", str(data), "--out", str(out), "--series", "both"]
                                                    + (["--tiny"] if tiny else [])))
     return json.loads(path.read_text())
-
-
-def _lse(values) -> float:
-    v = np.asarray(values, float)
-    return float(v.max() + np.log(np.exp(v - v.max()).sum()))
 
 
 def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool) -> dict:
@@ -77,7 +73,8 @@ def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool)
         key_of = (lambda t, o: f"D {t}, σ {o}") if p == "D" else (lambda t, o: f"D {o}, σ {t}")
         per = {o: dict(log_bf=ev[key_of("linear", o)] - ev[key_of("constant", o)],
                        error=math.hypot(err[key_of("linear", o)], err[key_of("constant", o)])) for o in trends_used}
-        avg = {t: _lse([ev[key_of(t, o)] for o in trends_used]) - math.log(len(trends_used)) for t in trends_used}
+        avg = {t: float(logsumexp([ev[key_of(t, o)] for o in trends_used])) - math.log(len(trends_used))
+               for t in trends_used}
         bf[p] = {"linear_vs_constant_per_" + ("sigma" if p == "D" else "D") + "_trend": per,
                  "log_evidence_averaged_over_" + sym: avg,
                  "linear_vs_constant_averaged": avg["linear"] - avg["constant"],
@@ -144,7 +141,9 @@ def figure(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(results), 2, figsize=(10, 3.6 * len(results)), squeeze=False)
+    from domainfit.plots import save_figure
+
+    fig, axes = plt.subplots(len(results), 2, figsize=(10, 3.6 * len(results)), squeeze=False, dpi=120)
     for k, res in enumerate(results):
         x = np.array(res["positions_nm"])
         for j, p in enumerate(("D", "sigma")):
@@ -173,10 +172,7 @@ def figure(results: list[dict], path: Path) -> None:
             if k == 0:
                 ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)  # atomic, and marked so that it is never read back as a domain image
 
 
 def main(args) -> list[dict]:
