@@ -170,6 +170,8 @@ class EstimateResult:
             ``report["reasons"]`` say whether to believe it and why not.
         config: what was run (image, model, emulator, budget, priors, seed): ``config.json``.
         cnn: the ``nn.Estimate`` (SI); image: the ``DomainImage`` read; model: the ``LoadedModel``.
+            With several images: ``images`` and ``cnns`` hold each one's, ``image`` is the first and
+            ``cnn`` their combination.
         posterior: the ``inference.PosteriorResult`` (SI draws, MAP, predictive check), or None.
         idata: the full ArviZ ``InferenceData`` in user units (``inference.idata``), or None.
     """
@@ -181,6 +183,8 @@ class EstimateResult:
     model: object
     posterior: object | None = None
     idata: object | None = None
+    images: list | None = None
+    cnns: list | None = None
 
     @property
     def trustworthy(self) -> bool:
@@ -255,13 +259,17 @@ def estimate(
     resolution: float | str | None = None,
     single_view: bool = False,
     progress: bool = False,
+    measurements=(),
 ) -> EstimateResult:
     """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
 
     Args:
         image: a file (PNG, JPEG, TIFF, .npy/.npz; "example" for the shipped one), an array of raw
-            levels (then ``pixel_size`` is needed) or an ``imaging.DomainImage``.
+            levels (then ``pixel_size`` is needed) or an ``imaging.DomainImage`` — or a list of them:
+            separate fields of view of one film at zero field, estimated jointly (the CNN reads each;
+            the posterior's likelihood is the sum of theirs).
         pixel_size: pixel side in metres or with its unit ("15.6nm"); needed unless the file has it.
+            With several images: one value for all, or a list, one per image.
         model: "default" (shipped), a model path, or a ``LoadedModel``.
         posterior: True (defaults) or a ``PosteriorConfig``: MAP then NUTS on the emulator likelihood.
         priors: a ``Prior``, list/dict of them, a ``PriorModel``, a numpyro prior function, or a prior
@@ -276,6 +284,9 @@ def estimate(
         resolution: its point-spread FWHM (sensor or tip size), when known.
         single_view: read each tile once instead of in its 16 symmetric versions.
         progress: stage lines and progress bars on stderr.
+        measurements: scalar measurements of the film (``inference.Measurement``, e.g.
+            ``inference.parse_measurement("dmi_field", "28mT±3mT")``), joined to the posterior's
+            likelihood; they need ``posterior``.
     """
     import jax
 
@@ -286,9 +297,28 @@ def estimate(
     if config is not None and not isinstance(config, PosteriorConfig):
         raise DomainfitError(f"posterior={posterior!r}: pass True or a PosteriorConfig")
     fixes = parse_fixes(fix)
-    if config is None and (fixes or priors is not None):
-        raise DomainfitError(f"{'fix' if fixes else 'priors'} only applies with a posterior (posterior=True, "
-                             "--posterior)")
+    measurements = list(measurements or ())
+    if config is None and (fixes or priors is not None or measurements):
+        what = "fix" if fixes else "priors" if priors is not None else "measurements"
+        raise DomainfitError(f"{what} only applies with a posterior (posterior=True, --posterior)")
+    from .inference.measurements import Measurement
+
+    for m in measurements:
+        if not isinstance(m, Measurement):
+            raise DomainfitError(f"measurement {m!r}: build it with inference.Measurement or "
+                                 "inference.parse_measurement('dmi_field', '28mT±3mT')")
+    several = isinstance(image, (list, tuple))
+    if several:
+        if not image:
+            raise DomainfitError("an empty list of images: give at least one")
+        if len(image) == 1:
+            image, several = image[0], False
+            pixel_size = pixel_size[0] if isinstance(pixel_size, (list, tuple)) else pixel_size
+    if several:
+        return _estimate_several(list(image), pixel_size=pixel_size, model=model, config=config, priors=priors,
+                                 fixes=fixes, key=key, invert=invert, flatten=flatten, instrument=instrument, lift=lift,
+                                 resolution=resolution, single_view=single_view, progress=progress,
+                                 measurements=measurements, t0=t0)
     if config is not None:
         config.check()
     seed = key if isinstance(key, int) else None
@@ -326,7 +356,85 @@ def estimate(
     if config is not None:
         from .posterior_run import run_posterior
 
-        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar)
+        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
+                      measurements=measurements)
+        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+    return result
+
+
+def _estimate_several(images: list, *, pixel_size, model, config, priors, fixes, key, invert, flatten, instrument, lift,
+                      resolution, single_view, progress, measurements, t0) -> EstimateResult:
+    """``estimate`` of several images of one film: the CNN reads each, the posterior is joint.
+
+    The report's ``parameters`` (the CNN block) combine the images' CNN means by inverse variance but keep
+    the smallest single-image spread: the CNN's error is mostly the D–σ ridge, shared by every image of
+    the film, so it does not average away. ``images`` lists each image's own CNN estimate.
+    """
+    import jax
+
+    from .nn import estimate as cnn_estimate
+
+    sizes = list(pixel_size) if isinstance(pixel_size, (list, tuple)) else [pixel_size] * len(images)
+    if len(sizes) != len(images):
+        raise DomainfitError(f"{len(images)} images but {len(sizes)} pixel sizes: give one for all or one per image")
+    seed = key if isinstance(key, int) else None
+    key = jax.random.key(key) if isinstance(key, int) else key
+    bar = StageBar(2, enabled=config is not None and progress)
+    loaded = load_model(model)
+    imgs = []
+    for i, (im, ps) in enumerate(zip(images, sizes)):
+        try:
+            imgs.append(read_image(im, ps, invert=invert,
+                                   flatten=loaded.flatten if flatten is None and not _is_domain_image(im) else flatten))
+        except DomainfitError as err:
+            raise DomainfitError(f"image {i + 1}: {err}") from None
+    candidates = _prepare_posterior(loaded, config, fixes, priors) if config is not None else []
+    t1 = time.perf_counter()
+    bar(f"CNN estimates of {len(imgs)} images")
+    settings = instrument_settings(loaded, instrument, lift, resolution)
+    cnns, per_image = [], []
+    for i, img in enumerate(imgs):
+        cnn = cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None,
+                           family=instrument, settings=settings["settings"])
+        cnns.append(cnn)
+        per_image.append({"path": str(images[i]) if isinstance(images[i], (str, Path)) else str(img.source),
+                          "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9, "cnn": cnn.to_json()})
+    first = cnns[0]
+    mean, sd = {}, {}
+    for t in first.targets:
+        sds = [c.sd[t] for c in cnns]
+        if min(sds) > 0:
+            w = [1.0 / s**2 for s in sds]
+            mean[t] = sum(wi * c.mean[t] for wi, c in zip(w, cnns)) / sum(w)
+        else:
+            mean[t] = first.mean[t]
+        sd[t] = min(sds)
+    reasons = tuple(f"image {i + 1}: {r}" for i, c in enumerate(cnns) for r in c.reasons) + tuple(settings["reasons"])
+    warns = tuple(f"image {i + 1}: {w}" for i, c in enumerate(cnns) for w in c.warnings) + tuple(settings["warnings"])
+    warns += tuple(f"image {i + 1}: {n}" for i, img in enumerate(imgs) for n in img.notes)
+    combined = dataclasses.replace(first, mean=mean, sd=sd, reasons=reasons, warnings=warns,
+                                   wall_time_s=sum(c.wall_time_s for c in cnns))
+    report = combined.to_json()
+    if settings["given"]:
+        report["instrument"] = settings["given"]
+    report["model"] = {"path": str(loaded.path), "pixel_size_nm": loaded.pixel_size * 1e9,
+                       "input_pixels": loaded.in_pixels, "training_steps": loaded.training.steps,
+                       "data_hash": loaded.training.data_hash}
+    report["image"] = {k: v for k, v in per_image[0].items() if k != "cnn"}
+    report["images"] = per_image
+    report["timing"] = {"estimate_s": round(combined.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
+                        "load_s": round(t1 - t0, 4)}
+    run = {"command": "estimate", "image": report["image"]["path"], "images": [p["path"] for p in per_image],
+           "pixel_size_m": [img.pixel_size for img in imgs], "invert": invert, "flatten": flatten,
+           "model": str(loaded.path), "instrument": settings["given"] or None, "single_view": single_view,
+           "seed": seed, "domainfit_version": _version()}
+    result = EstimateResult(report=report, config=run, cnn=combined, image=imgs[0], model=loaded, images=imgs,
+                            cnns=cnns)
+    if config is not None:
+        from .posterior_run import run_posterior
+
+        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
+                      measurements=measurements)
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
     return result
 

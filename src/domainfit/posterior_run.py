@@ -37,8 +37,9 @@ def posterior_block(summary: dict, prior, cnn_json: dict, hdi: float) -> tuple[d
 
 
 def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float], priors, *, key, progress: bool,
-                  bar) -> None:
-    """Sample the posterior of ``result.image`` seeded by ``result.cnn`` and fill in ``result``."""
+                  bar, measurements=()) -> None:
+    """Sample the posterior of ``result.image`` (or jointly of ``result.images``, with ``measurements``)
+    seeded by ``result.cnn`` and fill in ``result``."""
     import jax
 
     from . import inference
@@ -58,11 +59,14 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
     prior.check_support({n: seed[n] for n in prior.names if n in seed})
     bar("MAP + NUTS + predictive check (emulator likelihood)")
     k_run, k_idata = jax.random.split(key)
-    post = inference.posterior_from_image(
-        image.data, image.pixel_size, emulator=emulator, seed=seed, key=k_run, priors=prior,
+    images = result.images or [image]
+    cnns = result.cnns or [cnn]
+    post = inference.posterior_from_images(
+        [im.data for im in images], [im.pixel_size for im in images], emulator=emulator, seed=seed, key=k_run,
+        priors=prior, measurements=measurements,
         num_chains=config.chains, num_warmup=config.warmup, num_samples=config.samples, hdi_prob=config.hdi_prob,
         progress=progress, predictive_draws=config.predictive, extra_warnings=notices, emit_warnings=False,
-        summary_fn=summary_with_cnn(cnn.mean, emulator.stat_names),
+        summary_fn=[summary_with_cnn(c.mean, emulator.stat_names) for c in cnns],
     )
     s = post.summary
     block, ratio = posterior_block(s, prior, report, config.hdi_prob)
@@ -77,6 +81,11 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
     report["posterior_predictive"] = s["posterior_predictive"]
     report["map"] = {n: dict(unit=user_unit(n)[0], value=float(v) / user_unit(n)[1]) for n, v in s["map"].items()}
     report["observation"] = s["observation"]
+    if "observations" in s:
+        report["observations"] = s["observations"]
+    if measurements:
+        report["measurements"] = s["measurements"]
+        result.config["measurements"] = s["measurements"]
     report["prior"] = prior.describe()
     report["emulator"] = {"path": str(emu_path), "component": emulator.component,
                           "candidates": [str(c["emulator_path"]) for c in candidates], "inputs": list(emulator.names),
@@ -96,8 +105,16 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
 def posterior_lines(report: dict) -> list[str]:
     """The text of the posterior block of a report."""
     d, cfg = report["diagnostics"], report["config"]
+    joint = []
+    if report.get("observations"):
+        joint.append(f"{len(report['observations'])} images")
+    for m in report.get("measurements", []):
+        from .inference.measurements import Measurement
+
+        f = 1e-3 if m["kind"] == "dmi_field" else user_unit(m["kind"])[1]
+        joint.append(Measurement(m["kind"], m["value"] * f, m["sd"] * f, m["rel_model_sd"]).describe())
     lines = [f"posterior ({cfg['hdi_prob']:.0%} HDI; {cfg['chains']} chains × {cfg['samples']} draws, "
-             f"{d['wall_time_s']:.1f} s):"]
+             f"{d['wall_time_s']:.1f} s" + (f"; jointly from {' and '.join(joint)}" if joint else "") + "):"]
     for name, p in report["posterior"].items():
         unit = "" if p["unit"] == "1" else " " + p["unit"].replace("^2", "²").replace("^3", "³")
         if p["fixed"]:

@@ -110,6 +110,7 @@ QUANTITY_SI: dict[str, str] = {
     "contrast": "",
     "offset": "",
     "length": "m",
+    "field": "T",  # μ0H, e.g. a measured field "55mT"
 }
 
 _PREFIXES = {"": 1.0, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
@@ -131,7 +132,7 @@ def parse_quantity(name: str, text: str) -> float:
         raise DomainfitError(f"unknown parameter {name!r}: use one of {', '.join(k for k in QUANTITY_SI if k != 'length')}")
     base = QUANTITY_SI[name]
     example = {"D": "D=0.8mJ/m2", "Ku": "Ku=1.6MJ/m3", "A": "A=31pJ/m", "Ms": "Ms=1500kA/m",
-               "thickness": "thickness=4nm", "blur_fwhm": "blur_fwhm=20nm", "length": "15.6nm"}.get(name, f"{name}=0.1")
+               "thickness": "thickness=4nm", "blur_fwhm": "blur_fwhm=20nm", "length": "15.6nm", "field": "28mT"}.get(name, f"{name}=0.1")
     match = re.fullmatch(r"\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*(.*?)\s*", str(text))
     if not match:
         raise DomainfitError(f"cannot read {name} value {text!r}: write it as e.g. {example}")

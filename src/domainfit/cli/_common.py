@@ -20,11 +20,17 @@ from ..errors import DomainfitError
 IMAGE_HELP = 'image file, or "example" for the shipped example (a simulated co-pt maze)'
 
 
-def image_parent(*, flatten_help: str | None = "subtract a polynomial background (1 = plane)") -> argparse.ArgumentParser:
+def image_parent(*, flatten_help: str | None = "subtract a polynomial background (1 = plane)",
+                 several: bool = False) -> argparse.ArgumentParser:
     """The image and how to read it: ``image``, ``--pixel-size``, ``--invert`` and, unless
-    ``flatten_help`` is None, ``--flatten`` (its default differs between commands, so its help is given)."""
+    ``flatten_help`` is None, ``--flatten`` (its default differs between commands, so its help is given).
+    ``several``: ``image`` takes one or more files (a list)."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("image", type=Path, help=IMAGE_HELP)
+    if several:
+        p.add_argument("image", type=Path, nargs="+", help=IMAGE_HELP + " Several images of one film (separate fields "
+                       "of view, zero field) are estimated jointly.")
+    else:
+        p.add_argument("image", type=Path, help=IMAGE_HELP)
     p.add_argument("--pixel-size", help="pixel size with its unit, e.g. 15.6nm or 0.0156um; needed unless the file "
                    "carries it (TIFF tags, .npz)")  # fmt: skip
     p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase sign)")

@@ -15,12 +15,12 @@ from ._common import (check_prior_file, emit, enable_compilation_cache, fix_pare
 INSTRUMENT_CHOICES = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
 """Instrument families a user can name (``estimation.INSTRUMENTS``; no numerical import here)."""
 
-_POSTERIOR_ONLY = ("hdi", "chains", "samples", "warmup", "emulator", "predictive", "prior")
+_POSTERIOR_ONLY = ("hdi", "chains", "samples", "warmup", "emulator", "predictive", "prior", "dmi_field")
 
 
 def add_parser(sub, parents) -> None:
     image = image_parent(flatten_help="subtract a polynomial background of this degree first (default: the model's, "
-                         "2 for models trained on instrument views; it removes one itself too)")  # fmt: skip
+                         "2 for models trained on instrument views; it removes one itself too)", several=True)  # fmt: skip
     p = sub.add_parser(
         "estimate",
         parents=[image, *parents, progress_parent("no progress bars on stderr"), fix_parent(scoped=False)],
@@ -54,6 +54,14 @@ def add_parser(sub, parents) -> None:
     g.add_argument("--seed", type=int, default=0, help="random seed of chains and predictive draws (default 0)")
     g.add_argument("--emulator", type=Path, help="emulator .npz (default: NAME.emulator.npz beside the model)")
     g.add_argument("--predictive", type=int, help="posterior-predictive draws for the check (0 skips; default 200)")
+    g.add_argument("--dmi-field", metavar="VALUE±ERR",
+                   help="the film's DMI field μ0H_DMI from an in-plane-field measurement (depinning-field shift or "
+                        "bubble expansion), e.g. 28mT±3mT; joins the likelihood as D/(Ms Δ) with a 7.5 %% model error "
+                        "on Δ (change it: 28mT±3mT,model=5%%). It separates D from σ where images cannot "
+                        "(docs/observations.md)")
+    g.add_argument("--measure", action="append", metavar="NAME=VALUE±ERR", default=[],
+                   help="a direct measurement of D, Ms, sigma, Ku or A, e.g. D=0.5±0.05mJ/m2 (BLS) or Ms=1500±50kA/m "
+                        "(magnetometer); repeatable")
     p.set_defaults(handler=run)
 
 
@@ -63,8 +71,9 @@ def posterior_config(args):
 
     if not args.posterior:
         given = [n for n in _POSTERIOR_ONLY if getattr(args, n, None) is not None] + (["fix"] if args.fix else [])
+        given += ["measure"] if args.measure else []
         if given:
-            raise DomainfitError(f"--{given[0]} only applies with --posterior")
+            raise DomainfitError(f"--{given[0].replace('_', '-')} only applies with --posterior")
         return None
     defaults = PosteriorConfig()
     config = PosteriorConfig(**{field: getattr(args, opt) if getattr(args, opt) is not None else getattr(defaults, field)
@@ -76,11 +85,28 @@ def posterior_config(args):
     return config
 
 
+def parse_measurements(args) -> list:
+    """``--dmi-field`` and ``--measure`` as ``inference.Measurement`` values (checked)."""
+    if args.dmi_field is None and not args.measure:
+        return []
+    from ..inference.measurements import KINDS, parse_measurement
+
+    out = [parse_measurement("dmi_field", args.dmi_field)] if args.dmi_field is not None else []
+    for spec in args.measure:
+        name, sep, text = spec.partition("=")
+        if not sep or name.strip() not in KINDS or name.strip() == "dmi_field":
+            raise DomainfitError(f"--measure {spec!r}: write NAME=VALUE±ERR with NAME one of D, Ms, sigma, Ku, A, "
+                                 "e.g. --measure D=0.5±0.05mJ/m2 (the DMI field has its own option, --dmi-field)")
+        out.append(parse_measurement(name.strip(), text))
+    return out
+
+
 def run(args) -> int:
     enable_compilation_cache()
     import domainfit
 
     config = posterior_config(args)  # every option is checked before any work
+    measurements = parse_measurements(args)
     fixes = parse_fix_options(args.fix)
     if args.out is not None:
         try:
@@ -88,7 +114,7 @@ def run(args) -> int:
         except OSError as err:
             raise DomainfitError(f"cannot create --out folder {args.out}: {err.strerror or err}") from None
     result = domainfit.estimate(
-        args.image, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
+        args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
         resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress,
     )

@@ -34,7 +34,17 @@ from .likelihood import (
     simulator_forward as simulator_forward,
     simulator_predictive as simulator_predictive,
 )
-from .pipeline import PosteriorResult as PosteriorResult, posterior_from_image as posterior_from_image
+from .measurements import (
+    JointLikelihood as JointLikelihood,
+    Measurement as Measurement,
+    dmi_field_of as dmi_field_of,
+    parse_measurement as parse_measurement,
+)
+from .pipeline import (
+    PosteriorResult as PosteriorResult,
+    posterior_from_image as posterior_from_image,
+    posterior_from_images as posterior_from_images,
+)
 from .predictive import posterior_predictive as posterior_predictive
 from .priors import PARAMETERS as PARAMETERS, Prior as Prior, PriorModel as PriorModel, default_priors as default_priors
 from .report import save_json as save_json, save_netcdf as save_netcdf, summarize as summarize

@@ -1,4 +1,4 @@
-"""One call from an image to a posterior report: statistics → emulator likelihood → MAP → NUTS → checks.
+"""One call from an image (or several, with measurements) to a posterior report: statistics → emulator likelihood → MAP → NUTS → checks.
 
 This is what ``domainfit estimate --posterior`` is meant to call; every step is also public on its own.
 """
@@ -46,6 +46,23 @@ def posterior_from_image(
     emulator: Emulator,
     seed: Mapping[str, float],
     key: Key[Array, ""],
+    measurements: Sequence = (),
+    **kwargs,
+) -> PosteriorResult:
+    """Posterior over θ for one contrast-normalised image (``imaging.load`` gives one) with the emulator;
+    ``posterior_from_images`` with a list of one (its arguments)."""
+    return posterior_from_images([image], [pixel_size], emulator=emulator, seed=seed, key=key,
+                                 measurements=measurements, **kwargs)
+
+
+def posterior_from_images(
+    images: Sequence[Float[Array, "ny nx"]],
+    pixel_sizes: Sequence[float],
+    *,
+    emulator: Emulator,
+    seed: Mapping[str, float],
+    key: Key[Array, ""],
+    measurements: Sequence = (),
     priors: PriorModel | Mapping[str, Prior] | None = None,
     preset: str = "co-pt",
     summary_fn: Callable | None = None,
@@ -59,45 +76,89 @@ def posterior_from_image(
     extra_warnings: Sequence[str] = (),
     emit_warnings: bool = True,
 ) -> PosteriorResult:
-    """Posterior over θ for one contrast-normalised image (``imaging.load`` gives one) with the emulator.
+    """Joint posterior over θ of one film from several images of it and scalar measurements.
 
     Args:
-        image: [ny, nx] contrast in [−1, 1]; pixel_size: its pixel side [m].
+        images: [ny, nx] contrast in [−1, 1] each (``imaging.load`` gives them): separate fields of view
+            of the same film, recorded at zero field, each with its own instrument.
+        pixel_sizes: each image's pixel side [m].
         emulator: the amortised emulator shipped with the model.
         seed: starting θ (SI), e.g. the CNN estimate ``{"D": ..., "sigma": ...}``.
+        measurements: ``inference.Measurement`` values (e.g. the DMI field from an in-plane-field
+            measurement), each a Gaussian likelihood term (``inference.measurements``).
         priors: default: the training box of ``preset``.
-        summary_fn: default ``stats.summary_vector`` (must match the emulator's statistics).
+        summary_fn: default ``stats.summary_vector`` (must match the emulator's statistics); one
+            function, or one per image.
         out_dir: when given, writes posterior.nc, posterior.json, pair.png and predictive.png there.
         predictive_draws: posterior draws of the posterior-predictive check (0 skips it: ``check`` is None).
         extra_warnings: notices of the caller (e.g. a seed moved into the prior box) for the report.
         emit_warnings: also issue the report's warnings through ``warnings.warn``.
 
-    The observation's area a_obs scales the emulator's covariance by a_train/a_obs; the reported
-    surrogate error is converted to the observation's noise, × √(a_obs/a_train).
+    Each image's area a_obs scales the emulator's covariance by a_train/a_obs; the images' terms and
+    the measurements' are independent and add (``measurements.JointLikelihood``). The reported
+    surrogate error is converted to the largest image's noise, × √(a_obs/a_train).
     """
+    from .measurements import JointLikelihood, Measurement
+
     check_budget(num_chains, num_warmup, num_samples)
     start = time.perf_counter()
-    if summary_fn is None:
-        from ..stats import summary_vector as summary_fn
-    image = jnp.asarray(image)
-    if image.ndim != 2:
-        raise DomainfitError(f"image of shape {image.shape}: need one 2D grey-scale image")
-    if not (math.isfinite(pixel_size) and pixel_size > 0):
-        raise DomainfitError(f"pixel size {pixel_size} m: pass a positive length, e.g. --pixel-size 15.6nm")
-    s_obs = jnp.asarray(summary_fn(image, float(pixel_size)))
-    if s_obs.shape != (len(emulator.stat_names),):
-        raise DomainfitError(f"the image gives {s_obs.shape[0]} statistics, the emulator expects "
-                             f"{len(emulator.stat_names)}: they were made with different statistics")
-    if not bool(jnp.all(jnp.isfinite(s_obs))):
-        raise DomainfitError("the image's statistics are not finite (blank or saturated image?)")
-    area_obs = image.shape[0] * image.shape[1] * float(pixel_size) ** 2
-    area_ratio = emulator.area / area_obs
-    notices = list(extra_warnings) + emulator.check_observation(s_obs)
-    prior = priors if priors is not None else default_priors(preset)
+    images, pixel_sizes, measurements = list(images), list(pixel_sizes), list(measurements)
+    if len(images) != len(pixel_sizes):
+        raise DomainfitError(f"{len(images)} images but {len(pixel_sizes)} pixel sizes: give one per image")
+    if not images:
+        raise DomainfitError("no image: the posterior needs at least one image (measurements alone do not "
+                             "constrain σ)")
+    for m in measurements:
+        if not isinstance(m, Measurement):
+            raise DomainfitError(f"{m!r} is not a Measurement: build it with inference.Measurement or "
+                                 "inference.parse_measurement")
+    from ..stats import summary_vector
+
+    summary_fns = list(summary_fn) if isinstance(summary_fn, (list, tuple)) else [summary_fn] * len(images)
+    if len(summary_fns) != len(images):
+        raise DomainfitError(f"{len(summary_fns)} summary functions for {len(images)} images")
+    summary_fns = [summary_vector if f is None else f for f in summary_fns]
+    liks, observations, notices = [], [], list(extra_warnings)
     surrogate = emulator.surrogate_error
-    surrogate_obs = surrogate / math.sqrt(area_ratio) if math.isfinite(surrogate) else None
-    problem = Problem(prior, EmulatorLikelihood(emulator, s_obs, area_ratio=area_ratio), s_obs=s_obs,
-                      stat_names=emulator.stat_names, surrogate_error=surrogate_obs)
+    surrogate_obs = None
+    several = len(images) > 1
+    for i, (image, pixel_size, fn) in enumerate(zip(images, pixel_sizes, summary_fns)):
+        which = f"image {i + 1}: " if several else ""
+        image = jnp.asarray(image)
+        if image.ndim != 2:
+            raise DomainfitError(f"{which}shape {image.shape}: need one 2D grey-scale image")
+        if not (math.isfinite(pixel_size) and pixel_size > 0):
+            raise DomainfitError(f"{which}pixel size {pixel_size} m: pass a positive length, e.g. --pixel-size 15.6nm")
+        s_obs = jnp.asarray(fn(image, float(pixel_size)))
+        if s_obs.shape != (len(emulator.stat_names),):
+            raise DomainfitError(f"{which}the image gives {s_obs.shape[0]} statistics, the emulator expects "
+                                 f"{len(emulator.stat_names)}: they were made with different statistics")
+        if not bool(jnp.all(jnp.isfinite(s_obs))):
+            raise DomainfitError(f"{which}the image's statistics are not finite (blank or saturated image?)")
+        area_obs = image.shape[0] * image.shape[1] * float(pixel_size) ** 2
+        area_ratio = emulator.area / area_obs
+        notices += [which + n for n in emulator.check_observation(s_obs)]
+        liks.append(EmulatorLikelihood(emulator, s_obs, area_ratio=area_ratio))
+        observations.append(dict(area_um2=area_obs * 1e12, area_ratio=area_ratio,
+                                 statistics=[float(v) for v in np.asarray(s_obs)]))
+        if math.isfinite(surrogate):
+            so = surrogate / math.sqrt(area_ratio)
+            surrogate_obs = so if surrogate_obs is None else max(surrogate_obs, so)
+    prior = priors if priors is not None else default_priors(preset)
+    if several or measurements:
+        likelihood = JointLikelihood(liks, measurements)
+        stat_names = [f"{n} [image {i + 1}]" if several else n for i in range(len(liks)) for n in emulator.stat_names]
+        stat_names += [m.describe().split(" =")[0] for m in measurements]
+        s_all = likelihood.s_obs
+    else:
+        likelihood, stat_names, s_all = liks[0], list(emulator.stat_names), liks[0].s_obs
+    if not isinstance(prior, PriorModel):
+        prior = PriorModel(prior)
+    for m in measurements:
+        if not any(n in prior.names for n in m.needs):
+            notices.append(f"the measurement {m.describe()} constrains nothing: {', '.join(m.needs)} "
+                           f"{'is' if len(m.needs) == 1 else 'are'} not sampled (fixed or held by the emulator)")
+    problem = Problem(prior, likelihood, s_obs=s_all, stat_names=stat_names, surrogate_error=surrogate_obs)
     k_fit, k_ppc = jax.random.split(key)
     map_result, idata = fit_posterior(problem, seed, key=k_fit, num_chains=num_chains, num_warmup=num_warmup,
                                       num_samples=num_samples, progress=progress)
@@ -120,10 +181,13 @@ def posterior_from_image(
     idata.attrs["wall_time_s"] = time.perf_counter() - start
     summary = summarize(idata, hdi_prob=hdi_prob, extra_warnings=notices, emit=emit_warnings)
     summary["posterior_predictive"] = None if check is None else dict(
-        p_joint=check["p_joint"], z=[float(v) for v in check["z"]], statistics=list(emulator.stat_names),
+        p_joint=check["p_joint"], z=[float(v) for v in check["z"]], statistics=list(stat_names),
         draws=int(predictive_draws))
-    summary["observation"] = dict(area_um2=area_obs * 1e12, area_ratio=area_ratio,
-                                  statistics=[float(v) for v in np.asarray(s_obs)])
+    summary["observation"] = observations[0]
+    if several:
+        summary["observations"] = observations
+    if measurements:
+        summary["measurements"] = [m.to_json() for m in measurements]
     summary["map"] = map_result.theta
     paths: dict[str, Path] = {}
     if out_dir is not None:

@@ -1,0 +1,158 @@
+"""Scalar measurements in the likelihood (inference.measurements) and joint estimates of several observations."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import norm, truncnorm
+
+from domainfit import DomainfitError
+from domainfit.inference import (
+    JointLikelihood,
+    Measurement,
+    Prior,
+    Problem,
+    dmi_field_of,
+    fit_posterior,
+    gaussian_log_density,
+    parse_measurement,
+)
+
+MU0 = 4e-7 * math.pi
+CO_PT = dict(Ms=1.5e6, A=31e-12, Ku=1.6e6)
+
+
+def test_dmi_field_is_d_over_ms_delta():
+    # by hand: K_eff = Ku − μ0Ms²/2, Δ = √(A/K_eff), μ0H_DMI = D/(Ms Δ); the Ta-wedge example's 51.6 mT per mJ/m²
+    k_eff = 1.6e6 - 0.5 * MU0 * 1.5e6**2
+    delta = math.sqrt(31e-12 / k_eff)
+    assert delta == pytest.approx(12.9e-9, rel=2e-3)
+    assert dmi_field_of(1e-3, **CO_PT) == pytest.approx(1e-3 / (1.5e6 * delta), rel=1e-6)
+    assert dmi_field_of(1e-3, **CO_PT) == pytest.approx(51.7e-3, abs=0.1e-3)
+
+
+def test_log_likelihood_is_the_gaussian_with_model_error_and_its_gradient_matches_finite_differences():
+    m = Measurement("dmi_field", 30e-3, 3e-3, 0.075)
+    theta = {"D": 0.55e-3, **CO_PT}
+    pred = dmi_field_of(0.55e-3, **CO_PT)
+    sd = math.hypot(3e-3, 0.075 * pred)
+    assert float(m.log_likelihood(theta)) == pytest.approx(norm.logpdf(30e-3, pred, sd), rel=1e-5)
+
+    def f(d):
+        return m.log_likelihood({**theta, "D": d})
+
+    g = float(jax.grad(f)(jnp.float64(0.55e-3) if jax.config.jax_enable_x64 else jnp.float32(0.55e-3)))
+    h = 1e-7
+    fd = (norm.logpdf(30e-3, dmi_field_of(0.55e-3 + h, **CO_PT), math.hypot(3e-3, 0.075 * dmi_field_of(0.55e-3 + h, **CO_PT)))
+          - norm.logpdf(30e-3, dmi_field_of(0.55e-3 - h, **CO_PT), math.hypot(3e-3, 0.075 * dmi_field_of(0.55e-3 - h, **CO_PT)))) / (2 * h)
+    assert g == pytest.approx(fd, rel=2e-3)
+
+
+def test_parse_measurement_reads_units_and_refuses_bad_input():
+    m = parse_measurement("dmi_field", "28mT±3mT")
+    assert (m.value, m.sd, m.rel_model_sd) == pytest.approx((28e-3, 3e-3, 0.075))
+    assert parse_measurement("dmi_field", "28 +- 3 mT").value == pytest.approx(28e-3)
+    assert parse_measurement("dmi_field", "28mT+/-3,model=5%").rel_model_sd == pytest.approx(0.05)
+    d = parse_measurement("D", "0.5±0.05mJ/m2")
+    assert (d.value, d.sd, d.rel_model_sd) == pytest.approx((0.5e-3, 0.05e-3, 0.0))
+    assert parse_measurement("sigma", "0.1±0.01").sd == pytest.approx(0.01)
+    for kind, text, words in [("dmi_field", "28mT", "value ± uncertainty"), ("dmi_field", "28±3", "no unit"),
+                              ("dmi_field", "28mT±0mT", "positive uncertainty"), ("D", "0.5±0.05kA/m", "unknown unit"),
+                              ("dmi_field", "28mT±3mT,junk", "model error"), ("H_c", "1±1", "kind")]:
+        with pytest.raises(DomainfitError, match=words):
+            parse_measurement(kind, text)
+    with pytest.raises(DomainfitError, match="finite"):
+        Measurement("D", float("nan"), 1e-4)
+
+
+def test_a_measurement_alone_gives_its_known_posterior():
+    """Flat prior on D over the box and one measurement D = 0.5 ± 0.1 mJ/m²: the posterior is the
+    normal truncated to the box; NUTS must reproduce its mean and sd."""
+    lo, hi, mu, sd = 0.1e-3, 1.0e-3, 0.5e-3, 0.1e-3
+    lik = JointLikelihood(measurements=[Measurement("D", mu, sd)])
+    problem = Problem({"D": Prior.uniform("D", lo, hi)}, lik)
+    _, idata = fit_posterior(problem, {"D": 0.3e-3}, key=jax.random.key(0), num_chains=2, num_warmup=300,
+                             num_samples=1500, progress=False)
+    draws = np.asarray(idata.posterior["D"]).ravel()
+    exact = truncnorm((lo - mu) / sd, (hi - mu) / sd, loc=mu, scale=sd)
+    assert draws.mean() == pytest.approx(exact.mean(), abs=4 * exact.std() / math.sqrt(600))
+    assert draws.std() == pytest.approx(exact.std(), rel=0.1)
+
+
+class _FakeImage:
+    """A Gaussian term with θ-dependent mean, as an emulator likelihood of one image looks to the joint one."""
+
+    def __init__(self, s_obs, scale):
+        self.s_obs = jnp.asarray(s_obs)
+        self.scale = scale
+        self.inputs = ("D", "sigma")
+        self.constants = dict(CO_PT)
+
+    def moments(self, theta):
+        mean = jnp.stack([theta["D"] * 1e3, theta["sigma"] * 10.0])
+        cov = self.scale * jnp.array([[1.0, 0.3], [0.3, 2.0]])
+        return mean, cov
+
+    def __call__(self, theta):
+        return gaussian_log_density(self.s_obs, *self.moments(theta))
+
+
+def test_joint_likelihood_is_the_sum_and_its_moments_give_the_same_density():
+    a, b = _FakeImage([0.6, 1.2], 0.04), _FakeImage([0.5, 1.4], 0.09)
+    meas = [Measurement("dmi_field", 30e-3, 3e-3), Measurement("sigma", 0.13, 0.02)]
+    joint = JointLikelihood([a, b], meas)
+    theta = {"D": jnp.asarray(0.55e-3), "sigma": jnp.asarray(0.12)}
+    full = {**CO_PT, **theta}
+    expected = float(a(theta) + b(theta) + sum(m.log_likelihood(full) for m in meas))
+    assert float(joint(theta)) == pytest.approx(expected, rel=1e-5)
+    mean, cov = joint.moments(theta)
+    assert mean.shape == (6,) and cov.shape == (6, 6)
+    assert float(gaussian_log_density(joint.s_obs, mean, cov)) == pytest.approx(expected, rel=1e-4)
+    # the defaults came from the images' constants; the measurement of a fixed parameter needs nothing sampled
+    assert joint.inputs == ("D", "sigma")
+
+
+def test_joint_likelihood_needs_something():
+    with pytest.raises(DomainfitError, match="at least one"):
+        JointLikelihood()
+
+
+def test_estimate_of_two_images_and_a_dmi_field_narrows_d(tmp_path):
+    """End to end through the CLI: the DMI field joins the likelihood, the D interval shrinks towards
+    the measurement's, and the report records both images and the measurement."""
+    import domainfit as df
+    from domainfit.cli import main
+
+    cfg = df.PosteriorConfig(chains=2, samples=300, warmup=200, predictive=20)
+    one = df.estimate("example", posterior=cfg, key=1)
+    out = tmp_path / "joint.json"
+    rc = main(["estimate", "example", "example", "--posterior", "--chains", "2", "--samples", "300", "--warmup", "200",
+               "--predictive", "20", "--seed", "1", "--dmi-field", "30mT±2mT", "--json", str(out), "--no-progress"])
+    assert rc in (0, 3)
+    rep = json.loads(out.read_text())
+    assert len(rep["images"]) == 2 and len(rep["observations"]) == 2
+    assert rep["measurements"][0] == dict(kind="dmi_field", unit="mT", value=pytest.approx(30.0), sd=pytest.approx(2.0),
+                                          rel_model_sd=0.075)
+    w_one = one.report["posterior"]["D"]["hdi_high"] - one.report["posterior"]["D"]["hdi_low"]
+    w_joint = rep["posterior"]["D"]["hdi_high"] - rep["posterior"]["D"]["hdi_low"]
+    assert w_joint < 0.7 * w_one
+    # 30 mT ± (2 mT, 7.5 %) alone says D = 0.58 ± 0.06 mJ/m²: the joint posterior sits near it
+    assert abs(rep["posterior"]["D"]["mean"] - 30e-3 / dmi_field_of(1e-3, **CO_PT)) < 0.15
+    assert rep["posterior_predictive"]["statistics"][-1] == "μ0H_DMI"
+
+
+def test_measurements_need_a_posterior_and_readable_values(capsys):
+    import domainfit as df
+    from domainfit.cli import main
+
+    assert main(["estimate", "example", "--dmi-field", "30mT±2mT"]) == 2
+    assert "--dmi-field only applies with --posterior" in capsys.readouterr().err
+    assert main(["estimate", "example", "--posterior", "--measure", "H=3±1"]) == 2
+    assert "NAME=VALUE±ERR" in capsys.readouterr().err
+    with pytest.raises(DomainfitError, match="only applies with a posterior"):
+        df.estimate("example", measurements=[Measurement("D", 0.5e-3, 0.1e-3)])
+    with pytest.raises(DomainfitError, match="pixel sizes"):
+        df.estimate([np.zeros((64, 64)), np.zeros((64, 64))], pixel_size=[16e-9, 16e-9, 16e-9])
