@@ -82,14 +82,15 @@ def wall_width() -> float:
 
 
 def reference_D(D: float, rng: np.random.Generator) -> tuple[float, float, float, float]:
-    """(H_DMI [T], its error, D_ref, its error [J/m²]) of the coercivity-under-in-plane-field method."""
+    """(μ0H_DMI as read [T], its reading error, D_ref, its error [J/m²]) of the coercivity-under-in-plane-field
+    method: the field is read with ±3 mT, then turned into D with a Δ known to ±7.5 %."""
     delta = wall_width()
     h = D / (MS * delta)
     h_read = h + H_DMI_ERROR_T * rng.standard_normal()
     delta_read = delta * (1 + DELTA_REL_ERROR * rng.standard_normal())
     d_ref = h_read * MS * delta_read
     err = math.hypot(H_DMI_ERROR_T * MS * delta, DELTA_REL_ERROR * abs(d_ref))
-    return h, H_DMI_ERROR_T, d_ref, err
+    return h_read, H_DMI_ERROR_T, d_ref, err
 
 
 def relax_and_record(D: float, sigma: float, seed: int, cells: int):
@@ -119,12 +120,38 @@ def write_tiff(path: Path, image: np.ndarray, pixel_size: float, description: st
     tmp.replace(path)
 
 
+def reference_rows(rng: np.random.Generator) -> list[dict]:
+    """The reference.csv rows of every position, in the order the simulations run (one seeded stream)."""
+    rows = []
+    for series, (D_of, _) in SERIES.items():
+        for i, d in enumerate(POSITIONS_NM):
+            h, h_err, d_ref, d_err = reference_D(D_of(d), rng)
+            rows.append(dict(series=series, position=i, ta_nm=d, mu0_H_DMI_mT=round(h * 1e3, 3),
+                             mu0_H_DMI_err_mT=round(h_err * 1e3, 3), D_ref_mJ_m2=round(d_ref * 1e3, 4),
+                             D_ref_err_mJ_m2=round(d_err * 1e3, 4)))
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
 def main(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cells = 128 if args.tiny else args.cells
     rng = np.random.default_rng(20261202)
-    truth_rows, ref_rows = [], []
+    if args.reference_only:  # the measurements need no simulation: rewrite reference.csv alone
+        ref_rows = reference_rows(rng)
+        write_csv(out / "reference.csv", ref_rows)
+        return {"reference": ref_rows}
+    ref_rows = reference_rows(rng)
+    truth_rows = []
     for series, (D_of, seed0) in SERIES.items():
         for i, d in enumerate(POSITIONS_NM):
             D, sigma, seed = D_of(d), wedge_sigma(d), seed0 + i
@@ -138,18 +165,11 @@ def main(args) -> dict:
                                    sigma=round(sigma, 6), Ms_kA_m=MS / 1e3, Ku_MJ_m3=KU / 1e6, A_pJ_m=round(A * 1e12, 3),
                                    seed=seed, cells=cells, steps=steps, converged=converged,
                                    mean_mz=round(float(mz.mean()), 4)))
-            h, h_err, d_ref, d_err = reference_D(D, rng)
-            ref_rows.append(dict(series=series, position=i, ta_nm=d, mu0_H_DMI_mT=round(h * 1e3, 3),
-                                 mu0_H_DMI_err_mT=round(h_err * 1e3, 3), D_ref_mJ_m2=round(d_ref * 1e3, 4),
-                                 D_ref_err_mJ_m2=round(d_err * 1e3, 4)))
             print(f"{series} {i} Ta {d:.1f} nm: D {D * 1e3:.3f} mJ/m², σ {sigma:.3f}, {steps} steps "
                   f"{'converged' if converged else 'NOT converged'} in {time.perf_counter() - t0:.1f} s -> {name}",
                   flush=True)
     for fname, rows in (("truth.csv", truth_rows), ("reference.csv", ref_rows)):
-        with open(out / fname, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_csv(out / fname, rows)
     return {"truth": truth_rows, "reference": ref_rows}
 
 
@@ -158,6 +178,8 @@ def parse(argv=None):
     p.add_argument("--out", default=str(HERE / "data"), help="folder to write (default: data/ beside this script)")
     p.add_argument("--cells", type=int, default=512, help="cells per side (4 nm each)")
     p.add_argument("--tiny", action="store_true", help="128² cells, for the tests")
+    p.add_argument("--reference-only", action="store_true",
+                   help="rewrite reference.csv only (the in-plane-field measurements; no simulation)")
     return p.parse_args(argv)
 
 

@@ -14,6 +14,11 @@ opposite directions, so with one image per position the intervals of each image 
 D–σ line; the joint model pools the positions, which is what can still decide. The control series
 (D constant, same σ trend) shows what the comparison says when there is no D trend.
 
+With ``--observations dmi-field`` (or ``both``, the default) each position's likelihood also holds its
+in-plane-field measurement from reference.csv, μ0H_DMI = D/(Ms Δ) read with ±3 mT and Δ known to ±7.5 %
+(``inference.Measurement``): the second observation per position that separates D from σ where the
+images cannot (docs/observations.md).
+
 Run:   python examples/ta_wedge/trend.py --out ta_wedge_out                (after estimate_series.py)
 Tests: python examples/ta_wedge/trend.py --tiny --data DIR --out DIR       (fewer particles and draws)
 """
@@ -46,17 +51,36 @@ def load_series(out: Path, data: Path, tiny: bool, series: str) -> dict:
     return json.loads(path.read_text())
 
 
-def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool) -> dict:
+def read_reference(data: Path) -> dict:
+    """{(series, position): row} of reference.csv: the in-plane-field measurement of every position."""
+    import csv
+
+    with open(data / "reference.csv", newline="") as f:
+        return {(r["series"], int(r["position"])): r for r in csv.DictReader(f)}
+
+
+def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool, reference: dict | None = None) -> dict:
+    """The trend comparison and slopes of one series; with ``reference`` each position's likelihood also
+    holds its DMI-field measurement (μ0H_DMI as read, ±3 mT, Δ to ±7.5 %: ``inference.Measurement``)."""
     import jax
 
+    from domainfit.inference import JointLikelihood, Measurement
     from domainfit.inference import series as ser
 
     rows = sorted([r for r in rows if r["series"] == name], key=lambda r: r["position"])
     if len(rows) < 3:
         raise SystemExit(f"{name}: {len(rows)} positions; a trend needs at least 3")
-    liks = [ser.likelihood_from_report(reports[r["file"]]) for r in rows]
+    image_liks = [ser.likelihood_from_report(reports[r["file"]]) for r in rows]
+    liks = image_liks
+    if reference is not None:
+        meas = []
+        for r in rows:
+            ref = reference[(name, int(r["position"]))]
+            meas.append(Measurement("dmi_field", float(ref["mu0_H_DMI_mT"]) * 1e-3,
+                                    float(ref["mu0_H_DMI_err_mT"]) * 1e-3, 0.075))
+        liks = [JointLikelihood([lik], [m]) for lik, m in zip(image_liks, meas)]
     x = np.array([r["ta_nm"] for r in rows])
-    emu_box = liks[0].emulator.box
+    emu_box = image_liks[0].emulator.box
     box = {p: tuple(float(v) for v in emu_box[p]) for p in ("D", "sigma")}
     trends_used = TRENDS[:2] if tiny else TRENDS  # tests: constant and linear only
     models = {f"D {a}, σ {b}": {"D": a, "sigma": b} for a, b in itertools.product(trends_used, trends_used)}
@@ -65,7 +89,8 @@ def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool)
     cmp = ser.compare_trends(liks, x, box, models, key=jax.random.key(key), **options)
     ev = {m: cmp["evidence"][m]["log_evidence"] for m in models}
     err = {m: cmp["evidence"][m]["error"] for m in models}
-    out = {"series": name, "trends": list(trends_used), "positions_nm": x.tolist(), "box_SI": box, "evidence": cmp["evidence"], "best": cmp["best"]}
+    out = {"series": name, "observations": "images + DMI field" if reference is not None else "images",
+           "trends": list(trends_used), "positions_nm": x.tolist(), "box_SI": box, "evidence": cmp["evidence"], "best": cmp["best"]}
     # Bayes factors: linear vs constant, per nuisance trend and averaged over it (equal prior weights).
     bf = {}
     for p, other in (("D", "sigma"), ("sigma", "D")):
@@ -111,7 +136,7 @@ def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool)
 
 def report_lines(res: dict) -> list[str]:
     name, bf = res["series"], res["bayes_factors"]
-    lines = [f"== {name} series ({len(res['positions_nm'])} positions) =="]
+    lines = [f"== {name} series ({len(res['positions_nm'])} positions), {res['observations']} =="]
     lines.append("log evidence [nats] (rows: D trend, columns: σ trend):")
     trends = res["trends"]
     lines.append(" " * 14 + "".join(f"{'σ ' + t:>18s}" for t in trends))
@@ -163,7 +188,7 @@ def figure(results: list[dict], path: Path) -> None:
                             color="C2", capsize=3, ms=5, label="reference (coercivity)")
             bf = res["bayes_factors"][p]["linear_vs_constant_averaged"]
             s = res["slopes"][p]
-            ax.set_title(f"{res['series']}: {'D' if p == 'D' else 'σ'} slope {s['mean']:+.3f} "
+            ax.set_title(f"{res['series']}, {res['observations']}: {'D' if p == 'D' else 'σ'} slope {s['mean']:+.3f} "
                          f"[{s['hdi_low']:+.3f}, {s['hdi_high']:+.3f}] {s['unit']}; log BF lin/const {bf:+.1f}",
                          fontsize=8)
             ax.set_xlabel("Ta thickness d [nm]")
@@ -182,10 +207,13 @@ def main(args) -> list[dict]:
     loaded = load_series(out, data, args.tiny, args.series)
     names = sorted({r["series"] for r in loaded["rows"]}, key=lambda s: s != "wedge")
     results = []
-    for i, name in enumerate(names):
-        res = analyse(name, loaded["rows"], loaded["reports"], key=10 * i, tiny=args.tiny)
-        results.append(res)
-        print("\n".join(report_lines(res)), flush=True)
+    reference = read_reference(data) if args.observations != "images" else None
+    sets = {"images": [None], "dmi-field": [reference], "both": [None, reference]}[args.observations]
+    for ref in sets:
+        for i, name in enumerate(names):
+            res = analyse(name, loaded["rows"], loaded["reports"], key=10 * i, tiny=args.tiny, reference=ref)
+            results.append(res)
+            print("\n".join(report_lines(res)), flush=True)
     (out / "trend.json").write_text(json.dumps(results, indent=1, default=float))
     figure(results, out / "trend.png")
     print(f"trend analysis in {time.perf_counter() - t0:.0f} s; wrote {out / 'trend.json'}, {out / 'trend.png'}")
@@ -199,6 +227,9 @@ def parse(argv=None):
     p.add_argument("--series", choices=["wedge", "control", "both"], default="both",
                    help="which series to estimate if series.json is missing")
     p.add_argument("--tiny", action="store_true", help="fewer particles and draws, for the tests")
+    p.add_argument("--observations", choices=["images", "dmi-field", "both"], default="both",
+                   help="per position: the image alone, the image with the DMI field of reference.csv (a second "
+                        "observation that D moves and σ does not), or both analyses (default)")
     return p.parse_args(argv)
 
 
