@@ -156,3 +156,16 @@ def test_measurements_need_a_posterior_and_readable_values(capsys):
         df.estimate("example", measurements=[Measurement("D", 0.5e-3, 0.1e-3)])
     with pytest.raises(DomainfitError, match="pixel sizes"):
         df.estimate([np.zeros((64, 64)), np.zeros((64, 64))], pixel_size=[16e-9, 16e-9, 16e-9])
+
+
+def test_the_cnn_only_estimate_does_not_load_the_inference_stack():
+    """Measurements are checked only when given: the CNN-only path (the 10 s cold-start budget of
+    test_estimate_cli) must not import numpyro. It did, through the measurement check, before."""
+    import subprocess
+    import sys
+
+    code = ("import sys, domainfit as df; df.estimate('example', single_view=True); "
+            "print('numpyro' in sys.modules, 'domainfit.inference' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.split() == ["False", "False"]

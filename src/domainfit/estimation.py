@@ -301,8 +301,8 @@ def estimate(
     if config is None and (fixes or priors is not None or measurements):
         what = "fix" if fixes else "priors" if priors is not None else "measurements"
         raise DomainfitError(f"{what} only applies with a posterior (posterior=True, --posterior)")
-    from .inference.measurements import Measurement
-
+    if measurements:  # the measurement module pulls in the inference package: not on the CNN-only path
+        from .inference.measurements import Measurement
     for m in measurements:
         if not isinstance(m, Measurement):
             raise DomainfitError(f"measurement {m!r}: build it with inference.Measurement or "
