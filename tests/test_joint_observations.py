@@ -1,0 +1,72 @@
+"""benchmarks/joint_observations.py: the simulated second observations and the scoring of the study."""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def joint():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("joint_observations", ROOT / "benchmarks" / "joint_observations.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_dmi_field_readings_carry_the_stated_errors(joint):
+    """Over many films the reading minus the true field has mean 0 and the sd the likelihood assumes,
+    √(3 mT² + (7.5 % · H)²); the σ prior's centre is off by 0.01 rms."""
+    from domainfit.inference import dmi_field_of
+
+    film = {"D": 0.6e-3, "sigma": 0.12}
+    h = dmi_field_of(0.6e-3, **joint.CO_PT)
+    reads = np.array([joint.observations_of(film, s)["_read"]["dmi_field_mT"] for s in range(3000)]) * 1e-3
+    sd = math.hypot(joint.DMI_READING_T, joint.DELTA_REL * h)
+    assert abs(reads.mean() - h) < 4 * sd / math.sqrt(len(reads))
+    assert reads.std() == pytest.approx(sd, rel=0.06)
+    m = joint.observations_of(film, 7)["image + DMI field"]["measurements"][0]
+    assert (m.sd, m.rel_model_sd) == (joint.DMI_READING_T, joint.DELTA_REL)  # the likelihood is told the same errors
+    s = np.array([joint.observations_of(film, s)["_read"]["sigma_read"] for s in range(3000)])
+    assert s.std() == pytest.approx(joint.SIGMA_PRIOR_SD, rel=0.06)
+
+
+def test_analysis_scores_known_rows(joint):
+    """RMSE, width and coverage on rows made up so that the answer is known."""
+    rows = []
+    for i, (d, err, half) in enumerate([(0.3e-3, 0.1e-3, 0.05e-3), (0.6e-3, -0.02e-3, 0.05e-3)]):
+        sets = {name: {"D": {"mean": d + err, "hdi_low": d + err - half, "hdi_high": d + err + half},
+                       "sigma": {"mean": 0.1, "hdi_low": 0.09, "hdi_high": 0.11},
+                       "trustworthy": i == 0, "seconds": 10.0} for name in joint.FIRST_PASS}
+        rows.append({"film": f"f{i}", "D": d, "sigma": 0.1, "instrument": "mfm", "sets": sets})
+    res = joint.analyse(rows)
+    v = res["sets"]["image"]
+    assert v["D"]["rmse"] == pytest.approx(math.sqrt((0.1**2 + 0.02**2) / 2), rel=1e-9)
+    assert v["D"]["hdi90_width"] == pytest.approx(0.1)
+    assert v["D"]["covered"] == 1 and v["D"]["coverage90"] == 0.5
+    assert v["sigma"]["rmse"] == pytest.approx(0.0) and v["sigma"]["coverage90"] == 1.0
+    assert v["untrustworthy"] == 1
+    assert "3 images + DMI field" not in res["sets"]  # a pass not run is left out, not scored on nothing
+
+
+def test_make_film_is_the_observation_study_s_demagnetised_state(joint, tmp_path):
+    obs = joint._observations_module()
+    path = joint.make_film(20000, 64, tmp_path)
+    made = np.load(path)
+    ref = obs.simulate_film(20000, 64, (20.0,))
+    assert (float(made["D"]), float(made["sigma"])) == (ref["D"], ref["sigma"])
+    np.testing.assert_array_equal(made["demag_mz"], ref["demag_mz"])
+    # another field of view of the same film: same D and σ, another maze
+    (fov,) = joint.simulate_fovs(path, tmp_path, 2)
+    other = np.load(fov)
+    assert float(other["D"]) == float(made["D"]) and float(other["sigma"]) == float(made["sigma"])
+    assert np.mean(np.sign(other["demag_mz"]) != np.sign(made["demag_mz"])) > 0.2
