@@ -168,7 +168,7 @@ def figure(results: list[dict], path: Path) -> None:
 
     from domainfit.plots import save_figure
 
-    fig, axes = plt.subplots(len(results), 2, figsize=(10, 3.6 * len(results)), squeeze=False, dpi=120)
+    fig, axes = plt.subplots(len(results), 2, figsize=(10, 3.8 * len(results)), squeeze=False, dpi=120)
     for k, res in enumerate(results):
         x = np.array(res["positions_nm"])
         for j, p in enumerate(("D", "sigma")):
@@ -188,7 +188,7 @@ def figure(results: list[dict], path: Path) -> None:
                             color="C2", capsize=3, ms=5, label="reference (coercivity)")
             bf = res["bayes_factors"][p]["linear_vs_constant_averaged"]
             s = res["slopes"][p]
-            ax.set_title(f"{res['series']}, {res['observations']}: {'D' if p == 'D' else 'σ'} slope {s['mean']:+.3f} "
+            ax.set_title(f"{res['series']}, {res['observations']}\n{'D' if p == 'D' else 'σ'} slope {s['mean']:+.3f} "
                          f"[{s['hdi_low']:+.3f}, {s['hdi_high']:+.3f}] {s['unit']}; log BF lin/const {bf:+.1f}",
                          fontsize=8)
             ax.set_xlabel("Ta thickness d [nm]")
