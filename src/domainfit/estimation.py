@@ -339,12 +339,7 @@ def estimate(
     if settings["reasons"] or settings["warnings"] or img.notes:
         cnn = dataclasses.replace(cnn, reasons=cnn.reasons + tuple(settings["reasons"]),
                                   warnings=cnn.warnings + tuple(settings["warnings"]) + img.notes)
-    report = cnn.to_json()
-    if settings["given"]:
-        report["instrument"] = settings["given"]
-    report["model"] = {"path": str(loaded.path), "pixel_size_nm": loaded.pixel_size * 1e9,
-                       "input_pixels": loaded.in_pixels, "training_steps": loaded.training.steps,
-                       "data_hash": loaded.training.data_hash}
+    report = _report_head(cnn, settings, loaded)
     report["image"] = {"path": str(img.source if not isinstance(image, (str, Path)) else image),
                        "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
     report["timing"] = {"estimate_s": round(cnn.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
@@ -414,12 +409,7 @@ def _estimate_several(images: list, *, pixel_size, model, config, priors, fixes,
     warns += tuple(f"image {i + 1}: {n}" for i, img in enumerate(imgs) for n in img.notes)
     combined = dataclasses.replace(first, mean=mean, sd=sd, reasons=reasons, warnings=warns,
                                    wall_time_s=sum(c.wall_time_s for c in cnns))
-    report = combined.to_json()
-    if settings["given"]:
-        report["instrument"] = settings["given"]
-    report["model"] = {"path": str(loaded.path), "pixel_size_nm": loaded.pixel_size * 1e9,
-                       "input_pixels": loaded.in_pixels, "training_steps": loaded.training.steps,
-                       "data_hash": loaded.training.data_hash}
+    report = _report_head(combined, settings, loaded)
     report["image"] = {k: v for k, v in per_image[0].items() if k != "cnn"}
     report["images"] = per_image
     report["timing"] = {"estimate_s": round(combined.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
@@ -437,6 +427,17 @@ def _estimate_several(images: list, *, pixel_size, model, config, priors, fixes,
                       measurements=measurements)
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
     return result
+
+
+def _report_head(cnn, settings: dict, loaded) -> dict:
+    """The report's CNN block, the instrument the user named and the model that read the image(s)."""
+    report = cnn.to_json()
+    if settings["given"]:
+        report["instrument"] = settings["given"]
+    report["model"] = {"path": str(loaded.path), "pixel_size_nm": loaded.pixel_size * 1e9,
+                       "input_pixels": loaded.in_pixels, "training_steps": loaded.training.steps,
+                       "data_hash": loaded.training.data_hash}
+    return report
 
 
 def _prepare_posterior(loaded, config: PosteriorConfig, fixes, priors) -> list[dict]:
