@@ -15,6 +15,9 @@ CNN seeding MAP and NUTS on the shipped emulator — with each observation set:
 - ``3 images + DMI field`` (``--fov-pass``): three fields of view of the same film
   (the film's own and two more regions: same D and σ, other grains and start, relaxed by the same
   protocol and cached in ``--fovs``), scanned by the same instrument, estimated jointly;
+- ``image + H½`` and ``image + DMI field + H½`` (``--sets``, films made with ``--make-films … --curve``):
+  plus H½, the field where the film's initial magnetisation curve reaches ⟨m_z⟩ = ½, read with ±2 mT
+  about the film's own simulated value (``--half-field 48mT±2mT``; forward model ``inference.half_field``);
 - the DMI field alone is not run (σ would be the prior); its D error is the measurement's own,
   reported analytically beside.
 
@@ -29,6 +32,7 @@ Run (docs/observations.md):
        python benchmarks/joint_observations.py $S --shard 0/2                            # one-image sets
        python benchmarks/joint_observations.py $S --fov-pass --shard 0/2                 # 3 images + DMI field
        python benchmarks/joint_observations.py $S --analyse --json out.json --plot out.png
+       (the H½ sets: docs/observations.md, "H½ with the DMI field")
 Tests: tests/test_joint_observations.py (tiny films, short chains)
 """
 
@@ -46,9 +50,11 @@ import numpy as np
 DMI_READING_T = 3e-3
 DELTA_REL = 0.075
 SIGMA_PRIOR_SD = 0.01
-SETS = ("image", "image + DMI field", "image + σ prior", "3 images + DMI field")
+HALF_FIELD_READING_T = 2e-3
+SETS = ("image", "image + DMI field", "image + σ prior", "3 images + DMI field", "image + H½", "image + DMI field + H½")
 FIRST_PASS = SETS[:3]
-FOV_SETS = SETS[3:]
+FOV_SETS = SETS[3:4]
+HALF_FIELD_SETS = SETS[4:]
 N_FOVS = 3
 CO_PT = dict(Ms=1.5e6, A=31e-12, Ku=1.6e6)
 
@@ -74,12 +80,15 @@ def _observations_module():
     return observations
 
 
-def make_film(seed: int, cells: int, folder: Path) -> Path:
+def make_film(seed: int, cells: int, folder: Path, curve: bool = False) -> Path:
     """The demagnetised state of film ``seed`` exactly as the observation study makes it (same D, σ,
-    grains and start), without its field series: for films that study has not reached."""
+    grains and start), without its field series: for films that study has not reached. With ``curve``,
+    also its initial magnetisation curve to ⟨m_z⟩ = ½ by the project's H½ protocol
+    (``physics.curve.initial_curve``: 10 mT steps, PBB, tol 1e-3) and the H½ it reads."""
     import jax
 
     from domainfit.physics import Grid, make_material
+    from domainfit.physics.curve import initial_curve
     from domainfit.physics.simulate import random_state, with_disorder
 
     obs = _observations_module()
@@ -93,11 +102,17 @@ def make_film(seed: int, cells: int, folder: Path) -> Path:
     mat = with_disorder(make_material("co-pt", D=theta["D"], sigma=theta["sigma"]), grid, key=key_grains)
     t0 = time.perf_counter()
     r = obs._relaxer(grid, 1e-3, 6000)(random_state(grid, key=key_state, dtype=mat.Ms.dtype), mat)
+    extra = {}
+    if curve:
+        c = initial_curve(r.m, mat, grid)
+        extra = dict(curve_T=c.field_T, curve_mz=c.mz, curve_steps=c.steps, curve_converged=c.converged,
+                     h_half_T=c.field_at(0.5))
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, seed=seed, cells=cells, D=theta["D"], sigma=theta["sigma"], demag_mz=np.asarray(r.m[2], np.float16),
-             demag_steps=int(r.steps), demag_converged=bool(r.converged))
+             demag_steps=int(r.steps), demag_converged=bool(r.converged), **extra)
     tmp.replace(path)
-    print(f"film {seed}: demagnetised state, {int(r.steps)} steps, {time.perf_counter() - t0:.0f} s", flush=True)
+    h = f", H½ {extra['h_half_T'] * 1e3:.1f} mT" if curve else ""
+    print(f"film {seed}: demagnetised state, {int(r.steps)} steps{h}, {time.perf_counter() - t0:.0f} s", flush=True)
     return path
 
 
@@ -162,12 +177,20 @@ def observations_of(film: dict, seed: int) -> dict:
     h_true = dmi_field_of(float(film["D"]), **CO_PT)
     h_read = h_true * (1 + DELTA_REL * rng.standard_normal()) + DMI_READING_T * rng.standard_normal()
     s_read = float(film["sigma"]) + SIGMA_PRIOR_SD * rng.standard_normal()
-    return {
+    extra, read = {}, {}
+    if "h_half_T" in film:  # the film's own simulated H½ (its field of view's curve), read with ± 2 mT
+        hh = float(film["h_half_T"]) + HALF_FIELD_READING_T * np.random.default_rng([seed, 20]).standard_normal()
+        half = Measurement("half_field", hh, HALF_FIELD_READING_T)
+        extra = {"image + H½": {"measurements": [half]},
+                 "image + DMI field + H½": {"measurements": [Measurement("dmi_field", h_read, DMI_READING_T, DELTA_REL),
+                                                             half]}}
+        read = {"half_field_mT": hh * 1e3}
+    return {**extra,
         "image": {},
         "image + DMI field": {"measurements": [Measurement("dmi_field", h_read, DMI_READING_T, DELTA_REL)]},
         "image + σ prior": {"priors": {"sigma": Prior("sigma", dist.TruncatedNormal(s_read, SIGMA_PRIOR_SD,
                                                                                      low=0.05, high=0.2))}},
-        "_read": {"dmi_field_mT": h_read * 1e3, "sigma_read": s_read},
+        "_read": {"dmi_field_mT": h_read * 1e3, "sigma_read": s_read, **read},
     }
 
 
@@ -201,6 +224,18 @@ def estimate_film(path: Path, loaded, config, sets=FIRST_PASS, fovs: Path | None
     return row
 
 
+def films_done(cache: Path, sets) -> set[str]:
+    """Films whose rows in ``cache`` already hold every one of ``sets`` (a pass with other sets over the
+    same films writes to the same file and must not be skipped)."""
+    have: dict[str, set] = {}
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                have.setdefault(row["film"], set()).update(row["sets"])
+    return {f for f, got in have.items() if set(sets) <= got}
+
+
 def run(args) -> None:
     import jax
 
@@ -210,16 +245,18 @@ def run(args) -> None:
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     i, n = (int(v) for v in args.shard.split("/"))
-    sets = FOV_SETS if args.fov_pass else FIRST_PASS
-    cache = out / (f"rows-fov-{i}of{n}.jsonl" if args.fov_pass else f"rows-{i}of{n}.jsonl")
-    done = set()
-    if cache.exists():
-        done = {json.loads(line)["film"] for line in cache.read_text().splitlines() if line.strip()}
+    sets = FOV_SETS if args.fov_pass else tuple(args.sets) if args.sets else FIRST_PASS
+    unknown = [s for s in sets if s not in SETS]
+    if unknown:
+        raise SystemExit(f"unknown set(s) {unknown}: choose from {SETS}")
+    tag = "fov-" if args.fov_pass else "half-" if any(s in HALF_FIELD_SETS for s in sets) else ""
+    cache = out / f"rows-{tag}{i}of{n}.jsonl"
+    done = films_done(cache, sets)
     if args.make_films:
         a, b = (int(v) for v in args.make_films.split("-"))
         for seed in range(a, b + 1):
             if (seed - a) % n == i:
-                make_film(seed, args.cells, Path(args.films[-1]))
+                make_film(seed, args.cells, Path(args.films[-1]), curve=args.curve)
         return
     files = [f for k, f in enumerate(film_files(args.films)[: args.max_films]) if k % n == i]
     if args.simulate_only:
@@ -275,6 +312,10 @@ def analyse(rows: list[dict]) -> dict:
             per[p] = {"rmse": float(np.sqrt(np.mean((mean - truth) ** 2))), "bias": float(np.mean(mean - truth)),
                       "hdi90_width": float(np.mean(hi - lo)), "coverage90": float(np.mean((lo <= truth) & (truth <= hi))),
                       "covered": int(np.sum((lo <= truth) & (truth <= hi)))}
+        per["sigma_rmse_by_instrument"] = {
+            fam: float(np.sqrt(np.mean([(r["sets"][name]["sigma"]["mean"] - r["sigma"]) ** 2
+                                        for r in rows if r["instrument"] == fam])))
+            for fam in sorted({r["instrument"] for r in rows})}
         per["untrustworthy"] = int(sum(not r["sets"][name]["trustworthy"] for r in rows))
         per["seconds_median"] = float(np.median([r["sets"][name]["seconds"] for r in rows]))
         res["sets"][name] = per
@@ -294,6 +335,9 @@ def print_result(res: dict) -> None:
         print(f"{name:<22} {v['D']['rmse']:7.3f} {v['D']['hdi90_width']:12.3f} {v['D']['coverage90']:8.0%} "
               f"{v['sigma']['rmse']:7.4f} {v['sigma']['hdi90_width']:8.4f} {v['sigma']['coverage90']:8.0%} "
               f"{v['untrustworthy']:7d} {v['seconds_median']:7.1f}")
+    for name, v in res["sets"].items():
+        print(f"σ RMSE by instrument, {name}: "
+              + ", ".join(f"{k} {e:.4f}" for k, e in v["sigma_rmse_by_instrument"].items()))
     print(f"(the DMI field alone gives D to ± {res['dmi_field_alone_D_sd']['rms']:.3f} mJ/m² rms; D in mJ/m²)")
 
 
@@ -340,6 +384,8 @@ def main(argv=None) -> dict | None:
                    help="folder(s) of film-*.npz from benchmarks/observations.py (--make-films writes into the last)")
     p.add_argument("--make-films", metavar="FIRST-LAST",
                    help="relax the demagnetised states of film seeds FIRST…LAST the observation study has not made")
+    p.add_argument("--curve", action="store_true",
+                   help="with --make-films: also the initial magnetisation curve and its H½ (physics.curve)")
     p.add_argument("--cells", type=int, default=512)
     p.add_argument("--out", required=True, help="folder of the per-film results (resumable)")
     p.add_argument("--model", default="default")
@@ -352,6 +398,9 @@ def main(argv=None) -> dict | None:
     p.add_argument("--fov-pass", action="store_true",
                    help=f"the sets with {N_FOVS} fields of view per film ({', '.join(FOV_SETS)}): simulates the "
                         "extra fields of view first (cached in --fovs)")
+    p.add_argument("--sets", nargs="+", metavar="SET",
+                   help=f"the one-image sets to run (default: {', '.join(FIRST_PASS)}); the H½ sets "
+                        f"({', '.join(HALF_FIELD_SETS)}) need films made with --curve")
     p.add_argument("--simulate-only", action="store_true", help="only relax the extra fields of view (cached)")
     p.add_argument("--fovs", default="~/domainfit-data/joint_fovs", help="folder of the extra fields of view")
     p.add_argument("--analyse", action="store_true")

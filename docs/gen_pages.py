@@ -47,9 +47,11 @@ for nb in sorted((ROOT / "notebooks").glob("*.py")):
 REFERENCE = {
     "domainfit": ["domainfit.estimation", "domainfit.comparison", "domainfit.film", "domainfit.inspection"],
     "inference": ["domainfit.inference.series", "domainfit.inference.priors", "domainfit.inference.fit",
-                  "domainfit.inference.evidence", "domainfit.inference.likelihood", "domainfit.inference.emulator"],
+                  "domainfit.inference.evidence", "domainfit.inference.likelihood", "domainfit.inference.emulator",
+                  "domainfit.inference.measurements", "domainfit.inference.half_field"],
     "physics": ["domainfit.physics.material", "domainfit.physics.grid", "domainfit.physics.energy",
-                "domainfit.physics.relax", "domainfit.physics.implicit", "domainfit.physics.simulate"],
+                "domainfit.physics.relax", "domainfit.physics.implicit", "domainfit.physics.simulate",
+                "domainfit.physics.curve"],
     "imaging": ["domainfit.imaging", "domainfit.stats"],
     "nn_data": ["domainfit.nn.estimate", "domainfit.data.generate", "domainfit.data.instruments"],
 }

@@ -54,7 +54,7 @@ def test_analysis_scores_known_rows(joint):
     assert v["D"]["hdi90_width"] == pytest.approx(0.1)
     assert v["D"]["covered"] == 1 and v["D"]["coverage90"] == 0.5
     assert v["sigma"]["rmse"] == pytest.approx(0.0) and v["sigma"]["coverage90"] == 1.0
-    assert v["untrustworthy"] == 1
+    assert v["untrustworthy"] == 1 and v["sigma_rmse_by_instrument"] == {"mfm": pytest.approx(0.0)}
     assert "3 images + DMI field" not in res["sets"]  # a pass not run is left out, not scored on nothing
 
 
@@ -70,3 +70,28 @@ def test_make_film_is_the_observation_study_s_demagnetised_state(joint, tmp_path
     other = np.load(fov)
     assert float(other["D"]) == float(made["D"]) and float(other["sigma"]) == float(made["sigma"])
     assert np.mean(np.sign(other["demag_mz"]) != np.sign(made["demag_mz"])) > 0.2
+
+
+def test_half_field_readings_carry_the_stated_error(joint):
+    """A film with a simulated H½ gets the H½ sets, read with ±2 mT about its own value; a film without a
+    curve does not."""
+    film = {"D": 0.6e-3, "sigma": 0.12, "h_half_T": 0.05}
+    reads = np.array([joint.observations_of(film, s)["_read"]["half_field_mT"] for s in range(3000)])
+    assert abs(reads.mean() - 50.0) < 4 * 2.0 / math.sqrt(len(reads))
+    assert reads.std() == pytest.approx(joint.HALF_FIELD_READING_T * 1e3, rel=0.06)
+    o = joint.observations_of(film, 3)
+    kinds = [m.kind for m in o["image + DMI field + H½"]["measurements"]]
+    assert kinds == ["dmi_field", "half_field"] and o["image + H½"]["measurements"][0].sd == joint.HALF_FIELD_READING_T
+    assert "image + H½" not in joint.observations_of({"D": 0.6e-3, "sigma": 0.12}, 3)
+
+
+def test_a_pass_with_other_sets_is_not_skipped(joint, tmp_path):
+    """Two H½ passes share a cache file: a film done for one set is still to do for the other."""
+    import json
+
+    cache = tmp_path / "rows-half-0of1.jsonl"
+    cache.write_text(json.dumps({"film": "a", "sets": {"image + DMI field + H½": {}}}) + "\n"
+                     + json.dumps({"film": "b", "sets": {"image + H½": {}, "image + DMI field + H½": {}}}) + "\n")
+    assert joint.films_done(cache, ["image + H½"]) == {"b"}
+    assert joint.films_done(cache, ["image + DMI field + H½"]) == {"a", "b"}
+    assert joint.films_done(tmp_path / "none.jsonl", ["image"]) == set()

@@ -170,3 +170,48 @@ def test_the_cnn_only_estimate_does_not_load_the_inference_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.split() == ["False", "False"]
+
+
+class _SharedErrorImage:
+    """An image term as ``EmulatorLikelihood`` exposes it: its own noise and an error shared by every
+    image read through the same (here: fake) emulator."""
+
+    def __init__(self, s_obs, emulator, own=0.04, shared=0.09):
+        self.s_obs = jnp.asarray([s_obs])
+        self.emulator = emulator
+        self.own, self.shared = own, shared
+        self.inputs = ("D",)
+        self.constants = dict(CO_PT)
+
+    def moment_parts(self, theta):
+        return (jnp.stack([theta["D"] * 1e3]), jnp.array([[self.own]]), jnp.array([[self.shared]]))
+
+    def moments(self, theta):
+        mean, own, shared = self.moment_parts(theta)
+        return mean, own + shared
+
+    def __call__(self, theta):
+        return gaussian_log_density(self.s_obs, *self.moments(theta))
+
+
+def test_images_through_one_emulator_share_its_error():
+    """s_k = μ(θ) + e + ε_k with the error e (variance S) common to the K images and ε_k (O) their own:
+    as a function of θ the joint likelihood is N(s̄; μ(θ), S + O/K) — K images beat the sampling noise,
+    not the shared error. Images through different emulators still add independently."""
+    emu = object()
+    obs = [0.52, 0.61, 0.47]
+    joint = JointLikelihood([_SharedErrorImage(s, emu) for s in obs])
+    mean_obs, var = np.mean(obs), 0.09 + 0.04 / 3
+
+    def exact(d):
+        return -0.5 * (mean_obs - d * 1e3) ** 2 / var
+
+    for d0, d1 in ((0.3e-3, 0.55e-3), (0.5e-3, 0.9e-3)):
+        got = float(joint({"D": jnp.asarray(d1)}) - joint({"D": jnp.asarray(d0)}))
+        assert got == pytest.approx(exact(d1) - exact(d0), rel=1e-4)
+    mean, cov = joint.moments({"D": jnp.asarray(0.5e-3)})
+    assert np.allclose(np.asarray(cov), 0.09 + 0.04 * np.eye(3))
+    # separate emulators: the old sum of independent terms
+    apart = JointLikelihood([_SharedErrorImage(s, object()) for s in obs])
+    theta = {"D": jnp.asarray(0.6e-3)}
+    assert float(apart(theta)) == pytest.approx(sum(float(t(theta)) for t in apart.images), rel=1e-6)

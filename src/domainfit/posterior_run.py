@@ -15,9 +15,10 @@ from .units import user_unit
 _SYMBOL = {"D": "D", "Ms": "Ms", "sigma": "σ"}
 
 MULTI_IMAGE_REASON = (
-    "the intervals of several images are too narrow: the images are taken as independent, but they share the "
-    "instrument's and the emulator's errors (measured on 40 held-out films: with 3 images and the DMI field the "
-    "90 % intervals held the truth in 70 %; docs/observations.md) — read them as a lower bound on the uncertainty")
+    "the intervals of several images may be too narrow: the emulator's error is shared between them, but the "
+    "instrument's bias is not modelled as shared (measured on 40 held-out films before the emulator's error was "
+    "shared: with 3 images and the DMI field the 90 % intervals held the truth in 70 %; docs/observations.md) — "
+    "read them as a lower bound on the uncertainty")
 """Why the posterior of several images of one film is not trusted as calibrated (the joint-observation study)."""
 
 
@@ -119,8 +120,7 @@ def posterior_lines(report: dict) -> list[str]:
     for m in report.get("measurements", []):
         from .inference.measurements import Measurement
 
-        f = 1e-3 if m["kind"] == "dmi_field" else user_unit(m["kind"])[1]
-        joint.append(Measurement(m["kind"], m["value"] * f, m["sd"] * f, m["rel_model_sd"]).describe())
+        joint.append(Measurement.from_json(m).describe())
     lines = [f"posterior ({cfg['hdi_prob']:.0%} HDI; {cfg['chains']} chains × {cfg['samples']} draws, "
              f"{d['wall_time_s']:.1f} s" + (f"; jointly from {' and '.join(joint)}" if joint else "") + "):"]
     for name, p in report["posterior"].items():

@@ -15,7 +15,7 @@ from ._common import (check_prior_file, emit, enable_compilation_cache, fix_pare
 INSTRUMENT_CHOICES = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
 """Instrument families a user can name (``estimation.INSTRUMENTS``; no numerical import here)."""
 
-_POSTERIOR_ONLY = ("hdi", "chains", "samples", "warmup", "emulator", "predictive", "prior", "dmi_field")
+_POSTERIOR_ONLY = ("hdi", "chains", "samples", "warmup", "emulator", "predictive", "prior", "dmi_field", "half_field")
 
 
 def add_parser(sub, parents) -> None:
@@ -59,6 +59,11 @@ def add_parser(sub, parents) -> None:
                         "bubble expansion), e.g. 28mT±3mT; joins the likelihood as D/(Ms Δ) with a 7.5 %% model error "
                         "on Δ (change it: 28mT±3mT,model=5%%). It separates D from σ where images cannot "
                         "(docs/observations.md)")
+    g.add_argument("--half-field", metavar="VALUE±ERR",
+                   help="μ0H½ of the film: the field where the initial magnetisation curve of the demagnetised film "
+                        "(virgin curve of a polar Kerr, Hall or VSM loop) reaches half the saturation, e.g. 48mT±2mT; "
+                        "joins the likelihood through the fitted H½(D, σ) model of the co-pt set, whose film-to-film "
+                        "scatter is added. With --dmi-field it narrows σ (docs/observations.md)")
     g.add_argument("--measure", action="append", metavar="NAME=VALUE±ERR", default=[],
                    help="a direct measurement of D, Ms, sigma, Ku or A, e.g. D=0.5±0.05mJ/m2 (BLS) or Ms=1500±50kA/m "
                         "(magnetometer); repeatable")
@@ -86,17 +91,19 @@ def posterior_config(args):
 
 
 def parse_measurements(args) -> list:
-    """``--dmi-field`` and ``--measure`` as ``inference.Measurement`` values (checked)."""
-    if args.dmi_field is None and not args.measure:
+    """``--dmi-field``, ``--half-field`` and ``--measure`` as ``inference.Measurement`` values (checked)."""
+    if args.dmi_field is None and args.half_field is None and not args.measure:
         return []
     from ..inference.measurements import KINDS, parse_measurement
 
-    out = [parse_measurement("dmi_field", args.dmi_field)] if args.dmi_field is not None else []
+    out = [parse_measurement(kind, getattr(args, kind)) for kind in ("dmi_field", "half_field")
+           if getattr(args, kind) is not None]
     for spec in args.measure:
         name, sep, text = spec.partition("=")
-        if not sep or name.strip() not in KINDS or name.strip() == "dmi_field":
+        if not sep or name.strip() not in KINDS or name.strip() in ("dmi_field", "half_field"):
             raise DomainfitError(f"--measure {spec!r}: write NAME=VALUE±ERR with NAME one of D, Ms, sigma, Ku, A, "
-                                 "e.g. --measure D=0.5±0.05mJ/m2 (the DMI field has its own option, --dmi-field)")
+                                 "e.g. --measure D=0.5±0.05mJ/m2 (the DMI field and H½ have their own options, --dmi-field, "
+                                 "--half-field)")
         out.append(parse_measurement(name.strip(), text))
     return out
 

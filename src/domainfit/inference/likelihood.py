@@ -134,18 +134,27 @@ class EmulatorLikelihood(eqx.Module):
         """Parameters the emulator's training set held at one value (SI): the likelihood assumes them."""
         return self.emulator.constants
 
-    def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    def moment_parts(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"], Float[Array, "n n"]]:
+        """μ(θ) and the covariance in two parts: ``own`` = Σ_emu · a_train/a_obs + ε I, this image's
+        sampling noise, and ``shared`` = V_μ + diag(e² σ²), the emulator's error at θ — the same for
+        every image read through this emulator, so several images of one film share it
+        (``measurements.JointLikelihood``)."""
         mean, cov, mean_var = self.emulator.predict(theta)
         noise_var = jnp.diag(cov)
-        cov = cov * self.area_ratio + jnp.diag(mean_var) + self.floor * jnp.eye(cov.shape[0], dtype=cov.dtype)
+        own = cov * self.area_ratio + self.floor * jnp.eye(cov.shape[0], dtype=cov.dtype)
+        shared = jnp.diag(mean_var)
         if self.model_error:
             # The emulator's cross-validated mean error beyond V_μ, e_i in training-noise sd
             # (``mean_error_over_sd``): its variance e_i² σ_i²(θ) is added. It does not shrink with the
             # observed area, so with a large image it is what keeps the intervals honest.
             err = self.emulator.error_report.get("mean_error_over_sd")
             if err is not None and len(err) == cov.shape[0] and all(math.isfinite(e) for e in err):
-                cov = cov + jnp.diag(jnp.asarray(err, cov.dtype) ** 2 * noise_var)
-        return mean, cov
+                shared = shared + jnp.diag(jnp.asarray(err, cov.dtype) ** 2 * noise_var)
+        return mean, own, shared
+
+    def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+        mean, own, shared = self.moment_parts(theta)
+        return mean, own + shared
 
     def __call__(self, theta: Theta) -> Float[Array, ""]:
         mean, cov = self.moments(theta)

@@ -13,6 +13,11 @@ Kinds (SI inside; ``parse_measurement`` reads user units):
 - ``dmi_field``: μ0 H_DMI [T], predicted μ0 H_DMI = D / (Ms Δ), Δ = √(A / K_eff), K_eff = Ku − μ0 Ms²/2
   (Je et al., Phys. Rev. B 88, 214401 (2013); Thiaville et al., EPL 100, 57002 (2012)). Default
   relative model error 7.5 % (Δ with A known to ±15 %).
+- ``half_field``: μ0H½ [T], the field where the initial magnetisation curve of the demagnetised film
+  (virgin curve of a polar Kerr, Hall or VSM loop) reaches ⟨m_z⟩ = ½; predicted by the fitted model
+  of ``inference.half_field`` (co-pt set only), whose film-to-film scatter is added to the variance.
+  It lies on the same D–σ ridge as the image (docs/observations.md), but no microscope renders it:
+  with the DMI field fixing D it reads σ free of the instrument's bias.
 - ``D``, ``Ms``, ``sigma``, ``Ku``, ``A``: a direct measurement of that parameter (relative model
   error 0 unless given).
 
@@ -38,6 +43,7 @@ from ..units import MU0, PARAMETER_UNITS, parse_quantity
 KINDS: dict[str, tuple[str, str, float]] = {
     # kind: (quantity of parse_quantity, user unit, default relative model error)
     "dmi_field": ("field", "mT", 0.075),
+    "half_field": ("field", "mT", 0.0),
     "D": ("D", "mJ/m^2", 0.0),
     "Ms": ("Ms", "kA/m", 0.0),
     "sigma": ("sigma", "1", 0.0),
@@ -54,8 +60,8 @@ class Measurement:
     """One scalar measurement of the film.
 
     Attributes:
-        kind: one of ``KINDS`` ("dmi_field", "D", "Ms", "sigma", "Ku", "A").
-        value: the measured value, SI (T for ``dmi_field``: μ0 H).
+        kind: one of ``KINDS`` ("dmi_field", "half_field", "D", "Ms", "sigma", "Ku", "A").
+        value: the measured value, SI (T for ``dmi_field`` and ``half_field``: μ0 H).
         sd: its standard uncertainty (reading error), SI, > 0.
         rel_model_sd: relative uncertainty of the forward model (default: the kind's, ``KINDS``).
     """
@@ -81,7 +87,20 @@ class Measurement:
     @property
     def needs(self) -> tuple[str, ...]:
         """The parameters its forward model reads."""
-        return ("D", "Ms", "A", "Ku") if self.kind == "dmi_field" else (self.kind,)
+        return {"dmi_field": ("D", "Ms", "A", "Ku"), "half_field": ("D", "sigma")}.get(self.kind, (self.kind,))
+
+    @property
+    def model_floor(self) -> float:
+        """Absolute model error [SI] added in quadrature (the H½ model's film-to-film scatter; else 0)."""
+        if self.kind == "half_field":
+            from .half_field import shipped
+
+            return shipped().residual_sd_T
+        return 0.0
+
+    def variance(self, theta: Mapping[str, Float[Array, ""] | float]) -> Float[Array, ""]:
+        """sd² + (rel_model_sd · f(θ))² + model_floor²: the Gaussian's variance at θ."""
+        return self.sd**2 + (self.rel_model_sd * self.predict(theta)) ** 2 + self.model_floor**2
 
     def predict(self, theta: Mapping[str, Float[Array, ""] | float]) -> Float[Array, ""]:
         """The value the film θ (SI) would give."""
@@ -89,29 +108,41 @@ class Measurement:
         if missing:
             raise DomainfitError(f"the {self.kind} measurement needs {', '.join(missing)}: give a prior or a fixed "
                                  "value (the emulator's constants are used when it holds them)")
+        if self.kind == "half_field":
+            from .half_field import shipped
+
+            return shipped().predict(theta["D"], theta["sigma"])
         if self.kind != "dmi_field":
             return jnp.asarray(theta[self.kind])
         return jnp.asarray(theta["D"]) / (jnp.asarray(theta["Ms"]) * wall_parameter(theta))
 
     def log_likelihood(self, theta: Mapping[str, Float[Array, ""] | float]) -> Float[Array, ""]:
-        """log N(value; f(θ), sd² + (rel_model_sd · f(θ))²)."""
+        """log N(value; f(θ), ``variance(θ)``)."""
         pred = self.predict(theta)
-        var = self.sd**2 + (self.rel_model_sd * pred) ** 2
+        var = self.variance(theta)
         return -0.5 * (self.value - pred) ** 2 / var - 0.5 * jnp.log(2 * jnp.pi * var)
 
     def describe(self) -> str:
         """E.g. "μ0H_DMI = 28.2 ± 3 mT (model ± 7.5 %)"."""
         unit = KINDS[self.kind][1]
         f = _USER_FACTOR[KINDS[self.kind][0]]
-        name = "μ0H_DMI" if self.kind == "dmi_field" else {"sigma": "σ"}.get(self.kind, self.kind)
+        name = {"dmi_field": "μ0H_DMI", "half_field": "μ0H½", "sigma": "σ"}.get(self.kind, self.kind)
         u = "" if unit == "1" else " " + unit
         model = f" (model ± {self.rel_model_sd:.1%})" if self.rel_model_sd else ""
+        if self.model_floor:
+            model += f" (model ± {self.model_floor / f:.2g}{u})"
         return f"{name} = {self.value / f:.4g} ± {self.sd / f:.3g}{u}{model}"
 
     def to_json(self) -> dict:
         unit = KINDS[self.kind][1]
         f = _USER_FACTOR[KINDS[self.kind][0]]
         return dict(kind=self.kind, unit=unit, value=self.value / f, sd=self.sd / f, rel_model_sd=self.rel_model_sd)
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Measurement":
+        """The inverse of ``to_json`` (values in the kind's user unit)."""
+        f = _USER_FACTOR[KINDS[d["kind"]][0]]
+        return cls(d["kind"], d["value"] * f, d["sd"] * f, d.get("rel_model_sd"))
 
 
 def wall_parameter(theta: Mapping[str, Float[Array, ""] | float]) -> Float[Array, ""]:
@@ -137,7 +168,7 @@ def parse_measurement(kind: str, text: str) -> Measurement:
     if kind not in KINDS:
         raise DomainfitError(f"measurement kind {kind!r}: use one of {', '.join(KINDS)}")
     quantity, unit, _ = KINDS[kind]
-    example = {"dmi_field": "28mT±3mT", "D": "0.5mJ/m2±0.05mJ/m2", "Ms": "1500kA/m±50kA/m",
+    example = {"dmi_field": "28mT±3mT", "half_field": "48mT±2mT", "D": "0.5mJ/m2±0.05mJ/m2", "Ms": "1500kA/m±50kA/m",
                "sigma": "0.1±0.01", "Ku": "1.6MJ/m3±0.1MJ/m3", "A": "31pJ/m±3pJ/m"}[kind]
     body, _, model = str(text).partition(",")
     m = _PM.fullmatch(body)
@@ -168,8 +199,9 @@ def parse_measurement(kind: str, text: str) -> Measurement:
 
 
 class JointLikelihood:
-    """log p(all observations | θ): the sum of independent terms — each image's likelihood (an
-    ``EmulatorLikelihood`` of its own statistics and area) and each ``Measurement``.
+    """log p(all observations | θ): the images' likelihood (``EmulatorLikelihood`` of each image's
+    statistics and area; images read through one emulator share its error at θ, so their joint
+    Gaussian has that error on its off-diagonal blocks) plus each ``Measurement``'s independent term.
 
     ``defaults`` ({name: SI}) supply parameters a measurement needs that θ lacks (the emulator's
     constants: co-pt holds Ms, A, Ku fixed). ``inputs`` is the union of the terms' inputs.
@@ -185,6 +217,22 @@ class JointLikelihood:
         for lik in self.images:
             for name, value in getattr(lik, "constants", {}).items():
                 self.defaults.setdefault(name, value)
+        if any(m.kind == "half_field" for m in self.measurements):
+            self._check_half_field_set()
+
+    def _check_half_field_set(self) -> None:
+        """The H½ model was fitted to one parameter set: refuse a film it does not describe."""
+        from .half_field import shipped
+
+        model = shipped()
+        free = [n for n in model.constants if n in (self.inputs or ())]
+        off = [n for n, v in model.constants.items()
+               if n in self.defaults and abs(float(self.defaults[n]) - v) > 1e-3 * abs(v)]
+        if free or off:
+            const = ", ".join(f"{n} = {v:.4g}" for n, v in model.constants.items())
+            raise DomainfitError(f"the H½ model holds for the film it was fitted to ({const}, SI); here "
+                                 f"{', '.join(free + off)} {'is' if len(free + off) == 1 else 'are'} "
+                                 f"{'free' if free else 'different'}: use H½ only with that set")
 
     @property
     def inputs(self) -> tuple[str, ...] | None:
@@ -214,27 +262,65 @@ class JointLikelihood:
             parts.append(jnp.asarray([m.value for m in self.measurements], dtype))
         return jnp.concatenate(parts)
 
-    def moments(self, theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
-        """Mean and covariance of ``s_obs`` at θ: the images' blocks and each measurement's
-        N(f(θ), sd² + (rel·f(θ))²) on a block diagonal (the terms are independent). The Gaussian of
-        these moments at ``s_obs`` is the joint likelihood, so predictive checks and pointwise
-        log-likelihoods treat a measurement like one more statistic."""
-        means, covs = [], []
+    def _image_moments(self, theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+        """Mean and covariance of the images' statistics together: each image's own block on the
+        diagonal, and between two images read through the same emulator its shared error at θ
+        (``EmulatorLikelihood.moment_parts``: V_μ and the model error are systematic, not per image)."""
+        parts = []
         for lik in self.images:
-            mean, cov = lik.moments(theta)
+            if hasattr(lik, "moment_parts"):
+                parts.append((lik, *lik.moment_parts(theta)))
+            else:
+                mean, cov = lik.moments(theta)
+                parts.append((lik, mean, cov, None))
+        means = [p[1] for p in parts]
+        rows = []
+        for i, (li, _, own_i, sh_i) in enumerate(parts):
+            row = []
+            for j, (lj, mean_j, own_j, sh_j) in enumerate(parts):
+                if i == j:
+                    row.append(own_i if sh_i is None else own_i + sh_i)
+                elif sh_i is not None and getattr(li, "emulator", None) is getattr(lj, "emulator", object()):
+                    row.append(sh_i)
+                else:
+                    row.append(jnp.zeros((own_i.shape[0], own_j.shape[0]), own_i.dtype))
+            rows.append(jnp.concatenate(row, axis=1))
+        return jnp.concatenate(means), jnp.concatenate(rows, axis=0)
+
+    def _correlated(self) -> bool:
+        """Whether two images share an emulator (their terms do not simply add)."""
+        ems = [id(lik.emulator) for lik in self.images if hasattr(lik, "moment_parts")]
+        return len(ems) != len(set(ems))
+
+    def moments(self, theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+        """Mean and covariance of ``s_obs`` at θ: the images' block (``_image_moments``) and each
+        measurement's N(f(θ), ``Measurement.variance``) on a diagonal (measurements are independent of
+        the images and of each other). The Gaussian of these moments at ``s_obs`` is the joint
+        likelihood, so predictive checks and pointwise log-likelihoods treat a measurement like one more
+        statistic."""
+        means, covs = [], []
+        if self.images:
+            mean, cov = self._image_moments(theta)
             means.append(mean)
             covs.append(cov)
         if self.measurements:
             full = {**self.defaults, **theta}
             dtype = means[0].dtype if means else jnp.float32
             pred = jnp.stack([jnp.asarray(m.predict(full), dtype) for m in self.measurements])
-            var = jnp.stack([jnp.asarray(m.sd**2 + (m.rel_model_sd * m.predict(full)) ** 2, dtype)
-                             for m in self.measurements])
+            var = jnp.stack([jnp.asarray(m.variance(full), dtype) for m in self.measurements])
             means.append(pred)
             covs.append(jnp.diag(var))
         return jnp.concatenate(means), jax.scipy.linalg.block_diag(*covs)
 
     def image_terms(self, theta) -> list:
+        """The images' log-likelihood: one term per image, or one joint term when images share an
+        emulator (its error is common to them)."""
+        if self._correlated():
+            from .likelihood import gaussian_log_density
+
+            mean, cov = self._image_moments(theta)
+            s = jnp.concatenate([jnp.asarray(lik.s_obs) for lik in self.images])
+            return [gaussian_log_density(s, mean, cov)]
         return [lik(theta) for lik in self.images]
 
     def measurement_terms(self, theta) -> list:
