@@ -100,18 +100,12 @@ def simulate_film(seed: int, cells: int, fields_mT: tuple[float, ...], tol: floa
     return out
 
 
-_RELAXERS: dict = {}
-
-
 def _relaxer(grid, tol, max_steps):
-    import jax
+    """The jitted BB relaxation of the study's protocol (cached per grid and tolerance)."""
+    from domainfit.physics.curve import _relaxer as relaxer
+    from domainfit.physics.relax import BB
 
-    from domainfit.physics import relax
-
-    key = (grid, tol, max_steps)
-    if key not in _RELAXERS:
-        _RELAXERS[key] = jax.jit(lambda m0, mat: relax(m0, mat, grid, tol=tol, max_steps=max_steps, implicit=False))
-    return _RELAXERS[key]
+    return relaxer(grid, tol, max_steps, BB())
 
 
 def curve_field(curve_mT: np.ndarray, curve_mz: np.ndarray, level: float) -> float:
