@@ -103,9 +103,11 @@ def test_custom_prior_narrows_and_pulls_the_posterior():
     cp = _module(ROOT / "examples" / "custom_prior.py")
     out = cp.main(cp.parse(["--tiny"]))
     flat, lit = out["default (box)"]["D"], out["D ~ N(0.6, 0.1) mJ/m²"]["D"]
-    # Bayes' rule: a prior of sd 0.1 mJ/m² on a likelihood of sd ≈ 0.2 gives a posterior sd < 0.1,
-    # narrower than the flat-prior posterior, and a mean between the flat posterior's and 0.6.
-    assert lit["sd"] < 0.1 < flat["sd"] + 0.05 and lit["sd"] < flat["sd"]
+    # Bayes' rule: a prior of sd 0.1 mJ/m² on a likelihood of sd ≈ 0.15–0.2 gives a posterior narrower
+    # than the flat-prior posterior and, for a Gaussian likelihood, than the prior (sd < 0.1), with a mean
+    # between the flat posterior's and 0.6. The example image sits where σ meets the box's edge, so the
+    # likelihood in D is skewed, and --tiny's ~100 effective draws estimate an sd to ±7 %: 15 % slack.
+    assert lit["sd"] < 0.1 * 1.15 and 0.1 < flat["sd"] + 0.05 and lit["sd"] < flat["sd"]
     assert abs(lit["mean"] - 0.6) <= abs(flat["mean"] - 0.6) + 0.02
     corr = out["σ correlated with D"]
     assert corr["D"]["hdi_low"] < corr["D"]["mean"] < corr["D"]["hdi_high"]

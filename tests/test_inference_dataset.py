@@ -73,3 +73,29 @@ def test_a_mixed_dataset_gets_one_emulator_per_prior_component(tmp_path):
 
     assert choose_emulator({"D": 0.5e-3, "Ms": 1.49e6, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 0
     assert choose_emulator({"D": 0.02e-3, "Ms": 420e3, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 1
+    # The emulators' boxes are the prior's boxes, not the range the samples happened to span (the
+    # default prior of estimate: a film at the prior's edge must keep its support); the first test's
+    # store records no prior and keeps the samples' range.
+    assert a.box == {"D": pytest.approx((0.1e-3, 1.0e-3)), "sigma": pytest.approx((0.05, 0.2))}
+    assert b.box == {"Ms": pytest.approx((200e3, 700e3)), "sigma": pytest.approx((0.05, 0.2))}
+
+
+def test_an_emulator_re_expressed_on_another_box_predicts_the_same():
+    """with_box: mean, covariance and V_μ unchanged at random θ, box and default prior moved."""
+    import pytest
+
+    from domainfit.errors import DomainfitError
+
+    rng = np.random.default_rng(2)
+    theta = np.column_stack([rng.uniform(0.12e-3, 0.97e-3, 200), rng.uniform(0.06, 0.19, 200)])
+    s = np.column_stack([theta[:, 0] * 1e3 + 3 * theta[:, 1] ** 2 + rng.normal(0, 0.05 + 0.1 * theta[:, 1], 200),
+                         theta[:, 1] + rng.normal(0, 0.01, 200)])
+    emu = inf.fit_emulator(theta, s, names=("D", "sigma"), area=1e-12, degree=3, degree_var=2, key=jax.random.key(1))
+    wide = emu.with_box({"D": (0.1e-3, 1.0e-3), "sigma": (0.05, 0.2)})
+    assert wide.box == {"D": pytest.approx((0.1e-3, 1.0e-3)), "sigma": pytest.approx((0.05, 0.2))}
+    for t in theta[:5]:
+        th = {"D": float(t[0]), "sigma": float(t[1])}
+        for a, b in zip(emu.predict(th), wide.predict(th)):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=2e-4, atol=1e-9)
+    with pytest.raises(DomainfitError, match="every input"):
+        emu.with_box({"D": (0.1e-3, 1.0e-3)})

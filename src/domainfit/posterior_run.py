@@ -15,10 +15,10 @@ from .units import user_unit
 _SYMBOL = {"D": "D", "Ms": "Ms", "sigma": "σ"}
 
 MULTI_IMAGE_REASON = (
-    "the intervals of several images may be too narrow: the emulator's error is shared between them, but the "
-    "instrument's bias is not modelled as shared (measured on 40 held-out films before the emulator's error was "
-    "shared: with 3 images and the DMI field the 90 % intervals held the truth in 70 %; docs/observations.md) — "
-    "read them as a lower bound on the uncertainty")
+    "the intervals of several images may be too narrow: the emulator's error and the instrument family's "
+    "calibrated bias are shared between them, but one instrument's own deviation from its family is not "
+    "(measured on 40 held-out films before either was shared: with 3 images and the DMI field the 90 % intervals "
+    "held the truth in 70 %; docs/observations.md) — read them as a lower bound on the uncertainty")
 """Why the posterior of several images of one film is not trusted as calibrated (the joint-observation study)."""
 
 
@@ -76,6 +76,7 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
         num_chains=config.chains, num_warmup=config.warmup, num_samples=config.samples, hdi_prob=config.hdi_prob,
         progress=progress, predictive_draws=config.predictive, extra_warnings=notices, emit_warnings=False,
         summary_fn=[summary_with_cnn(c.mean, emulator.stat_names) for c in cnns],
+        instrument=(report.get("instrument") or {}).get("family"),
     )
     s = post.summary
     block, ratio = posterior_block(s, prior, report, config.hdi_prob)
@@ -132,6 +133,13 @@ def posterior_lines(report: dict) -> list[str]:
         rtext = f", sd/CNN sd {r:.2f}" if r is not None else ""
         lines.append(f"{_SYMBOL.get(name, name):>5} = {p['median']:.4g} [{p['hdi_low']:.4g}, {p['hdi_high']:.4g}]"
                      f"{unit} (mean {p['mean']:.4g} ± {p['sd']:.2g}{rtext})")
+    term = (report.get("observation") or {}).get("instrument_term")
+    if term:
+        what = {"calibrated": "bias and scatter measured for this family",
+                "uncalibrated family": "never calibrated: its bias is unknown, drawn from the calibrated families' spread",
+                "unnamed": "not named: the training mixture of instruments"}[term["kind"]]
+        lines.append(f"instrument term ({term['family'] or 'instrument not named'}; {what}): bias "
+                     + ", ".join(f"{n} {b:+.2f} sd" for n, b in zip(term["statistics"], term["bias_over_sd"])))
     rhat = "n/a" if d["r_hat_max"] is None else f"{d['r_hat_max']:.3f}"
     surr = "n/a" if d["surrogate_error"] is None else f"{d['surrogate_error']:.2f} noise sd"
     lines.append(f"R-hat max {rhat}, ESS bulk/tail min {d['ess_bulk_min']:.0f}/{d['ess_tail_min']:.0f}, "

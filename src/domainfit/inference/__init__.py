@@ -26,6 +26,11 @@ from .fit import (
     fit_posterior as fit_posterior,
     run_nuts as run_nuts,
 )
+from .instrument_terms import (
+    InstrumentTerms as InstrumentTerms,
+    fit_instrument_terms as fit_instrument_terms,
+    terms_of as terms_of,
+)
 from .likelihood import (
     EmulatorLikelihood as EmulatorLikelihood,
     SyntheticLikelihood as SyntheticLikelihood,

@@ -207,6 +207,39 @@ class Emulator(eqx.Module):
                    local_length=float(meta.get("local_length", 1.0)),
                    local_var_factor=float(meta.get("local_var_factor", 1.0)), **arrays)
 
+    def with_box(self, box: Mapping[str, tuple[float, float]]) -> "Emulator":
+        """The same emulator expressed on another input box (the prior box of its training set rather than
+        the range its samples happened to span): the polynomials of x are re-expanded exactly in the new
+        normalised coordinates (an affine change of x maps monomials of degree ≤ k onto monomials of
+        degree ≤ k), and so is (ΦᵀΦ + λI)⁻¹ for V_μ. Predictions are unchanged; the default prior
+        (uniform over ``box``) and the MAP's start box follow the new box."""
+        if self.local_center is not None:
+            raise DomainfitError("re-box the emulator before a local refinement (refine), not after")
+        missing = [n for n in self.names if n not in box]
+        if missing:
+            raise DomainfitError(f"a box needs every input of the emulator: {', '.join(missing)} missing")
+        lo_new = np.array([box[n][0] for n in self.names], np.float64)
+        hi_new = np.array([box[n][1] for n in self.names], np.float64)
+        if not np.all(hi_new > lo_new):
+            raise DomainfitError(f"box {dict(box)}: every range needs high > low")
+        lo_old, hi_old = np.asarray(self.lo, np.float64), np.asarray(self.hi, np.float64)
+        x_new = np.random.default_rng(0).uniform(-1, 1, (512, len(self.names)))
+        theta = lo_new + (x_new + 1) / 2 * (hi_new - lo_new)
+        x_old = 2 * (theta - lo_old) / (hi_old - lo_old) - 1
+
+        def transfer(powers):  # T with φ_old(x_old(x_new)) = φ_new(x_new) T, exact (same monomial set)
+            p = np.asarray(powers)
+            return np.linalg.lstsq(_features(x_new, p), _features(x_old, p), rcond=None)[0]
+
+        tm, tv = transfer(self.powers_mean), transfer(self.powers_var)
+        dtype = self.beta.dtype
+        beta = tm @ np.asarray(self.beta, np.float64)
+        gamma = tv @ np.asarray(self.gamma, np.float64)
+        gram_inv = tm @ np.asarray(self.gram_inv, np.float64) @ tm.T
+        return Emulator(**{**_fields(self), "lo": jnp.asarray(lo_new, self.lo.dtype), "hi": jnp.asarray(hi_new, self.hi.dtype),
+                           "beta": jnp.asarray(beta, dtype), "gamma": jnp.asarray(gamma, dtype),
+                           "gram_inv": jnp.asarray(gram_inv, self.gram_inv.dtype)})
+
     # --- local refinement ------------------------------------------------------------------------------------
     def refine(
         self,
@@ -504,8 +537,9 @@ def emulator_from_dataset(
         cnn_names, cnn_values = dataset_cnn_statistics(learned, ds, rows)
         s, stat_names = np.concatenate([s, cnn_values], axis=1), stat_names + cnn_names
     ok = np.all(np.isfinite(s), axis=1)
+    box = _prior_box(ds, names, names_of.index(component) if component is not None else 0, params[ok][:, varying])
     emulator = fit_emulator(params[ok][:, varying], s[ok], names=names, area=area, stat_names=stat_names,
-                            degree=degree, degree_var=degree_var, key=key)
+                            degree=degree, degree_var=degree_var, key=key, box=box)
     # Parameters the dataset held fixed are not inputs; record their values so a prior can fix them.
     report = emulator.error_report
     report["constants"] = {DATASET_PARAMS[i]: float(params[0, i]) for i in range(params.shape[1]) if i not in varying}
@@ -516,6 +550,24 @@ def emulator_from_dataset(
         if recorded:
             report["fitted_on"].update(instrument_draws=draws, draw_seed=draw_seed, views=int(ok.sum()))
     return Emulator(**{**_fields(emulator), "report": json.dumps(report)})
+
+
+def _prior_box(ds, names: Sequence[str], index: int, theta: np.ndarray):
+    """The box the dataset's prior (component ``index``) drew ``names`` from, as (lo, hi), when it is
+    recorded and holds every sample; else None (the samples' own range). The emulator's box is the default
+    prior of ``estimate``: the prior's box, not the range its samples happened to span, so a film at the
+    prior's edge keeps its support."""
+    comps = ds.meta["identity"].get("prior", {}).get("components") or []
+    if index >= len(comps):
+        return None
+    bounds = comps[index].get("bounds", {})
+    if not all(n in bounds for n in names):
+        return None
+    lo = np.array([bounds[n][0] for n in names], np.float64)
+    hi = np.array([bounds[n][1] for n in names], np.float64)
+    if not (np.all(hi > lo) and np.all(theta >= lo - 1e-12 * np.abs(lo)) and np.all(theta <= hi + 1e-12 * np.abs(hi))):
+        return None
+    return lo, hi
 
 
 def dataset_components(ds) -> list[str]:

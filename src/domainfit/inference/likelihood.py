@@ -116,6 +116,9 @@ class EmulatorLikelihood(eqx.Module):
         area_ratio: a_train / a_obs, training-image over observed area.
         floor: ε added to the diagonal.
         model_error: add the cross-validated emulator error (default True).
+        instrument: the instrument family that recorded the image (None: not named); with
+            ``instrument_term`` and an emulator that carries instrument terms
+            (``inference.instrument_terms``), the family's bias and scatter enter the moments.
     """
 
     emulator: "object"
@@ -123,6 +126,8 @@ class EmulatorLikelihood(eqx.Module):
     area_ratio: float = eqx.field(static=True, default=1.0)
     floor: float = eqx.field(static=True, default=1e-8)
     model_error: bool = eqx.field(static=True, default=True)
+    instrument: str | None = eqx.field(static=True, default=None)
+    instrument_term: bool = eqx.field(static=True, default=True)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -150,7 +155,25 @@ class EmulatorLikelihood(eqx.Module):
             err = self.emulator.error_report.get("mean_error_over_sd")
             if err is not None and len(err) == cov.shape[0] and all(math.isfinite(e) for e in err):
                 shared = shared + jnp.diag(jnp.asarray(err, cov.dtype) ** 2 * noise_var)
+        term = self.term()
+        if term is not None:
+            # The instrument family's bias b_f and scatter c_f, measured in units of the pooled sd at the
+            # training area (inference.instrument_terms); the bias does not shrink with the image's area.
+            ref_sd = jnp.sqrt(noise_var + jnp.diag(shared))
+            mean = mean + jnp.asarray(term["bias"], cov.dtype) * ref_sd
+            own = _scale(own, term["own_scale"])
+            shared = _scale(shared, term["shared_scale"]) + jnp.diag(
+                jnp.asarray(term["shared_extra"], cov.dtype) * ref_sd**2)
         return mean, own, shared
+
+    def term(self) -> dict | None:
+        """The instrument term applied to this image (``InstrumentTerms.term``), or None."""
+        if not self.instrument_term:
+            return None
+        from .instrument_terms import terms_of
+
+        terms = terms_of(self.emulator)
+        return None if terms is None else terms.term(self.instrument)
 
     def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         mean, own, shared = self.moment_parts(theta)
@@ -159,6 +182,12 @@ class EmulatorLikelihood(eqx.Module):
     def __call__(self, theta: Theta) -> Float[Array, ""]:
         mean, cov = self.moments(theta)
         return gaussian_log_density(self.s_obs, mean, cov)
+
+
+def _scale(cov: Float[Array, "n n"], var_scale) -> Float[Array, "n n"]:
+    """diag(√c) · cov · diag(√c): each statistic's variance × c_i, correlations kept."""
+    r = jnp.sqrt(jnp.asarray(var_scale, cov.dtype))
+    return cov * r[:, None] * r[None, :]
 
 
 def _default_summary_fn():

@@ -75,6 +75,7 @@ def posterior_from_images(
     predictive_draws: int = 200,
     extra_warnings: Sequence[str] = (),
     emit_warnings: bool = True,
+    instrument: str | None = None,
 ) -> PosteriorResult:
     """Joint posterior over θ of one film from several images of it and scalar measurements.
 
@@ -93,6 +94,9 @@ def posterior_from_images(
         predictive_draws: posterior draws of the posterior-predictive check (0 skips it: ``check`` is None).
         extra_warnings: notices of the caller (e.g. a seed moved into the prior box) for the report.
         emit_warnings: also issue the report's warnings through ``warnings.warn``.
+        instrument: the family of the instrument that recorded the images (None: not named); with an
+            emulator that carries instrument terms, its bias and scatter enter each image's likelihood
+            and the term's own uncertainty is shared between the images (``inference.instrument_terms``).
 
     Each image's area a_obs scales the emulator's covariance by a_train/a_obs; the images' terms and
     the measurements' are independent and add (``measurements.JointLikelihood``). The reported
@@ -138,9 +142,14 @@ def posterior_from_images(
         area_obs = image.shape[0] * image.shape[1] * float(pixel_size) ** 2
         area_ratio = emulator.area / area_obs
         notices += [which + n for n in emulator.check_observation(s_obs)]
-        liks.append(EmulatorLikelihood(emulator, s_obs, area_ratio=area_ratio))
+        liks.append(EmulatorLikelihood(emulator, s_obs, area_ratio=area_ratio, instrument=instrument))
+        term = liks[-1].term()
         observations.append(dict(area_um2=area_obs * 1e12, area_ratio=area_ratio,
-                                 statistics=[float(v) for v in np.asarray(s_obs)]))
+                                 statistics=[float(v) for v in np.asarray(s_obs)],
+                                 instrument_term=None if term is None else dict(
+                                     family=instrument, kind=term["kind"], statistics=list(emulator.stat_names),
+                                     bias_over_sd=[float(b) for b in term["bias"]],
+                                     scatter=[float(c) for c in term["own_scale"]])))
         if math.isfinite(surrogate):
             so = surrogate / math.sqrt(area_ratio)
             surrogate_obs = so if surrogate_obs is None else max(surrogate_obs, so)
