@@ -85,15 +85,11 @@ def fit(rows: list[dict], emulator, command: str):
     source = (f"{len(rows)} calibration films (seeds {min(r['seed'] for r in rows)}–{max(r['seed'] for r in rows)}), "
               f"{len(z)} views; {datetime.date.today().isoformat()}; {command}")
     terms = fit_instrument_terms(z, fam, film, weights, emulator.stat_names, source=source)
-    summary = {}
-    for f in sorted(set(fam.tolist())):
-        sel = fam == f
-        ids = np.unique(film[sel])
-        means = np.array([z[sel & (film == i)].mean(axis=0) for i in ids])
-        summary[f] = {"views": int(sel.sum()), "films": int(len(ids)), "fitted": f in weights,
-                      "bias": z[sel].mean(axis=0).tolist(),
-                      "bias_se": (means.std(axis=0, ddof=1) / np.sqrt(len(ids))).tolist(),
-                      "rms": np.sqrt((z[sel] ** 2).mean(axis=0)).tolist()}
+    # every family read, the untrained ones too, measured the same way (only the trained ones are shipped)
+    every = fit_instrument_terms(z, fam, film, {f: 1.0 for f in set(fam.tolist())}, emulator.stat_names)
+    summary = {f: {"views": t.views, "films": t.films, "fitted": f in weights, "bias": list(t.bias),
+                   "bias_se": list(t.bias_se), "rms": np.sqrt((z[fam == f] ** 2).mean(axis=0)).tolist()}
+               for f, t in sorted(every.families.items())}
     bbar, cbar, tau2, _ = terms._mixture()
     return terms, {"stat_names": list(emulator.stat_names), "families": summary, "mixture_bias": bbar.tolist(),
                    "mixture_scale": cbar.tolist(), "between_family_var": tau2.tolist(), "source": source}

@@ -160,6 +160,19 @@ def test_a_family_bias_measured_on_calibration_views_removes_the_bias_of_the_pos
     assert abs(termed) < 0.35 * pooled
 
 
+def test_residuals_are_measured_against_the_pooled_emulator_even_when_it_carries_terms():
+    """Refitting terms on an emulator that already has them must not measure against the corrected model
+    (it did: the shipped emulator's refit gave a mixture bias of 0)."""
+    em = _emulator()
+    with_terms = attach(em, _terms())
+    s = np.array([0.7, 0.14])
+    for family_free in (em, with_terms):
+        z = standardised_residuals(family_free, {"D": 0.5e-3}, s, 1.0)
+        mean, cov, _ = em.predict({"D": 0.5e-3})
+        _, own, shared = EmulatorLikelihood(em, jnp.asarray(s)).moment_parts({"D": 0.5e-3})
+        np.testing.assert_allclose(z, (s - np.asarray(mean)) / np.sqrt(np.diag(np.asarray(own + shared))), rtol=1e-5)
+
+
 def test_bad_terms_are_refused():
     with pytest.raises(DomainfitError, match="at least 5"):
         fit_instrument_terms(np.zeros((8, 2)), ["mfm"] * 8, [0, 0, 1, 1, 2, 2, 3, 3], {"mfm": 1.0}, ("a", "b"))

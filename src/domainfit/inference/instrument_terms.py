@@ -134,12 +134,14 @@ class InstrumentTerms:
 
 
 def standardised_residuals(emulator, theta: Mapping[str, float], s: Sequence[float], area_ratio: float) -> np.ndarray:
-    """z = (s − μ(θ)) / σ_tot(θ) of one view under the pooled emulator (module docstring)."""
+    """z = (s − μ(θ)) / σ_tot(θ) of one view under the pooled emulator (module docstring): without any
+    instrument term the emulator already carries, so that terms are measured against the pooled emulator
+    however often they are refitted."""
     import jax.numpy as jnp
 
     from .likelihood import EmulatorLikelihood
 
-    lik = EmulatorLikelihood(emulator, jnp.asarray(s, jnp.float32), area_ratio=float(area_ratio))
+    lik = EmulatorLikelihood(emulator, jnp.asarray(s, jnp.float32), area_ratio=float(area_ratio), instrument_term=False)
     mean, own, shared = lik.moment_parts({k: float(v) for k, v in theta.items()})
     sd = np.sqrt(np.diag(np.asarray(own + shared, np.float64)))
     return (np.asarray(s, np.float64) - np.asarray(mean, np.float64)) / sd
