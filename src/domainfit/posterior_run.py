@@ -138,7 +138,8 @@ def posterior_lines(report: dict) -> list[str]:
         what = {"calibrated": "bias and scatter measured for this family",
                 "uncalibrated family": "never calibrated: its bias is unknown, drawn from the calibrated families' spread",
                 "unnamed": "not named: the training mixture of instruments"}[term["kind"]]
-        lines.append(f"instrument term ({term['family'] or 'instrument not named'}; {what}): bias "
+        label = f"{term['family']}; {what}" if term["family"] else what
+        lines.append(f"instrument term ({label}): bias "
                      + ", ".join(f"{n} {b:+.2f} sd" for n, b in zip(term["statistics"], term["bias_over_sd"])))
     rhat = "n/a" if d["r_hat_max"] is None else f"{d['r_hat_max']:.3f}"
     surr = "n/a" if d["surrogate_error"] is None else f"{d['surrogate_error']:.2f} noise sd"
