@@ -34,25 +34,37 @@ def test_same_seed_same_result_and_batch_equals_single():
     again = simulate_batch(mat, GRID, keys=keys)
     assert np.array_equal(np.asarray(batch.m), np.asarray(again.m))
     assert batch.m.shape == (3, 3, 64, 64) and bool(jnp.all(batch.converged))
-    # Batched float32 arithmetic rounds differently, so the batch member reaches the same minimum
-    # along a slightly different path: equal to within what the torque tolerance allows.
-    np.testing.assert_allclose(batch.energy[1], a.energy, rtol=1e-5)
-    assert float(jnp.max(jnp.abs(batch.m[1] - a.m))) < 0.02
+    assert float(jnp.max(batch.max_torque)) < 1e-4
+    # A batch member computes the same function as the single call: vmapped float32 arithmetic rounds
+    # differently, and from a random start the minimiser amplifies that rounding (~10× per 10 steps,
+    # so whole runs may end in different metastable states), hence compare a few steps.
+    few = simulate_batch(mat, GRID, keys=keys, max_steps=10)
+    single = simulate(mat, GRID, key=keys[1], max_steps=10)
+    assert float(jnp.max(jnp.abs(few.m[1] - single.m))) < 1e-4
+    np.testing.assert_allclose(few.energy[1], single.energy, rtol=1e-5)
     c = simulate(mat, GRID, key=keys[2])
     assert not np.allclose(np.asarray(a.m), np.asarray(c.m))
 
 
 def test_batch_over_parameters():
-    mat = make_material("co-pt", sigma=0.1)
-    mats = jax.tree_util.tree_map(lambda x: x, mat)
+    """Each member of a batch over D is the single simulation with its own D (checked over the first
+    steps, before rounding differences grow; see above), and the converged batch ranks the energies as
+    the wall energy σ_w = 4√(A K_eff) − π|D| does: more DMI, lower energy."""
     import equinox as eqx
 
-    mats = eqx.tree_at(lambda t: t.D, mats, jnp.array([1.0e-3, 2.0e-3]))
-    out = simulate_batch(mats, GRID, keys=jnp.stack([jax.random.key(0)] * 2))
-    single = simulate(make_material("co-pt", sigma=0.1, D=2.0e-3), GRID, key=jax.random.key(0))
-    np.testing.assert_allclose(out.energy[1], single.energy, rtol=1e-5)
-    assert float(jnp.max(jnp.abs(out.m[1] - single.m))) < 0.02
-    assert abs(float(out.energy[0] - out.energy[1])) > 1e-3 * abs(float(single.energy))
+    Ds = (1.0e-3, 2.0e-3)
+    mats = eqx.tree_at(lambda t: t.D, make_material("co-pt", sigma=0.1), jnp.array(Ds))
+    keys = jnp.stack([jax.random.key(0)] * 2)
+    few = simulate_batch(mats, GRID, keys=keys, max_steps=10)
+    for k, D in enumerate(Ds):
+        single = simulate(make_material("co-pt", sigma=0.1, D=D), GRID, key=jax.random.key(0), max_steps=10)
+        assert float(jnp.max(jnp.abs(few.m[k] - single.m))) < 1e-4
+        np.testing.assert_allclose(few.energy[k], single.energy, rtol=1e-5)
+    # The members really differ (a batch that ignored D, or swapped members, fails the loop above).
+    assert abs(float(few.energy[0] - few.energy[1])) > 1e-2 * abs(float(few.energy[1]))
+    out = simulate_batch(mats, GRID, keys=keys)
+    assert bool(jnp.all(out.converged)) and float(jnp.max(out.max_torque)) < 1e-4
+    assert float(out.energy[1]) < float(out.energy[0])
 
 
 def test_llg_macrospin_precession_matches_closed_form(x64):
