@@ -350,7 +350,7 @@ def plot(rows: list[dict], res: dict, path: Path) -> None:
     from domainfit.plots import save_figure
 
     names = list(res["sets"])
-    fig, axes = plt.subplots(2, len(names), figsize=(4.0 * len(names), 7.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(max(4.0 * len(names), 6.0), 7.6), squeeze=False)  # room for the title
     for j, name in enumerate(names):
         for i, (p, f, unit) in enumerate((("D", 1e3, " [mJ/m²]"), ("sigma", 1.0, ""))):
             ax = axes[i, j]

@@ -74,6 +74,7 @@ def test_fit_recovers_a_known_quadratic_and_its_scatter():
     h = truth(D, s) + 0.003 * rng.standard_normal(400)
     m = HalfFieldModel.fit(D, s, h, box, {"Ms": 1.5e6})
     assert m.residual_sd_T == pytest.approx(0.003, rel=0.1)
+    assert m.info["fit_sd_T"] == pytest.approx(0.003, rel=0.1) and m.residual_sd_T > m.info["fit_sd_T"]
     grid_d, grid_s = np.meshgrid(np.linspace(*box["D"], 5), np.linspace(*box["sigma"], 5))
     err = np.asarray(m.predict(grid_d, grid_s)) - truth(grid_d, grid_s)
     assert np.max(np.abs(err)) < 0.0015  # within half the scatter everywhere in the box
@@ -85,6 +86,38 @@ def test_fit_recovers_a_known_quadratic_and_its_scatter():
     assert float(g) == pytest.approx(fd, rel=1e-3)
     with pytest.raises(DomainfitError, match="at least 10"):
         HalfFieldModel.fit(D[:5], s[:5], h[:5], box, {})
+
+
+def test_model_error_is_the_leave_one_film_out_error():
+    """The model error equals refitting without each film and predicting it (brute force), and on 30
+    films it predicts fresh films' errors where the in-sample scatter understates them."""
+    rng = np.random.default_rng(3)
+    box = {"D": (0.1e-3, 1.0e-3), "sigma": (0.05, 0.2)}
+    truth = lambda d, s: 0.02 + 20.0 * d + 0.3 * s + 5e3 * d * s + 0.4 * s**2  # noqa: E731  (T)
+    D, s = rng.uniform(*box["D"], 15), rng.uniform(*box["sigma"], 15)
+    h = truth(D, s) + 0.003 * rng.standard_normal(15)
+    m = HalfFieldModel.fit(D, s, h, box, {})
+    keep = np.ones(15, bool)
+    errs = []
+    for i in range(15):
+        keep[:] = True
+        keep[i] = False
+        mi = HalfFieldModel.fit(D[keep], s[keep], h[keep], box, {})
+        errs.append(h[i] - float(mi.predict(D[i], s[i])))
+    assert m.residual_sd_T == pytest.approx(np.sqrt(np.mean(np.square(errs))), rel=1e-4)
+    # over many small training sets, the mean square of fresh films' errors against the mean square
+    # of each kind of stated error: the leave-one-out one matches, the in-sample one falls short
+    fresh, loo, ins = [], [], []
+    for _ in range(300):
+        D, s = rng.uniform(*box["D"], 30), rng.uniform(*box["sigma"], 30)
+        mk = HalfFieldModel.fit(D, s, truth(D, s) + 0.003 * rng.standard_normal(30), box, {})
+        Dn, sn = rng.uniform(*box["D"], 20), rng.uniform(*box["sigma"], 20)
+        e = truth(Dn, sn) + 0.003 * rng.standard_normal(20) - np.asarray(mk.predict(Dn, sn))
+        fresh.append(np.mean(e**2))
+        loo.append(mk.residual_sd_T**2)
+        ins.append(mk.info["fit_sd_T"] ** 2)
+    assert np.mean(loo) / np.mean(fresh) == pytest.approx(1.0, abs=0.1)  # 30 films, 6 coefficients
+    assert np.mean(ins) / np.mean(fresh) < 0.9
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -158,7 +191,11 @@ def test_benchmark_fits_and_checks_tiny_films(tmp_path):
     res = half_field.main(["--check", str(films), "--model", str(out), "--json", str(tmp_path / "c.json"),
                            "--plot", str(tmp_path / "c.png")])
     assert (tmp_path / "c.png").stat().st_size > 10_000
-    assert res["films"] == 12 and res["z_sd"] == pytest.approx(1.0, abs=0.35)  # in-sample: ≈ √((n−6)/n)·…
+    # checked on its own training films: the residuals have mean 0 (intercept), so their sd over the
+    # model error is the in-sample sd (6 coefficients off) rescaled to n − 1, over the leave-one-out error
+    model = HalfFieldModel.load(out)
+    assert res["films"] == 12 and model.info["fit_sd_T"] < model.residual_sd_T
+    assert res["z_sd"] == pytest.approx(model.info["fit_sd_T"] * np.sqrt(6 / 11) / model.residual_sd_T, rel=1e-3)
 
 
 def test_estimate_with_dmi_and_half_field_narrows_sigma(tmp_path):

@@ -3,8 +3,8 @@
 H½ is what a magnetometer reads off the virgin curve of the AC-demagnetised film (polar Kerr, Hall or
 VSM). There is no closed formula for it in a disordered film, so the project fits one to simulated
 curves (``physics.curve.initial_curve``, the protocol in its docstring) of training films in no other
-dataset: a quadratic in (D, σ) over the co-pt box, with the films' scatter about it as the model error
-(``benchmarks/half_field.py`` makes and checks it; ``docs/observations.md``). It holds for the co-pt set's
+dataset: a quadratic in (D, σ) over the co-pt box, with its leave-one-film-out prediction error as the
+model error (``benchmarks/half_field.py`` makes and checks it; ``docs/observations.md``). It holds for the co-pt set's
 Ms, A, Ku and thickness only — the measurement refuses other films.
 
 The scatter is that of a 2 µm field of view at zero temperature; a loop of a whole film averages many
@@ -39,7 +39,9 @@ class HalfFieldModel:
     Attributes:
         coef_T: the six coefficients [T] of 1, u, v, u², uv, v² with u, v the parameters scaled to [−1, 1]
             over ``box``.
-        residual_sd_T: the training films' scatter about the fit (model error) [T].
+        residual_sd_T: the model error [T]: the rms of the training films' leave-one-film-out prediction
+            errors (each film predicted by the quadratic fitted to the others), what a new film's H½ is
+            off by; ``info["fit_sd_T"]`` keeps the in-sample residual sd for comparison.
         box: {"D": (lo, hi) [J/m²], "sigma": (lo, hi)} the fit holds in.
         constants: the set's fixed parameters (SI) the curves were simulated with.
         info: provenance (films, seeds, protocol, field of view).
@@ -66,7 +68,9 @@ class HalfFieldModel:
     @classmethod
     def fit(cls, D, sigma, h_half_T, box: dict, constants: dict, info: dict | None = None) -> "HalfFieldModel":
         """Least-squares quadratic through simulated films (D [J/m²], σ, μ0H½ [T]); the model error is the
-        residual sd with the fit's six degrees of freedom taken off."""
+        rms of the leave-one-film-out prediction errors, e_i / (1 − h_ii) with h the hat matrix's diagonal
+        (exactly the refit without film i). It carries the coefficients' own uncertainty, which the
+        in-sample residual sd (kept as ``info["fit_sd_T"]``, six degrees of freedom taken off) does not."""
         D, sigma, h = (np.asarray(x, float) for x in (D, sigma, h_half_T))
         ok = np.isfinite(h)
         if ok.sum() < 10:
@@ -75,8 +79,12 @@ class HalfFieldModel:
         X = _features(*tmp._scaled(D[ok], sigma[ok], np), np)
         coef, *_ = np.linalg.lstsq(X, h[ok], rcond=None)
         resid = h[ok] - X @ coef
-        sd = float(np.sqrt(np.sum(resid**2) / (ok.sum() - X.shape[1])))
-        return cls(coef, sd, box, constants, {**(info or {}), "films": int(ok.sum())})
+        fit_sd = float(np.sqrt(np.sum(resid**2) / (ok.sum() - X.shape[1])))
+        hat = np.einsum("ij,ij->i", X @ np.linalg.pinv(X.T @ X), X)
+        loo = resid / (1.0 - hat)
+        loo_sd = float(np.sqrt(np.mean(loo**2)))
+        return cls(coef, loo_sd, box, constants,
+                   {**(info or {}), "films": int(ok.sum()), "fit_sd_T": fit_sd, "model_error": "leave-one-film-out rms"})
 
     def to_json(self) -> dict:
         return {"kind": "half_field", "coef_T": self.coef_T.tolist(), "residual_sd_T": self.residual_sd_T,
