@@ -350,7 +350,8 @@ def plot(rows: list[dict], res: dict, path: Path) -> None:
     from domainfit.plots import save_figure
 
     names = list(res["sets"])
-    fig, axes = plt.subplots(2, len(names), figsize=(max(4.0 * len(names), 6.0), 7.6), squeeze=False)  # room for the title
+    width = max(4.0 * len(names), 6.0)  # one set: room for the title
+    fig, axes = plt.subplots(2, len(names), figsize=(width, 7.6), squeeze=False)
     for j, name in enumerate(names):
         for i, (p, f, unit) in enumerate((("D", 1e3, " [mJ/m²]"), ("sigma", 1.0, ""))):
             ax = axes[i, j]

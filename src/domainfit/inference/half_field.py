@@ -4,8 +4,8 @@ H½ is what a magnetometer reads off the virgin curve of the AC-demagnetised fil
 VSM). There is no closed formula for it in a disordered film, so the project fits one to simulated
 curves (``physics.curve.initial_curve``, the protocol in its docstring) of training films in no other
 dataset: a quadratic in (D, σ) over the co-pt box, with its leave-one-film-out prediction error as the
-model error (``benchmarks/half_field.py`` makes and checks it; ``docs/observations.md``). It holds for the co-pt set's
-Ms, A, Ku and thickness only — the measurement refuses other films.
+model error (``benchmarks/half_field.py`` makes and checks it; ``docs/observations.md``). It holds for
+the co-pt set's Ms, A, Ku and thickness only — the measurement refuses other films.
 
 The scatter is that of a 2 µm field of view at zero temperature; a loop of a whole film averages many
 such regions, so the stated model error is an upper bound on the sampling part, but a room-temperature
@@ -83,8 +83,8 @@ class HalfFieldModel:
         hat = np.einsum("ij,ij->i", X @ np.linalg.pinv(X.T @ X), X)
         loo = resid / (1.0 - hat)
         loo_sd = float(np.sqrt(np.mean(loo**2)))
-        return cls(coef, loo_sd, box, constants,
-                   {**(info or {}), "films": int(ok.sum()), "fit_sd_T": fit_sd, "model_error": "leave-one-film-out rms"})
+        info = {**(info or {}), "films": int(ok.sum()), "fit_sd_T": fit_sd, "model_error": "leave-one-film-out rms"}
+        return cls(coef, loo_sd, box, constants, info)
 
     def to_json(self) -> dict:
         return {"kind": "half_field", "coef_T": self.coef_T.tolist(), "residual_sd_T": self.residual_sd_T,
