@@ -8,6 +8,7 @@ import pytest
 from domainfit.physics import Grid, make_material, random_state, relax, simulate, simulate_batch, total_energy
 from domainfit.physics.llg import llg, relax_llg
 from domainfit.physics.relax import BB, PBB
+from domainfit.errors import DomainfitError
 from domainfit.physics.simulate import with_disorder
 from domainfit.units import GAMMA0, MU0
 
@@ -162,13 +163,31 @@ def test_pbb_relaxes_a_wall_pair_to_the_analytic_wall_energy(x64):
     np.testing.assert_allclose(float(new.energy), float(old.energy), rtol=1e-8)
 
 
-def test_pbb_follows_bb_exactly_until_the_switch():
-    """Phase 1 is today's BB step for step: never switching gives BB's state bit for bit."""
+@pytest.mark.parametrize("field", ["terms", "spectral"])
+def test_pbb_follows_bb_exactly_until_the_switch(field):
+    """Phase 1 is BB (same field) step for step: never switching gives BB's state bit for bit."""
     mat = make_material("co-pt", D=0.7e-3, sigma=0.1)
-    a = simulate(mat, SMALL, key=jax.random.key(4), tol=1e-3, minimiser=BB())
-    b = simulate(mat, SMALL, key=jax.random.key(4), tol=1e-3, minimiser=PBB(switch=0.0))
+    a = simulate(mat, SMALL, key=jax.random.key(4), tol=1e-3, minimiser=BB(field=field))
+    b = simulate(mat, SMALL, key=jax.random.key(4), tol=1e-3, minimiser=PBB(switch=0.0, field=field))
     assert int(a.steps) == int(b.steps)
     assert np.array_equal(np.asarray(a.m), np.asarray(b.m))
+
+
+def test_spectral_field_relaxes_to_the_same_minimum_as_the_term_fields(x64):
+    """BB with the k-space field reaches the term-field BB's relaxed state (float64: the two fields
+    agree to rounding, so the paths coincide until the end): same energy, same m."""
+    mat = make_material("co-pt", dtype=jnp.float64, D=0.7e-3, sigma=0.1)
+    a = simulate(mat, SMALL, key=jax.random.key(6), tol=1e-6, minimiser=BB())
+    b = simulate(mat, SMALL, key=jax.random.key(6), tol=1e-6, minimiser=BB(field="spectral"))
+    assert bool(a.converged) and bool(b.converged)
+    np.testing.assert_allclose(float(b.energy), float(a.energy), rtol=1e-9)
+    assert float(jnp.max(jnp.abs(a.m - b.m))) < 1e-4
+
+
+def test_unknown_field_is_refused():
+    mat = make_material("co-pt")
+    with pytest.raises(DomainfitError, match="field 'fft'"):
+        simulate(mat, SMALL, key=jax.random.key(0), tol=1e-3, minimiser=BB(field="fft"))
 
 
 def test_pbb_batches_under_vmap_and_resumes_in_chunks():
