@@ -92,7 +92,7 @@ def run_one(preset, seed, cells, tol, max_steps, minimiser, prior):
     mz = state.m[2]
     final = snaps[-1]
     return {
-        "preset": preset, "seed": seed, "cells": cells, "tol": tol, "minimiser": repr(minimiser), "material": values,
+        "preset": preset, "seed": seed, "cells": cells, "tol": tol, "minimiser": describe(minimiser), "material": values,
         "steps": int(state.steps), "seconds": seconds, "converged": bool(state.max_torque < tol),
         "max_torque": float(state.max_torque),
         "level_steps": dict(zip([str(lv) for lv in LEVELS if lv > tol], level_steps[:-1])),
@@ -135,8 +135,11 @@ def compare(old: list[dict], new: list[dict]) -> dict:
                   "median_speedup": float(np.median(a) / np.median(b)), "median_of_paired_speedups": float(np.median(a / b))}
     for k in STATS:
         a, b = np.array([r[k] for r in old]), np.array([r[k] for r in new])
+        if k == "period_nm":  # a film without walls (uniform) has no period: compare the seeds with walls in both
+            walls = np.array([ro["wall_density_per_um"] > 0 and rn["wall_density_per_um"] > 0 for ro, rn in zip(old, new)])
+            a, b = a[walls], b[walls]
         diff = b - a
-        out[k] = {
+        out[k] = {"n": int(len(a)),
             "old_mean": float(a.mean()), "old_sd": float(a.std(ddof=1)), "new_mean": float(b.mean()), "new_sd": float(b.std(ddof=1)),
             "diff_of_means": float(b.mean() - a.mean()), "ratio_of_means": float(b.mean() / a.mean()),
             "welch_p": float(st.ttest_ind(a, b, equal_var=False).pvalue),
@@ -157,6 +160,15 @@ def path_split(rs: list[dict]) -> dict:
              "max_sign_flip_fraction": float(np.max([r["sign_flips_after_level"][lv] for r in rs]))}
         for lv in levels
     }
+
+
+def describe(minimiser) -> str:
+    """Every field of ``minimiser`` with its value, defaults included (``repr`` omits defaults, so a
+    changed default would otherwise reuse stale cached results)."""
+    import dataclasses
+
+    fields = ", ".join(f"{f.name}={getattr(minimiser, f.name)!r}" for f in dataclasses.fields(minimiser))
+    return f"{type(minimiser).__name__}({fields})"
 
 
 def parse_minimiser(text: str):
@@ -187,7 +199,7 @@ def main(argv=None):
             rs = []
             for seed in seeds:
                 key = {"preset": preset, "seed": seed, "cells": args.cells, "tol": args.tol, "max_steps": args.max_steps,
-                       "minimiser": repr(minimisers[role]), "prior": args.prior}
+                       "minimiser": describe(minimisers[role]), "prior": args.prior}
                 r = cached(args.cache, key, lambda: run_one(preset, seed, args.cells, args.tol, args.max_steps, minimisers[role], args.prior))
                 rs.append(r)
                 print(f"{preset:7s} {role} seed {seed}: {r['steps']:6d} steps {r['seconds']:7.2f} s  walls {r['wall_density_per_um']:.3f}/µm "

@@ -206,3 +206,26 @@ def test_pbb_batches_under_vmap_and_resumes_in_chunks():
     single = simulate(mat, SMALL, key=keys[0], tol=1e-4, minimiser=mn)
     assert int(chunked.steps) == int(single.steps)
     np.testing.assert_allclose(np.asarray(chunked.m), np.asarray(single.m), atol=1e-6)
+
+
+def test_pbb_smoothing_length_follows_the_wall_width():
+    """ℓ = 1.25 √(A/K_eff): co-pt Δ = √(31 pJ/m / 0.186 MJ/m³) = 12.9 nm → 16.1 nm; low-ms at 450 kA/m
+    Δ = √(10 pJ/m / 0.273 MJ/m³) = 6.05 nm → 7.6 nm; an in-plane film (K_eff < 0) uses 0.1 Ku; a fixed
+    length wins."""
+    from domainfit.physics.relax import smoothing_length
+
+    copt = make_material("co-pt")
+    k_eff = 1.6e6 - 0.5 * MU0 * 1.5e6**2
+    np.testing.assert_allclose(float(smoothing_length(copt, PBB())), 1.25 * np.sqrt(31e-12 / k_eff), rtol=1e-5)
+    assert 16.0e-9 < float(smoothing_length(copt, PBB())) < 16.3e-9
+    lowms = make_material("low-ms", Ms=450e3)
+    assert 7.5e-9 < float(smoothing_length(lowms, PBB())) < 7.7e-9
+    in_plane = make_material(None, Ms=1.5e6, A=20e-12, Ku=0.5e6, D=0.0, sigma=0.0)
+    np.testing.assert_allclose(float(smoothing_length(in_plane, PBB())), 1.25 * np.sqrt(20e-12 / 0.05e6), rtol=1e-5)
+    assert smoothing_length(copt, PBB(length=8e-9)) == 8e-9
+    # under vmap over the material each member gets its own ℓ
+    import equinox as eqx
+
+    batch = jax.vmap(lambda ms: smoothing_length(eqx.tree_at(lambda t: t.Ms, lowms, ms), PBB()))(jnp.array([300e3, 600e3]))
+    expected = [1.25 * np.sqrt(10e-12 / (0.4e6 - 0.5 * MU0 * ms**2)) for ms in (300e3, 600e3)]
+    np.testing.assert_allclose(np.asarray(batch), expected, rtol=1e-5)

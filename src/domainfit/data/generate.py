@@ -117,7 +117,7 @@ class GenerateConfig:
         }
 
 
-MINIMISERS: dict[str, str] = {"bb": "BB()", "pbb": "PBB(length=16e-9, switch=0.1, field='spectral')"}
+MINIMISERS: dict[str, str] = {"bb": "BB()", "pbb": "PBB(length=1.25*sqrt(A/K_eff), switch=0.1, field='spectral')"}
 """``GenerateConfig.minimiser`` names and what they stand for (``physics.relax``; PBB's defaults)."""
 
 

@@ -74,10 +74,10 @@ class PBB(eqx.Module):
     left at full step while short-wavelength ones are damped, so the BB step can grow. Preconditioning
     from the first step lets the maze coarsen further before it pins
     (measured 1 Dec 2026 at 512²: wall density −5 % at ℓ = 8 nm, −20 % at 16 nm), hence the switch.
-    Measured at 512² cells, tol 1e-3 (``benchmarks/relax.py``, one CPU core): with the defaults the
-    relaxed states match BB's seed by seed (wall density, period, |⟨m_z⟩| within 0.3 %); co-pt
-    2.7× fewer steps, 2.0× less time; low-ms 1.8× and 1.4× (a phase-2 step costs ≈ 1.6 BB steps:
-    one more rfft2/irfft2 pair).
+    Measured at 512² cells, tol 1e-3 (``benchmarks/relax.py``, one CPU core, docs/performance.md): with
+    the defaults (ℓ from the wall width, the spectral field) the relaxed states match BB's in
+    distribution (wall density, period, |⟨m_z⟩|), co-pt 2.63× fewer steps and 2.54× less time than BB, low-ms 2.20× fewer steps (a phase-2 step
+    costs ≈ 1.7 phase-1 steps: one more rfft2/irfft2 pair).
 
     References: J. Barzilai, J. M. Borwein, IMA J. Numer. Anal. 8, 141 (1988); L. Exl et al.,
     J. Appl. Phys. 115, 17D118 (2014) (projected BB for micromagnetics, mumax3's ``Minimize``);
@@ -85,14 +85,23 @@ class PBB(eqx.Module):
     (preconditioned spectral gradient); Sobolev-gradient flows: J. W. Neuberger, *Sobolev Gradients
     and Differential Equations* (Springer 2010).
 
+    The smoothing length follows the material: by default ℓ = ``wall_widths`` × Δ with Δ = √(A/K_eff)
+    the wall-width parameter (K_eff = Ku − μ0Ms²/2, taken at least 0.1 Ku), since Δ is the length at
+    which exchange and the local stiffness balance: co-pt (Δ = 12.9 nm) gets ℓ = 16.1 nm, low-ms at
+    450 kA/m (Δ = 6.1 nm) 7.6 nm. Measured on low-ms at 512² (8 seeds): ℓ = 16 nm 4,773 median steps,
+    8 nm 4,158, 5 nm ~4,400 (3 Dec 2026).
+
     Attributes:
-        length: smoothing length ℓ [m] of the preconditioner (0 gives plain BB in phase 2 too).
+        length: a fixed smoothing length ℓ [m] of the preconditioner (0 gives plain BB in phase 2 too);
+            None (default): ``wall_widths`` × √(A/K_eff) of the material being relaxed.
+        wall_widths: ℓ in units of Δ when ``length`` is None.
         switch: torque level (max |m × H|/Ms, dimensionless) below which phase 2 starts.
         step0, step_min, step_max: as in ``BB`` (the BB step carries over at the switch).
         field: as in ``BB``; "spectral" by default (both phases).
     """
 
-    length: float = eqx.field(static=True, default=16e-9)
+    length: float | None = eqx.field(static=True, default=None)
+    wall_widths: float = eqx.field(static=True, default=1.25)
     switch: float = eqx.field(static=True, default=1e-1)
     step0: float = eqx.field(static=True, default=1e-2)
     step_min: float = eqx.field(static=True, default=1e-5)
@@ -164,7 +173,7 @@ def init_state(m0: Magnetisation, material: Material, grid: Grid, terms, minimis
     d, torque = _descent(m, _field(minimiser)(m, material, grid, terms))
     state = RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
     if isinstance(minimiser, PBB):
-        return _enter_tail(PBBState(m, d, d, state.step_size, torque, state.steps, torque < minimiser.switch), grid, minimiser)
+        return _enter_tail(PBBState(m, d, d, state.step_size, torque, state.steps, torque < minimiser.switch), material, grid, minimiser)
     return state
 
 
@@ -189,18 +198,25 @@ def bb_step(state: RelaxState, material: Material, grid: Grid, terms, minimiser:
     return RelaxState(m_new, d_new, tau_new, torque, state.steps + 1)
 
 
-def _smoothing_kernel(grid: Grid, length: float) -> np.ndarray:
-    """1/(1 + ℓ² k̃²) on the ``rfft2`` half-plane, k̃² the symbol of the 5-point Laplacian (float64)."""
+def _laplacian_symbol(grid: Grid) -> np.ndarray:
+    """k̃² = (4/dx²)[sin²(k_x dx/2) + sin²(k_y dx/2)] on the ``rfft2`` half-plane [1/m²] (float64)."""
     kx, ky = grid.rfft_wavevectors()
     h = grid.cell_size
-    k2 = (4.0 / h**2) * (np.sin(0.5 * kx * h) ** 2 + np.sin(0.5 * ky * h) ** 2)
-    return 1.0 / (1.0 + length**2 * k2)
+    return (4.0 / h**2) * (np.sin(0.5 * kx * h) ** 2 + np.sin(0.5 * ky * h) ** 2)
 
 
-def _precondition(m: Magnetisation, d: Magnetisation, grid: Grid, length: float) -> Magnetisation:
+def smoothing_length(material: Material, minimiser: PBB):
+    """The preconditioner's ℓ [m]: ``minimiser.length``, or ``wall_widths`` × √(A/K_eff) (traced)."""
+    if minimiser.length is not None:
+        return minimiser.length
+    k_eff = jnp.maximum(material.K_eff, 0.1 * material.Ku)
+    return minimiser.wall_widths * jnp.sqrt(material.A / k_eff)
+
+
+def _precondition(m: Magnetisation, d: Magnetisation, grid: Grid, length) -> Magnetisation:
     """The descent direction ``d`` smoothed by 1/(1 + ℓ²k̃²) and projected back on the tangent plane of ``m``."""
-    if length > 0:
-        kernel = jnp.asarray(_smoothing_kernel(grid, length), d.dtype)
+    if not (isinstance(length, (int, float)) and length <= 0):
+        kernel = 1.0 / (1.0 + (jnp.asarray(length, d.dtype) ** 2) * jnp.asarray(_laplacian_symbol(grid), d.dtype))
         d = jnp.fft.irfft2(kernel * jnp.fft.rfft2(d), s=grid.shape)
     return d - vec.dot(m, d)[None] * m
 
@@ -216,14 +232,14 @@ def pbb_step(state: PBBState, material: Material, grid: Grid, terms, minimiser: 
     tau = state.step_size
     m_new = vec.normalise(state.m + tau * state.p)
     d_new, torque = _descent(m_new, _field(minimiser)(m_new, material, grid, terms))
-    p_new = _precondition(m_new, d_new, grid, minimiser.length)
+    p_new = _precondition(m_new, d_new, grid, smoothing_length(material, minimiser))
     tau_new = _bb_step_size(m_new - state.m, state.p - p_new, tau, state.steps, minimiser)
     return PBBState(m_new, d_new, p_new, tau_new, torque, state.steps + 1, state.switched)
 
 
-def _enter_tail(state: PBBState, grid, minimiser: PBB) -> PBBState:
+def _enter_tail(state: PBBState, material, grid, minimiser: PBB) -> PBBState:
     """Once switched, the direction of the next step is the preconditioned one."""
-    p = jnp.where(state.switched, _precondition(state.m, state.d, grid, minimiser.length), state.p)
+    p = jnp.where(state.switched, _precondition(state.m, state.d, grid, smoothing_length(material, minimiser)), state.p)
     return eqx.tree_at(lambda t: t.p, state, p)
 
 
@@ -234,7 +250,7 @@ def _pbb_advance(state: PBBState, material, grid, tol, max_steps, terms, minimis
         return (~s.switched) & (s.max_torque >= tol) & (s.steps < max_steps)
 
     state = jax.lax.while_loop(plain, lambda s: _pbb_plain_step(s, material, grid, terms, minimiser), state)
-    state = _enter_tail(state, grid, minimiser)  # or resuming it: then this recomputes the stored p exactly
+    state = _enter_tail(state, material, grid, minimiser)  # or resuming it: then this recomputes the stored p exactly
 
     def tail(s):
         return s.switched & (s.max_torque >= tol) & (s.steps < max_steps)
@@ -248,7 +264,7 @@ def _any_step(state, material, grid, terms, minimiser: Minimiser):
         return bb_step(state, material, grid, terms, minimiser)
 
     def plain(s):
-        return _enter_tail(_pbb_plain_step(s, material, grid, terms, minimiser), grid, minimiser)
+        return _enter_tail(_pbb_plain_step(s, material, grid, terms, minimiser), material, grid, minimiser)
 
     return jax.lax.cond(state.switched, lambda s: pbb_step(s, material, grid, terms, minimiser), plain, state)
 

@@ -7,9 +7,9 @@ a shift m_{i+x̂} is e^{i k_x dx} m̂, so
   Laplacian  m_{i+x̂} + m_{i−x̂} + m_{i+ŷ} + m_{i−ŷ} − 4 m_i  →  −4 [sin²(k_x dx/2) + sin²(k_y dx/2)] m̂,
   central difference  m_{i+x̂} − m_{i−x̂}  →  2i sin(k_x dx) m̂,
 and the demag symbol is ``demag``'s. Their sum is one Hermitian 3×3 symbol per k; the grain-wise
-anisotropy (not translation invariant) and the applied field are added in real space. The result is
+anisotropy (not translation invariant) is added in real space, the applied field as the k = 0 mode. The result is
 ``energy.reduced_field`` term by term in exact arithmetic and to float32 rounding in practice
-(``tests/test_spectral.py``); it costs the demag term's FFTs alone (one ``rfft2`` and one ``irfft2`` of
+(``tests/test_field.py``); it costs the demag term's FFTs alone (one ``rfft2`` and one ``irfft2`` of
 the 3 components) instead of those plus the exchange and DMI stencils (measured at 512² on one core:
 field 12.0 → 7.6 ms). The minimisers use it when ``field="spectral"``.
 """
@@ -75,10 +75,13 @@ def spectral_reduced_field(
                 hx, hy, hz = hx + ix * mk[2], hy + iy * mk[2], hz - ix * mk[0] - iy * mk[1]
             else:  # bulk: (−Δy m_z, Δx m_z, Δy m_x − Δx m_y)
                 hx, hy, hz = hx - iy * mk[2], hy + ix * mk[2], hz + iy * mk[0] - ix * mk[1]
-        h = jnp.fft.irfft2(jnp.stack([hx, hy, hz]), s=grid.shape).astype(dtype)
+        hk = jnp.stack([hx, hy, hz])
+        if "zeeman" in terms:  # a uniform field is the k = 0 mode (unnormalised transform: × N)
+            hk = hk.at[:, 0, 0].add((grid.n_cells * material.H_ext / material.Ms).astype(dtype))
+        h = jnp.fft.irfft2(hk, s=grid.shape).astype(dtype)
+    elif "zeeman" in terms:
+        h = h + (material.H_ext / material.Ms).astype(dtype)[:, None, None]
     if "anisotropy" in terms:
         hz_anis = 2.0 * material.Ku_map() * m[2] / ms2
         h = h.at[2].add(hz_anis.astype(dtype))
-    if "zeeman" in terms:
-        h = h + (material.H_ext / material.Ms).astype(dtype)[:, None, None]
     return h
