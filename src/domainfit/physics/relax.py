@@ -25,14 +25,13 @@ from functools import partial
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._types import Array, Bool, Float, Int, Magnetisation, Scalar
 from ..errors import DomainfitError
 from .energy import ALL_TERMS, check_terms, reduced_field, total_energy
 from .grid import Grid
 from .implicit import implicit_minimum
-from .spectral import spectral_reduced_field
+from .spectral import laplacian_symbol, spectral_reduced_field
 from .material import Material
 from . import vec
 
@@ -45,7 +44,7 @@ class BB(eqx.Module):
         step_min, step_max: clamp on the BB step, guarding against s·y ≈ 0.
         field: "terms" (the sum of the closed-form term fields, ``energy.reduced_field``; the reference
             protocol of every dataset so far) or "spectral" (exchange, DMI and demag in one FFT pair,
-            ``spectral``; the same field to float32 rounding, ~15 % cheaper per step at 512²).
+            ``spectral``; the same field to float32 rounding, ~10 % cheaper per step at 512²).
     """
 
     step0: float = eqx.field(static=True, default=1e-2)
@@ -59,8 +58,8 @@ class PBB(eqx.Module):
 
     Two phases with the same stopping rule as ``BB`` (max |m × H|/Ms < tol):
 
-    1. ``BB`` steps (with the same ``field``), bit for bit, until the largest torque first falls below ``switch``. In
-       this phase the maze forms and its topology (the sign pattern of m_z) pins; its path is
+    1. ``BB`` steps (with the same ``field``), bit for bit, until the largest torque first falls
+       below ``switch``. In this phase the maze forms and its topology (the sign pattern of m_z) pins; its path is
        today's reference protocol.
     2. Preconditioned projected descent for the slow tail: the tangent descent direction
        d = h − (m·h) m is smoothed in k-space, p̂(k) = d̂(k)/(1 + ℓ² k̃²), with
@@ -76,8 +75,9 @@ class PBB(eqx.Module):
     (measured 1 Dec 2026 at 512²: wall density −5 % at ℓ = 8 nm, −20 % at 16 nm), hence the switch.
     Measured at 512² cells, tol 1e-3 (``benchmarks/relax.py``, one CPU core, docs/performance.md): with
     the defaults (ℓ from the wall width, the spectral field) the relaxed states match BB's in
-    distribution (wall density, period, |⟨m_z⟩|), co-pt 2.63× fewer steps and 2.54× less time than BB, low-ms 2.20× fewer steps (a phase-2 step
-    costs ≈ 1.7 phase-1 steps: one more rfft2/irfft2 pair).
+    distribution (wall density, period, |⟨m_z⟩|); co-pt 2.63× fewer steps and 2.54× less time than
+    BB, low-ms 2.20× fewer steps (a phase-2 step costs ≈ 1.7 phase-1 steps: one more rfft2/irfft2
+    pair).
 
     References: J. Barzilai, J. M. Borwein, IMA J. Numer. Anal. 8, 141 (1988); L. Exl et al.,
     J. Appl. Phys. 115, 17D118 (2014) (projected BB for micromagnetics, mumax3's ``Minimize``);
@@ -198,13 +198,6 @@ def bb_step(state: RelaxState, material: Material, grid: Grid, terms, minimiser:
     return RelaxState(m_new, d_new, tau_new, torque, state.steps + 1)
 
 
-def _laplacian_symbol(grid: Grid) -> np.ndarray:
-    """k̃² = (4/dx²)[sin²(k_x dx/2) + sin²(k_y dx/2)] on the ``rfft2`` half-plane [1/m²] (float64)."""
-    kx, ky = grid.rfft_wavevectors()
-    h = grid.cell_size
-    return (4.0 / h**2) * (np.sin(0.5 * kx * h) ** 2 + np.sin(0.5 * ky * h) ** 2)
-
-
 def smoothing_length(material: Material, minimiser: PBB):
     """The preconditioner's ℓ [m]: ``minimiser.length``, or ``wall_widths`` × √(A/K_eff) (traced)."""
     if minimiser.length is not None:
@@ -215,8 +208,8 @@ def smoothing_length(material: Material, minimiser: PBB):
 
 def _precondition(m: Magnetisation, d: Magnetisation, grid: Grid, length) -> Magnetisation:
     """The descent direction ``d`` smoothed by 1/(1 + ℓ²k̃²) and projected back on the tangent plane of ``m``."""
-    if not (isinstance(length, (int, float)) and length <= 0):
-        kernel = 1.0 / (1.0 + (jnp.asarray(length, d.dtype) ** 2) * jnp.asarray(_laplacian_symbol(grid), d.dtype))
+    if not (isinstance(length, (int, float)) and length <= 0):  # a fixed ℓ of 0: plain BB directions
+        kernel = 1.0 / (1.0 + (jnp.asarray(length, d.dtype) ** 2) * jnp.asarray(laplacian_symbol(grid), d.dtype))
         d = jnp.fft.irfft2(kernel * jnp.fft.rfft2(d), s=grid.shape)
     return d - vec.dot(m, d)[None] * m
 
