@@ -230,7 +230,7 @@ def test_pbb_minimiser_is_recorded_in_the_identity_and_not_mixed_with_bb(tmp_pat
     base = dict(count=2, cells=(32, 32), chunk_size=2, max_steps=5000, tol=1e-3, image_pixel_size=8e-9, seed=3)
     bb, pbb = GenerateConfig(**base), GenerateConfig(**base, minimiser="pbb")
     assert "minimiser" not in bb.identity()["relax"]
-    assert pbb.identity()["relax"]["minimiser"] == "PBB(length=1.25*sqrt(A/K_eff), switch=0.1, field='spectral')"
+    assert pbb.identity()["relax"]["minimiser"] == "PBB(length=1.25*sqrt(A/K_eff), switch=0.5, field='spectral')"
     report = generate(tmp_path / "pbb", pbb, batch_size=1, progress=False)
     ds = Dataset(tmp_path / "pbb")
     assert report.samples_written == 2 and bool(np.all(ds.converged))

@@ -17,7 +17,7 @@ def test_cache_key_names_every_setting_defaults_included():
 
     assert repr(PBB()) == "PBB()"
     text = describe(PBB())
-    assert "length=None" in text and "field='spectral'" in text and "switch=0.1" in text
+    assert "length=None" in text and "field='spectral'" in text and "switch=0.5" in text
     assert "field='terms'" in describe(BB())
     assert describe(PBB()) != describe(PBB(field="terms")) != describe(PBB(length=16e-9))
 

@@ -40,8 +40,8 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--max-steps", type=int, default=20_000, help="minimiser step limit; samples that reach it are kept and flagged")
     p.add_argument("--minimiser", choices=("bb", "pbb"), default="bb",
                    help="bb: Barzilai-Borwein, the reference protocol (default); pbb: the same until the torque falls "
-                        "below 0.1, then a Fourier-preconditioned tail: the same states in distribution, 2x faster for "
-                        "co-pt at 512^2 (docs/performance.md)")
+                        "below 0.5, then a Fourier-preconditioned tail: the same states in distribution, 3x fewer steps "
+                        "at 512^2 (docs/performance.md)")
     p.add_argument("--image-pixel-size", type=float, default=16.0, help="pixel size of the stored rendered image [nm] (default 16)")
     p.add_argument("--chunk", type=int, default=64, help="samples per chunk file (default 64)")
     p.add_argument("--batch", type=int, help="samples relaxed together per device (speed only; default 1 on CPU, 8 on GPU)")

@@ -117,7 +117,17 @@ class GenerateConfig:
         }
 
 
-MINIMISERS: dict[str, str] = {"bb": "BB()", "pbb": "PBB(length=1.25*sqrt(A/K_eff), switch=0.1, field='spectral')"}
+def _pbb_identity() -> str:
+    """PBB's defaults as datasets record them, read from the class so that a changed default changes
+    the identity (a resumed dataset then refuses to mix protocols)."""
+    from ..physics.relax import PBB
+
+    d = PBB()
+    length = f"{d.wall_widths:g}*sqrt(A/K_eff)" if d.length is None else f"{d.length:g}"
+    return f"PBB(length={length}, switch={d.switch:g}, field={d.field!r})"
+
+
+MINIMISERS: dict[str, str] = {"bb": "BB()", "pbb": _pbb_identity()}
 """``GenerateConfig.minimiser`` names and what they stand for (``physics.relax``; PBB's defaults)."""
 
 

@@ -8,7 +8,7 @@ and y = −(change of d). The field is the closed-form fast path of each term (`
 autodiff gradient); the energy is evaluated only at the end. The loop stops when the largest torque |m × H|/Ms over cells falls below
 ``tol``, or after ``max_steps`` field evaluations.
 
-``PBB`` (``minimiser=PBB()``) keeps these steps until the torque first falls below 0.1 and then
+``PBB`` (``minimiser=PBB()``) keeps these steps until the torque first falls below 0.5 and then
 smooths the descent direction by 1/(1 + ℓ²k²) for the slow tail: same stopping rule, same relaxed
 states in distribution, fewer steps (``benchmarks/relax.py``). It evaluates the field in k-space
 (``spectral``: one FFT pair for exchange, DMI and demag) unless ``field="terms"``.
@@ -73,11 +73,16 @@ class PBB(eqx.Module):
     left at full step while short-wavelength ones are damped, so the BB step can grow. Preconditioning
     from the first step lets the maze coarsen further before it pins
     (measured 1 Dec 2026 at 512²: wall density −5 % at ℓ = 8 nm, −20 % at 16 nm), hence the switch.
+    Its level: BB reaches a torque of 0.5 after ~200 steps on co-pt, ~500 on low-ms, and 0.1 after
+    ~300 and 2,100–3,600; the steps between 0.5 and 0.1 are coarsening that the preconditioned
+    steps do faster and, measured seed by seed, into the same states (low-ms seeds 100, 102, 103:
+    wall density equal to 3 digits for switch 0.5, 0.3 and 0.1; switch 1.0 turned one of them
+    uniform).
     Measured at 512² cells, tol 1e-3 (``benchmarks/relax.py``, one CPU core, docs/performance.md): with
     the defaults (ℓ from the wall width, the spectral field) the relaxed states match BB's in
-    distribution (wall density, period, |⟨m_z⟩|); co-pt 2.63× fewer steps and 2.54× less time than
-    BB, low-ms 2.20× fewer steps (a phase-2 step costs ≈ 1.7 phase-1 steps: one more rfft2/irfft2
-    pair).
+    distribution (wall density, period, |⟨m_z⟩|; 16 seeds each, p ≥ 0.71); switching at 0.5, co-pt
+    3.03× and low-ms 3.16× fewer steps than BB, low-ms 2.69× less time (a phase-2 step costs ≈ 1.7
+    phase-1 steps: one more rfft2/irfft2 pair).
 
     References: J. Barzilai, J. M. Borwein, IMA J. Numer. Anal. 8, 141 (1988); L. Exl et al.,
     J. Appl. Phys. 115, 17D118 (2014) (projected BB for micromagnetics, mumax3's ``Minimize``);
@@ -102,7 +107,7 @@ class PBB(eqx.Module):
 
     length: float | None = eqx.field(static=True, default=None)
     wall_widths: float = eqx.field(static=True, default=1.25)
-    switch: float = eqx.field(static=True, default=1e-1)
+    switch: float = eqx.field(static=True, default=0.5)
     step0: float = eqx.field(static=True, default=1e-2)
     step_min: float = eqx.field(static=True, default=1e-5)
     step_max: float = eqx.field(static=True, default=1e3)
