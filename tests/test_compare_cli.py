@@ -125,3 +125,100 @@ def test_one_call_compare_takes_emulators_and_a_shared_prior(tmp_path):
     assert 0.2e-3 <= d.min() and d.max() <= 0.9e-3 and d.mean() == pytest.approx(0.55e-3, rel=0.03)
     with pytest.raises(DomainfitError, match="is no model"):
         df.compare(image, pixel_size="4nm", models=emulators, fix={"nea": {"sigma": 0.1}}, particles=200, runs=2)
+
+
+def test_models_that_read_different_statistics_are_refused(tmp_path):
+    """Evidences of different data are no Bayes factor: the shipped model's emulator reads the CNN's
+    estimates, a hand-made one five image statistics; compare once returned a 'Bayes factor' between them."""
+    import domainfit as df
+
+    px, size = 4e-9, 96
+    s_img = _stripes(tmp_path / "img.npy", size, px)
+    rng = np.random.default_rng(2)
+    n = 100
+    theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
+    s = s_img + 0.02 * rng.standard_normal((n, len(s_img)))
+    hand = inf.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1, degree_var=0, folds=1)
+    with pytest.raises(DomainfitError, match="different statistics"):
+        df.compare("example", models={"shipped": "default", "hand": hand}, particles=100, runs=2)
+
+
+def test_a_wall_free_image_compares_the_probability_of_no_walls(tmp_path):
+    """Two sets, one whose films lose their walls at low Ms and one whose films always keep them: a
+    uniform image favours the first by log Z₁ − log Z₂ = log ∫(1 − p_w) − log ε (quadrature)."""
+    import domainfit as df
+    from scipy.special import expit
+
+    rng = np.random.default_rng(3)
+    n = 400
+    box = {"Ms": (200e3, 700e3), "sigma": (0.05, 0.2)}
+    theta = {k: rng.uniform(lo, hi, n) for k, (lo, hi) in box.items()}
+    x = np.stack([2 * (theta[k] - lo) / (hi - lo) - 1 for k, (lo, hi) in box.items()], -1)
+    s = np.stack([x[:, 0], x[:, 1]], -1) + 0.05 * rng.standard_normal((n, 2))
+    lows = rng.uniform(size=n) < expit(2 + 3 * x[:, 0])
+    bounds = ([200e3, 0.05], [700e3, 0.2])
+    kw = dict(area=4e-12, stat_names=("a", "b"), degree=1, degree_var=0, folds=1, box=bounds)
+    losing = inf.fit_emulator(theta, np.where(lows[:, None], s, np.nan), walls=lows, **kw)
+    keeping = inf.fit_emulator(theta, s, **kw)  # fitted without a presence model: all n views had walls
+    uniform = np.ones((96, 96)) + 0.2 * rng.standard_normal((96, 96))
+    c = df.compare(uniform, pixel_size="16nm", models={"losing": losing, "keeping": keeping}, preset="low-ms",
+                   particles=300, runs=3)
+    assert c.warnings[0].startswith("the image shows no domain walls")
+    g = (np.arange(200) + 0.5) / 100 - 1
+    grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    z_losing = np.mean(1 - np.asarray(losing.presence.prob_x(jnp.asarray(grid))))
+    expected = np.log(z_losing) - np.log(0.5 / (n + 1))
+    bf = c.table["bayes_factors"]["keeping"]
+    assert c.best == "losing"
+    assert abs(bf["log_bayes_factor"] - expected) < 3 * bf["error"] + 0.05, (bf, expected)
+
+
+def _set_emulator(component, centre, spread, names, box, sha, n=300, seed=0):
+    """An emulator of the shipped CNN's statistics (and the sign's geometry) for one parameter set:
+    statistics centred on ``centre`` (linear in θ), as if fitted to that set's recorded views."""
+    import json as _json
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    theta = {k: rng.uniform(lo, hi, n) for k, (lo, hi) in box.items()}
+    x = np.stack([2 * (theta[k] - lo) / (hi - lo) - 1 for k, (lo, hi) in box.items()], -1)
+    s = np.asarray(centre) + 0.3 * spread * x[:, :1] + spread * rng.standard_normal((n, len(centre)))
+    bounds = ([lo for lo, _ in box.values()], [hi for _, hi in box.values()])
+    emu = inf.fit_emulator(theta, s, area=(2.048e-6) ** 2, stat_names=names, degree=1, degree_var=0, folds=1,
+                           box=bounds)
+    report = emu.error_report
+    report.update(component=component, learned_model_sha256=sha)
+    return dataclasses.replace(emu, report=_json.dumps(report))
+
+
+def test_compare_without_models_weighs_the_shipped_parameter_sets(monkeypatch):
+    """No --model: the sets, each under its own box prior. The set whose statistics sit where the
+    image's are wins; the probabilities are exp(log Z) normalised; a missing set is a one-line error."""
+    import domainfit as df
+    from domainfit import comparison
+    from domainfit.inference.learned import GEOMETRY_NAMES, geometry_values
+    from domainfit.nn import estimate, load_default
+
+    with pytest.raises(DomainfitError, match="ships no emulator of the parameter set"):
+        comparison.shipped_sets()  # (until the sets' emulators are fitted and installed)
+    loaded = load_default()
+    img = df.estimation.read_image("example", flatten=loaded.flatten)
+    est = estimate(loaded, img.data, img.pixel_size)
+    obs = np.concatenate([[est.mean["D"] * 1e3, est.mean["sigma"]], geometry_values(est.support)])
+    names = ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES
+    spread = np.array([0.1, 0.01, 0.05, 0.5])
+    sets = {
+        "co-pt": _set_emulator("co-pt", obs, spread, names, {"D": (0.0, 1e-3), "sigma": (0.05, 0.2)}, loaded.sha256),
+        "low-ms": _set_emulator("low-ms", obs + 6 * spread, spread, names, {"Ms": (200e3, 700e3), "sigma": (0.05, 0.2)},
+                                loaded.sha256, seed=1),
+    }
+    monkeypatch.setattr(comparison, "shipped_sets", lambda: sets)
+    c = df.compare("example", particles=200, runs=2)
+    t = c.table
+    assert c.best == "co-pt" and t["decided"]
+    assert sum(t["probabilities"].values()) == pytest.approx(1.0)
+    lz = {n: e["log_evidence"] for n, e in t["evidence"].items()}
+    assert t["probabilities"]["low-ms"] == pytest.approx(1 / (1 + np.exp(lz["co-pt"] - lz["low-ms"])), rel=1e-6)
+    assert "posterior model probabilities" in str(c)
+    with pytest.raises(DomainfitError, match="own box priors"):
+        df.compare("example", priors=[inf.Prior.uniform("D", 0.2e-3, 0.9e-3)], particles=200, runs=2)

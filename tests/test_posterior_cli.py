@@ -339,13 +339,16 @@ def test_one_call_estimate_is_what_the_command_line_runs(setup, tmp_path, capsys
     assert lo <= prior_d.min() and prior_d.max() <= hi  # uniform over the box, in mJ/m²
     assert prior_d.std() == pytest.approx((hi - lo) / np.sqrt(12), rel=0.1)
     assert idata.posterior_predictive["s"].shape == (2, 60, len(idata.observed_data["s"]))
-    # the pointwise terms sum to the joint log-likelihood the sampler used (an independent evaluation)
+    # the pointwise terms sum to the joint log-likelihood the sampler used (an independent evaluation),
+    # less the factor log p_w(θ) that the film keeps walls (inference.presence), which is no statistic
     problem = r.posterior.problem
     ll = np.asarray(idata.log_likelihood["s"]).sum(-1)
     for c, d in ((0, 0), (1, 17), (1, 59)):
         theta = dict(problem.prior.theta(jax.numpy.zeros(problem.prior.dim)))
         theta.update({n: float(r.posterior.idata.posterior[n][c, d]) for n in problem.names})
-        assert ll[c, d] == pytest.approx(float(problem.likelihood(theta)), rel=1e-4, abs=1e-3)
+        presence = float(problem.likelihood.presence_term(theta))
+        assert presence < 0 and presence > np.log(1 - 0.5 / 40)  # every synthetic view shows walls: log(1 − ε)
+        assert ll[c, d] == pytest.approx(float(problem.likelihood(theta)) - presence, rel=1e-4, abs=1e-3)
     loo = az.loo(idata)
     assert np.isfinite(loo.elpd_loo)
     assert len(az.compare({"a": idata, "b": idata})) == 2 and set(az.summary(idata).index) == {"D", "sigma"}

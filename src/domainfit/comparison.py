@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from ._files import atomic_write
 from .errors import DomainfitError
 
@@ -47,6 +49,11 @@ class Comparison:
             lines.append(f"{name:>16}: log Z = {ev['log_evidence']:.2f} ± {ev['error']:.2f}{mark}")
         for name, bf in t["bayes_factors"].items():
             lines.append(f"{t['best']} vs {name}: {bf['interpretation']}")
+        if "probabilities" in t:
+            probs = ", ".join(f"{name} {p:.3g}" for name, p in t["probabilities"].items())
+            verdict = (f"{t['best']} explains the image best" if t["decided"] else
+                       "not distinguishable: no model wins by log BF ≥ 3 (beyond twice its error)")
+            lines.append(f"posterior model probabilities (equal prior odds): {probs} — {verdict}")
         return lines + [f"warning: {m}" for m in t["warnings"]]
 
     def __str__(self) -> str:
@@ -58,6 +65,40 @@ class Comparison:
     def save(self, path: str | Path) -> Path:
         """Write the JSON report to ``path`` atomically."""
         return atomic_write(path, self.to_json())
+
+
+SETS = ("co-pt", "low-ms")
+"""The parameter sets of DESIGN.md whose emulators ship with domainfit (``assets/set_<name>.emulator.npz``):
+each fitted to held-out states of its set recorded by instruments and read by the shipped CNN, with
+the geometry of the sign (``emulator --learned --geometry``), so that every set explains the same
+statistics of an image and their evidences compare."""
+
+
+def shipped_sets() -> dict[str, Path]:
+    """{set: emulator file} of the shipped parameter sets; refuses when one is not installed."""
+    from importlib import resources
+
+    base = resources.files("domainfit") / "assets"
+    found = {name: Path(str(base / f"set_{name}.emulator.npz")) for name in SETS}
+    missing = [name for name, path in found.items() if not path.is_file()]
+    if missing:
+        raise DomainfitError(f"this installation ships no emulator of the parameter set{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(missing)}: compare the sets with --model NAME=EMULATOR for each")
+    return found
+
+
+def set_prior(emulator, fixes: Mapping[str, float]):
+    """The prior of a parameter set: its preset's constants (``inference.default_priors``) with the box
+    its emulator was fitted over, and the model's fixed values."""
+    from .inference import Prior, PriorModel, default_priors
+
+    preset = emulator.component
+    if preset not in SETS:
+        raise DomainfitError(f"emulator of prior component {preset!r}: a parameter set is one of {', '.join(SETS)}")
+    spec = default_priors(preset)
+    spec.update({n: Prior.uniform(n, lo, hi) for n, (lo, hi) in emulator.box.items()})
+    spec.update({n: Prior.fix(n, v) for n, v in fixes.items()})
+    return PriorModel(spec)
 
 
 def model_emulators(models: Mapping) -> dict:
@@ -81,6 +122,23 @@ def model_emulators(models: Mapping) -> dict:
     return out
 
 
+def check_same_statistics(emulators: Mapping) -> None:
+    """Refuse models that read different statistics of the image: a Bayes factor compares the
+    evidence of the same data under two models; p(s₁ | M₁) / p(s₂ | M₂) with s₁ ≠ s₂ is no Bayes factor."""
+    seen = {name: tuple(emu.stat_names) for name, (emu, _) in emulators.items()}
+    if len(set(seen.values())) > 1:
+        listing = "; ".join(f"{name}: {', '.join(stats)}" for name, stats in seen.items())
+        raise DomainfitError(f"the models read different statistics of the image ({listing}): their evidences are "
+                             "of different data and cannot be compared. Fit every model's emulator to the same "
+                             "statistics (the same CNN with --learned, or none)")
+    presence = {name: emu.presence is not None for name, (emu, _) in emulators.items()}
+    if len(set(presence.values())) > 1:
+        # p_w(θ) multiplies the likelihood of an image with walls: a model without it would be spared
+        # that factor. Give the others the all-walls model their fit assumed (``Emulator.with_presence``).
+        for name, (emu, path) in list(emulators.items()):
+            emulators[name] = (emu.with_presence(), path)
+
+
 def comparison_prior(preset: str, priors, fixes: Mapping[str, float]):
     """The prior of one model: the preset's box priors (``inference.default_priors``), with the user's
     ``priors`` (as for ``estimate``: Prior(s), a PriorModel, a numpyro function or a prior file)
@@ -102,7 +160,7 @@ def comparison_prior(preset: str, priors, fixes: Mapping[str, float]):
 def compare(
     image,
     *,
-    models: Mapping,
+    models: Mapping | None = None,
     pixel_size: float | str | None = None,
     fix: Mapping[str, Mapping[str, float | str]] | None = None,
     priors=None,
@@ -117,7 +175,9 @@ def compare(
 
     Args:
         image: file, array of raw levels (with ``pixel_size``) or ``DomainImage``, as for ``estimate``.
-        models: {name: emulator .npz | "default" (the shipped model's emulator) | ``Emulator``}, ≥ 2.
+        models: {name: emulator .npz | "default" (the shipped model's emulator) | ``Emulator``}, ≥ 2;
+            None: the shipped parameter sets (``SETS``), each under its own box prior (``set_prior``),
+            read by the shipped CNN.
         fix: {model: {parameter: value}} held fixed in that model (numbers SI; strings with units).
         priors: one prior for every model (as for ``estimate``); default: the preset's box priors.
         preset: box priors of "co-pt" or "low-ms".
@@ -140,7 +200,15 @@ def compare(
     t0 = time.perf_counter()
     if particles < 10 or runs < 2:
         raise DomainfitError(f"{particles} particles × {runs} runs: need ≥ 10 particles and ≥ 2 runs (the error bar)")
+    sets = models is None
+    if sets:
+        if priors is not None:
+            raise DomainfitError("the parameter sets are compared under their own box priors: give models "
+                                 "(--model NAME=EMULATOR) to compare under a prior of yours")
+        models = shipped_sets()
+        cnn = "default" if cnn is None else cnn
     emulators = model_emulators(models)
+    check_same_statistics(emulators)
     fixes = {name: {} for name in emulators}
     for name, values in (fix or {}).items():
         if name not in emulators:
@@ -155,21 +223,34 @@ def compare(
     data = jax.numpy.asarray(img.data)
     area = img.shape[0] * img.shape[1] * img.pixel_size**2
     notices = list(img.notes) + notices
-    cnn_mean = None if loaded is None else cnn_estimate(loaded, img.data, img.pixel_size).mean
+    reading = None if loaded is None else cnn_estimate(loaded, img.data, img.pixel_size)
+    cnn_mean = None if reading is None else reading.mean
+    from .inference.presence import shows_walls
+
+    walls = shows_walls(np.asarray(img.data))
+    if not walls:  # every model says how likely a wall-free film is (``inference.presence``)
+        emulators = {name: (emu.with_presence(), path) for name, (emu, path) in emulators.items()}
+        notices.insert(0, "the image shows no domain walls: its statistics carry nothing, so the models are compared "
+                          "only on how likely each makes a film that keeps no walls (their parameters are not "
+                          "identifiable from it)")
     problems = {}
     for name, (emulator, _) in emulators.items():
+        prior = set_prior(emulator, fixes[name]) if sets else comparison_prior(preset, priors, fixes[name])
+        if not walls:
+            likelihood = inference.EmulatorLikelihood(emulator, jax.numpy.zeros(len(emulator.stat_names)), walls=False)
+            problems[name] = inference.Problem(prior, likelihood)
+            continue
         if learned_names(emulator.stat_names):
             if loaded is None:
                 raise DomainfitError(f"model {name!r}: its emulator's statistics include a CNN's estimates; name "
                                      "that CNN (cnn=MODEL, --cnn MODEL)")
             check_same_model(emulator, loaded)
-            s_obs = summary_with_cnn(cnn_mean, emulator.stat_names)(data, img.pixel_size)
+            s_obs = summary_with_cnn(cnn_mean, emulator.stat_names, support=reading.support)(data, img.pixel_size)
         else:
             s_obs = summary_vector(data, img.pixel_size)
         if s_obs.shape[0] != len(emulator.stat_names):
             raise DomainfitError(f"model {name!r}: the image gives {s_obs.shape[0]} statistics, its emulator "
                                  f"expects {len(emulator.stat_names)}")
-        prior = comparison_prior(preset, priors, fixes[name])
         likelihood = inference.EmulatorLikelihood(emulator, s_obs, area_ratio=emulator.area / area)
         problems[name] = inference.Problem(prior, likelihood, s_obs=s_obs, stat_names=emulator.stat_names)
         notices += [f"{name}: {m}" for m in emulator.check_observation(s_obs)]

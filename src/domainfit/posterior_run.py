@@ -75,7 +75,7 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
         priors=prior, measurements=measurements,
         num_chains=config.chains, num_warmup=config.warmup, num_samples=config.samples, hdi_prob=config.hdi_prob,
         progress=progress, predictive_draws=config.predictive, extra_warnings=notices, emit_warnings=False,
-        summary_fn=[summary_with_cnn(c.mean, emulator.stat_names) for c in cnns],
+        summary_fn=[summary_with_cnn(c.mean, emulator.stat_names, support=c.support) for c in cnns],
         instrument=(report.get("instrument") or {}).get("family"),
     )
     s = post.summary
@@ -86,7 +86,9 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
     report["warnings"] = list(cnn.warnings) + s["warnings"]
     # Warnings of the posterior that say its intervals should not be believed (sampler diagnostics,
     # emulator extrapolation, a failed predictive check) join the reasons, which lead the output.
-    report["reasons"] = report["reasons"] + s["untrustworthy"]
+    # An image without walls (inference.presence) says why every number below is what it is: first.
+    reasons = report["reasons"] + s["untrustworthy"]
+    report["reasons"] = sorted(reasons, key=lambda r: not r.startswith("the image shows no domain walls"))
     report["trustworthy"] = not report["reasons"]
     report["posterior_predictive"] = s["posterior_predictive"]
     report["map"] = {n: dict(unit=user_unit(n)[0], value=float(v) / user_unit(n)[1]) for n, v in s["map"].items()}

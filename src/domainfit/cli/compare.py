@@ -20,9 +20,10 @@ def add_parser(sub, parents) -> None:
         "A model is an emulator file (NAME=PATH); --fix NAME:PARAM=VALUE (with its unit: mJ/m2, kA/m, nm) "
         "holds a parameter of one model, e.g. --fix fixed:sigma=0.1.",
     )
-    p.add_argument("--model", action="append", required=True, metavar="NAME=EMULATOR",
+    p.add_argument("--model", action="append", metavar="NAME=EMULATOR",
                    help="a model: name and emulator .npz, or NAME=default for the shipped model's emulator "
-                        "(implies --cnn default); give two or more")
+                        "(implies --cnn default); give two or more. None: the shipped parameter sets (co-pt, "
+                        "low-ms), each under its own box prior")
     p.add_argument("--preset", default="co-pt", help="box priors of this preset (co-pt or low-ms)")
     p.add_argument("--cnn", metavar="MODEL",
                    help="the CNN whose estimates are statistics of emulators fitted with 'emulator --learned' "
@@ -51,8 +52,10 @@ def parse_models(specs: list[str]) -> dict[str, str]:
 def run(args) -> int:
     import domainfit
 
-    models = parse_models(args.model)
-    fixes = parse_fix_options(args.fix, models=models)
+    models = None if not args.model else parse_models(args.model)
+    if models is None and args.fix:
+        raise DomainfitError("--fix NAME:PARAM=VALUE needs the models named: give --model NAME=EMULATOR for each")
+    fixes = {} if models is None else parse_fix_options(args.fix, models=models)
     check_prior_file(args.prior)
     comparison = domainfit.compare(
         args.image, models=models, pixel_size=args.pixel_size, fix=fixes, priors=args.prior, preset=args.preset,

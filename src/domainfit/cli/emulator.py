@@ -39,6 +39,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--draws", type=int, default=4,
                    help="with --learned and a model trained on instrument views: instrument draws per state (default 4)")
     p.add_argument("--draw-seed", type=int, default=1, help="seed of those instrument draws (default 1)")
+    p.add_argument("--geometry", action="store_true",
+                   help="with --learned on instrument views: also the period and wall density of each view's sign "
+                   "as the CNN reads it (statistics that tell parameter sets apart; docs/inference.md)")
     p.set_defaults(handler=run)
 
 
@@ -52,7 +55,8 @@ def run(args) -> int:
 
     fitted = fit_emulators(args.data, model=args.model, out=args.out, component=args.component, degree=args.degree,
                            degree_var=args.degree_var, seed=args.seed, learned=args.learned, draws=args.draws,
-                           draw_seed=args.draw_seed, on_fitted=show)
+                           draw_seed=args.draw_seed, geometry=args.geometry,
+                           on_fitted=show)
     summaries = [f.summary for f in fitted]
     emit(args, summaries[0] if len(summaries) == 1 else summaries, [])  # the text is printed above
     return 0

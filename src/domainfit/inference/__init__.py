@@ -51,5 +51,6 @@ from .pipeline import (
     posterior_from_images as posterior_from_images,
 )
 from .predictive import posterior_predictive as posterior_predictive
+from .presence import Presence as Presence, fit_presence as fit_presence, shows_walls as shows_walls
 from .priors import PARAMETERS as PARAMETERS, Prior as Prior, PriorModel as PriorModel, default_priors as default_priors
 from .report import save_json as save_json, save_netcdf as save_netcdf, summarize as summarize

@@ -33,6 +33,7 @@ from scipy.stats import chi2
 
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
+from .presence import Presence, fit_presence, shows_walls
 
 LOG_CHI2_1_MEAN = -1.2703628454614782
 """E[log χ²₁] = −γ_E − log 2: the bias of log r² as an estimate of log σ²."""
@@ -73,6 +74,9 @@ class Emulator(eqx.Module):
         report: held-out error report as (key, value) pairs (see ``error_report``).
         train_mean, train_cov_chol: marginal mean and Cholesky of the covariance of the training
             statistics over the whole box (to flag observations far outside the training set).
+        presence: p_w(θ), the probability that a film at θ shows walls (``inference.presence``); the
+            statistics were then fitted on the views that show walls only. None: every training
+            view was taken to show walls (emulators fitted before the hurdle model).
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -96,6 +100,7 @@ class Emulator(eqx.Module):
     local_B: Float[Array, "n d"] | None = None
     local_length: float = eqx.field(static=True, default=1.0)
     local_var_factor: float = eqx.field(static=True, default=1.0)
+    presence: "Presence | None" = None
 
     # --- prediction -----------------------------------------------------------------------------------
     def normalise(self, theta: Mapping[str, float]) -> Float[Array, " d"]:
@@ -171,6 +176,19 @@ class Emulator(eqx.Module):
                             f"[{float(self.train_min[i]):.4g}, {float(self.train_max[i]):.4g}]")
         return msgs
 
+    def with_presence(self) -> "Emulator":
+        """This emulator with a presence model: its own, or for one fitted before the hurdle model the
+        statement that all its ``n_train`` training views showed walls (``presence.all_walls``)."""
+        if self.presence is not None:
+            return self
+        from .presence import all_walls
+
+        n = int(self.error_report.get("n_train", 0))
+        if n < 1:
+            raise DomainfitError("this emulator records no training count: it cannot say how likely a "
+                                 "wall-free image is; refit it with `domainfit emulator`")
+        return Emulator(**{**_fields(self), "presence": all_walls(n, len(self.names))})
+
     # --- persistence -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the emulator to a ``.npz`` file (arrays plus JSON metadata)."""
@@ -181,6 +199,9 @@ class Emulator(eqx.Module):
                  "train_max", "local_center", "local_a", "local_B")
         arrays = {k: np.asarray(getattr(self, k)) for k in names if getattr(self, k) is not None}
         meta.update(local_length=self.local_length, local_var_factor=self.local_var_factor)
+        if self.presence is not None:
+            meta["presence"] = self.presence.to_meta()
+            arrays["presence_alpha"] = np.asarray(self.presence.alpha)
         from .._files import atomic_path
 
         path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
@@ -200,12 +221,15 @@ class Emulator(eqx.Module):
                 meta = json.loads(str(f["meta"]))
                 arrays = {k: jnp.asarray(f[k]) for k in f.files if k not in ("meta", "powers_mean", "powers_var")}
                 pm, pv = np.asarray(f["powers_mean"]), np.asarray(f["powers_var"])
+            presence = None
+            if "presence" in meta:
+                presence = Presence.from_meta(meta["presence"], arrays.pop("presence_alpha"))
         except (OSError, KeyError, ValueError) as err:
             raise DomainfitError(f"cannot read emulator {path}: {err}") from None
         return cls(names=tuple(meta["names"]), powers_mean=_as_tuple(pm), powers_var=_as_tuple(pv),
                    area=float(meta["area"]), stat_names=tuple(meta["stat_names"]), report=meta["report"],
                    local_length=float(meta.get("local_length", 1.0)),
-                   local_var_factor=float(meta.get("local_var_factor", 1.0)), **arrays)
+                   local_var_factor=float(meta.get("local_var_factor", 1.0)), presence=presence, **arrays)
 
     def with_box(self, box: Mapping[str, tuple[float, float]]) -> "Emulator":
         """The same emulator expressed on another input box (the prior box of its training set rather than
@@ -236,9 +260,13 @@ class Emulator(eqx.Module):
         beta = tm @ np.asarray(self.beta, np.float64)
         gamma = tv @ np.asarray(self.gamma, np.float64)
         gram_inv = tm @ np.asarray(self.gram_inv, np.float64) @ tm.T
+        presence = self.presence
+        if presence is not None:  # the logistic polynomial re-expanded the same way
+            alpha = transfer(presence.powers) @ np.asarray(presence.alpha, np.float64)
+            presence = Presence(**{**_fields(presence), "alpha": jnp.asarray(alpha, presence.alpha.dtype)})
         return Emulator(**{**_fields(self), "lo": jnp.asarray(lo_new, self.lo.dtype), "hi": jnp.asarray(hi_new, self.hi.dtype),
                            "beta": jnp.asarray(beta, dtype), "gamma": jnp.asarray(gamma, dtype),
-                           "gram_inv": jnp.asarray(gram_inv, self.gram_inv.dtype)})
+                           "gram_inv": jnp.asarray(gram_inv, self.gram_inv.dtype), "presence": presence})
 
     # --- local refinement ------------------------------------------------------------------------------------
     def refine(
@@ -415,6 +443,8 @@ def fit_emulator(
     folds: int = 5,
     key: Key[Array, ""] | None = None,
     box: tuple[Sequence[float], Sequence[float]] | None = None,
+    walls: Sequence[bool] | None = None,
+    presence_degree: int = 2,
 ) -> Emulator:
     """Fit an ``Emulator`` to training pairs (θ_i, s_i), one simulated image each.
 
@@ -427,6 +457,10 @@ def fit_emulator(
         folds: K of the K-fold cross-validation that measures the error (then refitted on all pairs);
             1 skips it.
         box: (lo, hi) of the inputs [SI]; default the training range.
+        walls: [N] whether image i shows walls (``presence.shows_walls``): the statistics are then
+            fitted on those images only and p_w(θ) (``presence``, logistic of degree
+            ``presence_degree``) on all; the statistics of the others may be NaN. None: all show walls,
+            and no presence model is kept.
     """
     if isinstance(theta, Mapping):
         names = tuple(names or theta.keys())
@@ -437,17 +471,29 @@ def fit_emulator(
     s = np.asarray(s, np.float64)
     if s.ndim != 2 or len(s) != len(t):
         raise DomainfitError(f"{len(t)} parameter rows but summaries of shape {s.shape}")
-    if not np.all(np.isfinite(s)) or not np.all(np.isfinite(t)):
-        raise DomainfitError("training pairs contain NaN or infinite values")
+    if not np.all(np.isfinite(t)):
+        raise DomainfitError("training parameters contain NaN or infinite values")
     lo, hi = (np.asarray(box[0], np.float64), np.asarray(box[1], np.float64)) if box else (t.min(0), t.max(0))
     if np.any(hi <= lo):
         raise DomainfitError(f"inputs {list(names)} do not vary in the training set: fix them instead")
     x = 2.0 * (t - lo) / (hi - lo) - 1.0
+    presence = None
+    if walls is not None:
+        walls = np.asarray(walls, bool)
+        if walls.shape != (len(t),):
+            raise DomainfitError(f"walls has shape {walls.shape}: need one label per training pair ({len(t)})")
+        presence = fit_presence(x, walls, degree=presence_degree)
+        x, s = x[walls], s[walls]
+    if not np.all(np.isfinite(s)):
+        raise DomainfitError("training statistics contain NaN or infinite values"
+                             + (" among the images that show walls" if walls is not None else ""))
     report = {}
     if folds > 1:
         report = _cross_validate(x, s, degree, degree_var, ridge, folds, jax.random.key(0) if key is None else key)
     pm, pv, beta, gamma, chol, gram_inv = _fit_arrays(x, s, degree, degree_var, ridge)
     report.update(n_train=int(len(x)), degree=degree, degree_var=degree_var)
+    if presence is not None:
+        report.update(n_views=presence.n_views, n_walls=presence.n_walls)
     cov = np.cov(s, rowvar=False).reshape(s.shape[1], s.shape[1]) + 1e-12 * np.eye(s.shape[1])
     f = lambda a: jnp.asarray(a, jnp.result_type(float))  # noqa: E731
     return Emulator(
@@ -455,7 +501,7 @@ def fit_emulator(
         gamma=f(gamma), corr_chol=f(chol), gram_inv=f(gram_inv), area=float(area),
         stat_names=tuple(stat_names or (f"s{i}" for i in range(s.shape[1]))),
         report=json.dumps(report), train_mean=f(s.mean(0)), train_cov_chol=f(np.linalg.cholesky(cov)),
-        train_min=f(s.min(0)), train_max=f(s.max(0)),
+        train_min=f(s.min(0)), train_max=f(s.max(0)), presence=presence,
     )
 
 
@@ -476,6 +522,7 @@ def emulator_from_dataset(
     learned=None,
     draws: int = 4,
     draw_seed: int = 1,
+    geometry: bool = False,
 ) -> Emulator:
     """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image.
 
@@ -487,7 +534,9 @@ def emulator_from_dataset(
     ``learned`` (a loaded CNN, ``nn.load_model``) appends its estimates as learned statistics
     (``inference.learned``); the dataset must then be one it was not trained on. For a CNN trained
     on instrument views the statistics are its estimates alone, on every state recorded by
-    ``draws`` instruments drawn from its training distribution (seed ``draw_seed``; ``nn.recorded``).
+    ``draws`` instruments drawn from its training distribution (seed ``draw_seed``; ``nn.recorded``),
+    with ``geometry`` also the geometry of each view's sign (``learned.GEOMETRY_NAMES``). Views that
+    show no walls (``presence.shows_walls``) enter only the presence model p_w(θ).
     """
     from ..data.store import Dataset
 
@@ -518,17 +567,21 @@ def emulator_from_dataset(
 
         data_hash = ds.content_hash()
         check_held_out(learned, ds, data_hash)
-        stat_names, s, params, area = recorded_cnn_statistics(learned, ds, rows, draws=draws, seed=draw_seed)
+        stat_names, s, params, area, walls = recorded_cnn_statistics(learned, ds, rows, draws=draws, seed=draw_seed,
+                                                                        geometry=geometry)
     else:
         stats_fn = jax.jit(jax.vmap(lambda im: summary_fn(im, pixel)))
-        s, shape = [], None
+        s, shape, walls = [], None, []
         for start in range(0, len(rows), batch):
             images = np.asarray(ds.images(rows[start:start + batch]), np.float32)
             shape = images.shape[1:]
             s.append(np.asarray(stats_fn(jnp.asarray(images)), np.float64))
-        s = np.concatenate(s)
+            walls += [shows_walls(im) for im in images]
+        s, walls = np.concatenate(s), np.asarray(walls, bool)
         stat_names = tuple(stat_names or (f"s{i}" for i in range(s.shape[1])))
         area = shape[0] * shape[1] * pixel**2
+    if geometry and not recorded:
+        raise DomainfitError("geometry statistics are read from instrument views: use a model trained on them")
     if learned is not None and not recorded:
         from .learned import check_held_out, dataset_cnn_statistics
 
@@ -536,10 +589,12 @@ def emulator_from_dataset(
         check_held_out(learned, ds, data_hash)
         cnn_names, cnn_values = dataset_cnn_statistics(learned, ds, rows)
         s, stat_names = np.concatenate([s, cnn_values], axis=1), stat_names + cnn_names
-    ok = np.all(np.isfinite(s), axis=1)
+    # Views that show no walls enter the presence model p_w(θ) only; a view with walls whose statistics
+    # are not finite (a failed reading) is dropped.
+    ok = ~walls | np.all(np.isfinite(s), axis=1)
     box = _prior_box(ds, names, names_of.index(component) if component is not None else 0, params[ok][:, varying])
     emulator = fit_emulator(params[ok][:, varying], s[ok], names=names, area=area, stat_names=stat_names,
-                            degree=degree, degree_var=degree_var, key=key, box=box)
+                            degree=degree, degree_var=degree_var, key=key, box=box, walls=walls[ok])
     # Parameters the dataset held fixed are not inputs; record their values so a prior can fix them.
     report = emulator.error_report
     report["constants"] = {DATASET_PARAMS[i]: float(params[0, i]) for i in range(params.shape[1]) if i not in varying}

@@ -194,19 +194,34 @@ def bayes_factor(evidence_1: EvidenceResult, evidence_2: EvidenceResult,
     return dict(log_bayes_factor=log_bf, error=err, interpretation=words)
 
 
+DECISIVE_LOG_BF = 3.0
+"""log Bayes factor (e^3 ≈ 20: 'strong' on the Kass–Raftery scale) that the best model must hold over
+every other, less twice its error, for a comparison to count as decided."""
+
+
 def compare_models(problems: dict, *, key: Key[Array, ""], **options) -> dict:
     """Evidence of each named model and the Bayes factor of each against the best.
 
     ``problems`` maps a model name (e.g. "interfacial", "bulk", "sigma fixed") to its ``fit.Problem``;
     all must describe the same observation. ``options`` go to ``log_evidence``.
-    Returns {"evidence": {name: {log_evidence, error, ...}}, "best": name, "bayes_factors": {name: ...}}.
+    Returns {"evidence": {name: {log_evidence, error, ...}}, "best": name, "bayes_factors": {name: ...},
+    "probabilities": {name: posterior model probability under equal prior odds}, "decided": the best
+    beats every other by log BF − 2 error ≥ ``DECISIVE_LOG_BF``}.
     """
     if len(problems) < 2:
         raise DomainfitError("model comparison needs at least two models")
     results = {name: log_evidence(p, key=k, **options) for (name, p), k in zip(problems.items(), jax.random.split(key, len(problems)))}
     best = max(results, key=lambda n: results[n].log_evidence)
+    log_z = np.array([results[n].log_evidence for n in results])
+    prob = np.exp(log_z - log_z.max())
+    prob /= prob.sum()
+    factors = {n: bayes_factor(results[best], r, (best, n)) for n, r in results.items() if n != best}
+    runner_up = min(factors.values(), key=lambda f: f["log_bayes_factor"])
     return dict(
         evidence={n: r.to_dict() for n, r in results.items()},
         best=best,
-        bayes_factors={n: bayes_factor(results[best], r, (best, n)) for n, r in results.items() if n != best},
+        bayes_factors=factors,
+        # posterior model probabilities under equal prior odds
+        probabilities={n: float(p) for n, p in zip(results, prob)},
+        decided=bool(runner_up["log_bayes_factor"] - 2 * runner_up["error"] >= DECISIVE_LOG_BF),
     )

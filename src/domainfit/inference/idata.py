@@ -10,9 +10,11 @@ and ``az.compare`` work:
 - ``posterior_predictive``: one statistic vector per posterior draw, s ~ N(μ(θ), Σ(θ)) of the likelihood;
 - ``log_likelihood``: log p(s_obs | θ) per draw, split over the statistics by the chain rule,
   log p(s) = Σ_i log p(s_i | s_<i) (Cholesky of Σ(θ), statistics in the emulator's order): the
-  terms sum exactly to the joint log-likelihood the sampler used, so LOO/WAIC values and
-  ``az.compare`` weigh the same likelihood, with "leave one statistic out" meaning the i-th
-  conditional.
+  terms sum exactly to the joint log-likelihood of the statistics the sampler used, so LOO/WAIC
+  values and ``az.compare`` weigh the same likelihood, with "leave one statistic out" meaning the
+  i-th conditional. The factor log p_w(θ) that the film keeps walls (``inference.presence``) is in
+  the sampler's target but is no statistic, so it is not among the terms. An image without walls
+  has no statistics: its InferenceData holds posterior, prior and sample_stats only.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 
     import arviz as az
 
     moments = getattr(problem.likelihood, "moments", None)
+    post = sampled.posterior
+    if problem.s_obs is None and not getattr(problem.likelihood, "walls", True):
+        return _without_statistics(problem, sampled, key=key, prior_draws=prior_draws)
     if moments is None or problem.s_obs is None:
         raise DomainfitError("the full InferenceData needs a likelihood with moments(θ) and the observed statistics")
-    post = sampled.posterior
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     base = {k: float(v) for k, v in problem.prior.theta(jnp.zeros(problem.prior.dim)).items()}
     names = [n for n in post.data_vars if n in base]
@@ -104,3 +108,27 @@ def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 
         for name in names:
             idata[group][name].attrs["units"] = unit_of[name]
     return idata
+
+
+def _without_statistics(problem, sampled, *, key: Key[Array, ""], prior_draws: int):
+    """posterior, prior and sample_stats of an image without walls (``inference.presence``): it has no
+    statistics, so no observed_data, posterior_predictive or log_likelihood groups."""
+    import arviz as az
+
+    post = sampled.posterior
+    base = problem.prior.theta(jnp.zeros(problem.prior.dim))
+    names = [n for n in post.data_vars if n in base]
+    u = problem.prior.sample_u(prior_draws, key=key)
+    prior_theta = jax.vmap(problem.prior.theta)(u)
+    posterior, unit_of = _to_user({n: np.asarray(post[n]) for n in names})
+    prior, _ = _to_user({n: np.asarray(prior_theta[n]).reshape(1, -1) for n in names})
+    attrs = dict(sampled.attrs)
+    attrs["units"] = json.dumps(unit_of)
+    attrs["walls"] = "none: the likelihood is only that the film kept no walls (domainfit.inference.presence)"
+    sample_stats = {k: np.asarray(sampled.sample_stats[k]) for k in sampled.sample_stats.data_vars}
+    idata = az.from_dict(posterior=posterior, prior=prior, sample_stats=sample_stats, attrs=attrs)
+    for group in ("posterior", "prior"):
+        for name in names:
+            idata[group][name].attrs["units"] = unit_of[name]
+    return idata
+

@@ -28,6 +28,11 @@ from ..units import PARAMETER_UNITS
 
 PREFIX = "cnn_"
 """Statistic names ``cnn_<parameter>`` mark the learned summaries in an emulator."""
+GEOMETRY_NAMES = ("sign_log10_period_um", "sign_wall_density_per_um")
+"""The geometry of the sign of the image as the CNN reads it (``nn.support.pattern_geometry`` of the
+prepared image: log10 of the domain period in µm, wall length per area in 1/µm), appended to the
+CNN's estimates by ``emulator --learned --geometry``: what tells the parameter sets apart when one
+network reads films of both (a co-pt maze of period 0.2–0.4 µm, low-ms domains of 0.4–2 µm)."""
 
 
 def learned_names(stat_names: Sequence[str]) -> tuple[str, ...]:
@@ -43,18 +48,35 @@ def learned_values(cnn_mean: Mapping[str, float], params: Sequence[str]) -> np.n
     return np.array([float(cnn_mean[p]) / PARAMETER_UNITS[p][1] for p in params])
 
 
-def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], base: Callable | None = None) -> Callable | None:
+def geometry_values(support: Mapping[str, float | None]) -> np.ndarray:
+    """``GEOMETRY_NAMES`` values from an estimate's support measures (``Estimate.support``); a sign
+    without walls has no period (NaN)."""
+    period = support.get("period_nm")
+    log_p = np.log10(period / 1e3) if period else np.nan
+    return np.array([log_p, float(support.get("wall_density_per_um", np.nan))])
+
+
+def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], base: Callable | None = None,
+                     support: Mapping | None = None) -> Callable | None:
     """The summary function of an emulator with learned statistics, for an image whose CNN means
-    [SI] are ``cnn_mean``: ``base`` (default ``stats.summary_vector``) then the CNN values. None when
+    [SI] are ``cnn_mean`` (and whose estimate's ``support`` measures give the ``GEOMETRY_NAMES``):
+    ``base`` (default ``stats.summary_vector``) then the CNN values and the geometry. None when
     ``stat_names`` has no learned statistic (use the default summary)."""
     params = learned_names(stat_names)
     if not params:
         return None
-    if len(params) == len(stat_names):  # the CNN's estimates only (instrument-trained models)
+    geometry = [n for n in stat_names if n in GEOMETRY_NAMES]
+    if geometry and support is None:
+        raise DomainfitError("the emulator reads the geometry of the image's sign: pass the estimate's support measures")
+    if len(params) + len(geometry) == len(stat_names):  # the CNN's estimates only (instrument-trained models)
         base = lambda image, pixel_size: jnp.zeros(0)  # noqa: E731
     elif base is None:
         from ..stats import summary_vector as base
-    extra = jnp.asarray(learned_values(cnn_mean, params))
+    values = learned_values(cnn_mean, params)
+    if geometry:
+        g = dict(zip(GEOMETRY_NAMES, geometry_values(support)))
+        values = np.concatenate([values, [g[n] for n in geometry]])
+    extra = jnp.asarray(values)
 
     def summary(image, pixel_size):
         return jnp.concatenate([jnp.asarray(base(image, pixel_size), extra.dtype), extra])
@@ -80,12 +102,13 @@ def dataset_cnn_statistics(loaded, ds, rows: np.ndarray) -> tuple[tuple[str, ...
     return tuple(PREFIX + p for p in params), values
 
 
-def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: int):
+def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: int, geometry: bool = False):
     """(names ``cnn_<p>``, values [N·draws, k] in user units, the parameters [N·draws, 5] SI of each
-    view, the area of a view [m²]) of the CNN's estimates of the states ``rows`` recorded by
+    view, the area of a view [m²], whether each view shows walls [N·draws] (``presence.shows_walls``))
+    of the CNN's estimates of the states ``rows`` recorded by
     ``draws`` instruments each, drawn from the model's training distribution and read as a user's
     image (``nn.recorded``). For models trained on instrument views: only what survives an
-    instrument enters the likelihood."""
+    instrument enters the likelihood. ``geometry`` appends ``GEOMETRY_NAMES``."""
     from ..nn.recorded import recorded_readings
 
     ranges = loaded.ranges
@@ -95,8 +118,13 @@ def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: i
     r = recorded_readings(loaded, ds, rows, prior=loaded.instruments, draws=draws, seed=seed)
     cols = [loaded.targets.index(p) for p in params]
     values = r.mean[:, cols] / np.array([PARAMETER_UNITS[p][1] for p in params])
+    names = tuple(PREFIX + p for p in params)
+    if geometry:
+        with np.errstate(divide="ignore"):
+            values = np.column_stack([values, np.log10(r.period * 1e6), r.wall_density * 1e-6])
+        names += GEOMETRY_NAMES
     area = float(np.median(r.field_of_view)) ** 2
-    return tuple(PREFIX + p for p in params), values, np.asarray(ds.params, np.float64)[r.row], area
+    return names, values, np.asarray(ds.params, np.float64)[r.row], area, r.walls
 
 
 def check_held_out(loaded, ds, data_hash: str) -> None:

@@ -119,6 +119,9 @@ class EmulatorLikelihood(eqx.Module):
         instrument: the instrument family that recorded the image (None: not named); with
             ``instrument_term`` and an emulator that carries instrument terms
             (``inference.instrument_terms``), the family's bias and scatter enter the moments.
+        walls: whether the image shows walls (``presence.shows_walls``). With an emulator that has a
+            presence model p_w(θ) (``inference.presence``) the log-likelihood is log p_w(θ) plus the
+            Gaussian of the statistics, or, for an image without walls, log(1 − p_w(θ)) alone.
     """
 
     emulator: "object"
@@ -128,6 +131,13 @@ class EmulatorLikelihood(eqx.Module):
     model_error: bool = eqx.field(static=True, default=True)
     instrument: str | None = eqx.field(static=True, default=None)
     instrument_term: bool = eqx.field(static=True, default=True)
+    walls: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        if not self.walls and getattr(self.emulator, "presence", None) is None:
+            raise DomainfitError("the image shows no domain walls, and this emulator has no model of when a film "
+                                 "keeps walls (it was fitted before the hurdle model, or on images that all show "
+                                 "walls): refit it with `domainfit emulator` to judge a wall-free image")
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -179,9 +189,23 @@ class EmulatorLikelihood(eqx.Module):
         mean, own, shared = self.moment_parts(theta)
         return mean, own + shared
 
-    def __call__(self, theta: Theta) -> Float[Array, ""]:
+    def presence_term(self, theta: Theta) -> Float[Array, ""] | None:
+        """log p_w(θ), or log(1 − p_w(θ)) for an image without walls; None without a presence model."""
+        presence = getattr(self.emulator, "presence", None)
+        if presence is None:
+            return None
+        return presence.log_prob_x(self.emulator.normalise(theta), self.walls)
+
+    def gaussian(self, theta: Theta) -> Float[Array, ""]:
+        """log N(s_obs; μ(θ), Σ_eff(θ)): the statistics' term alone (an image with walls)."""
         mean, cov = self.moments(theta)
         return gaussian_log_density(self.s_obs, mean, cov)
+
+    def __call__(self, theta: Theta) -> Float[Array, ""]:
+        term = self.presence_term(theta)
+        if term is None:
+            return self.gaussian(theta)
+        return term if not self.walls else term + self.gaussian(theta)
 
 
 def _scale(cov: Float[Array, "n n"], var_scale) -> Float[Array, "n n"]:

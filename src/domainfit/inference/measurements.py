@@ -314,14 +314,23 @@ class JointLikelihood:
 
     def image_terms(self, theta) -> list:
         """The images' log-likelihood: one term per image, or one joint term when images share an
-        emulator (its error is common to them)."""
+        emulator (its error is common to them); plus, once, log p_w(θ) that the film keeps walls
+        (``inference.presence``: every image of one film shows them or none does, so the term is not
+        repeated per image)."""
+        for lik in self.images:
+            if not getattr(lik, "walls", True):
+                raise DomainfitError("an image without domain walls cannot join a joint likelihood of several "
+                                     "images: estimate it alone (its likelihood is only that the film kept no walls)")
+        presence = next((t for t in (lik.presence_term(theta) for lik in self.images if hasattr(lik, "presence_term"))
+                         if t is not None), None)
+        extra = [] if presence is None else [presence]
         if self._correlated():
             from .likelihood import gaussian_log_density
 
             mean, cov = self._image_moments(theta)
             s = jnp.concatenate([jnp.asarray(lik.s_obs) for lik in self.images])
-            return [gaussian_log_density(s, mean, cov)]
-        return [lik(theta) for lik in self.images]
+            return [gaussian_log_density(s, mean, cov)] + extra
+        return [lik.gaussian(theta) if hasattr(lik, "gaussian") else lik(theta) for lik in self.images] + extra
 
     def measurement_terms(self, theta) -> list:
         full = {**self.defaults, **theta}

@@ -69,6 +69,7 @@ def fit_emulators(
     learned: bool = False,
     draws: int = 4,
     draw_seed: int = 1,
+    geometry: bool = False,
     on_fitted: Callable[[FittedEmulator], None] | None = None,
 ) -> list[FittedEmulator]:
     """Fit the emulator(s) of dataset ``data`` (``emulator_from_dataset``) and save each atomically.
@@ -80,7 +81,8 @@ def fit_emulators(
         component: one prior component of a mixed dataset (default: one emulator per component).
         degree, degree_var: polynomial degrees of the mean and the log-variance.
         seed: seed of the cross-validation folds; draws, draw_seed: instrument draws per state for a
-            model trained on instrument views (with ``learned``).
+            model trained on instrument views (with ``learned``); geometry: append the geometry of each
+            view's sign (``learned.GEOMETRY_NAMES``; with ``learned`` on instrument views).
         on_fitted: called with each ``FittedEmulator`` as soon as it is saved (progress for long fits).
     """
     import jax
@@ -92,6 +94,8 @@ def fit_emulators(
         raise DomainfitError(f"--draws {draws}: need at least 1")
     if degree < 0 or degree_var < 0:
         raise DomainfitError(f"--degree {degree} --degree-var {degree_var}: need degrees ≥ 0")
+    if geometry and not learned:
+        raise DomainfitError("--geometry appends to the CNN's estimates: use it with --learned")
     if learned and model is None:
         raise DomainfitError("--learned uses the estimates of a CNN: name it with --model MODEL")
     targets = emulator_targets(data, model=model, out=out, component=component)
@@ -102,7 +106,8 @@ def fit_emulators(
     for comp, path in targets:
         t0 = time.perf_counter()
         emu = emulator_from_dataset(data, degree=degree, degree_var=degree_var, key=jax.random.key(seed),
-                                    component=comp, learned=cnn, draws=draws, draw_seed=draw_seed)
+                                    component=comp, learned=cnn, draws=draws, draw_seed=draw_seed,
+                                    geometry=geometry)
         emu.save(path)  # atomic: an interrupted run never leaves half an emulator
         summary = {"out": str(path), "component": emu.component, "inputs": list(emu.names),
                    "statistics": list(emu.stat_names), "area_um2": emu.area * 1e12,

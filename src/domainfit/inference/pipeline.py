@@ -39,6 +39,18 @@ class PosteriorResult:
     problem: Problem | None = None
 
 
+def no_walls_notice(emulator: Emulator) -> str:
+    """The leading warning of an image without domain walls (``inference.presence``)."""
+    inputs = ", ".join(emulator.names)
+    share = ""
+    if emulator.presence is not None and emulator.presence.n_views:
+        p = emulator.presence
+        share = f" ({p.n_views - p.n_walls} of the {p.n_views} training views of this set showed none)"
+    return (f"the image shows no domain walls: a uniform film carries no pattern to read{share}. Its only "
+            f"information is that no walls survived, so {inputs} are NOT identifiable from it: the posterior is "
+            "the prior weighted by the probability of a wall-free film, and its intervals are wide by design")
+
+
 def posterior_from_image(
     image: Float[Array, "ny nx"],
     pixel_size: float,
@@ -133,6 +145,20 @@ def posterior_from_images(
             raise DomainfitError(f"{which}shape {image.shape}: need one 2D grey-scale image")
         if not (math.isfinite(pixel_size) and pixel_size > 0):
             raise DomainfitError(f"{which}pixel size {pixel_size} m: pass a positive length, e.g. --pixel-size 15.6nm")
+        from .presence import shows_walls
+
+        walls = shows_walls(np.asarray(image))
+        if not walls:
+            emulator = emulator.with_presence()
+            if several or measurements:
+                raise DomainfitError(f"{which}the image shows no domain walls: it cannot join other images or "
+                                     "measurements in one likelihood; estimate it alone")
+            area_obs = image.shape[0] * image.shape[1] * float(pixel_size) ** 2
+            liks.append(EmulatorLikelihood(emulator, jnp.zeros(len(emulator.stat_names)), walls=False))
+            observations.append(dict(area_um2=area_obs * 1e12, walls=False, statistics=None))
+            notices.insert(0, no_walls_notice(emulator))
+            predictive_draws = 0  # nothing to predict but the absence of walls
+            continue
         s_obs = jnp.asarray(fn(image, float(pixel_size)))
         if s_obs.shape != (len(emulator.stat_names),):
             raise DomainfitError(f"{which}the image gives {s_obs.shape[0]} statistics, the emulator expects "
@@ -144,7 +170,7 @@ def posterior_from_images(
         notices += [which + n for n in emulator.check_observation(s_obs)]
         liks.append(EmulatorLikelihood(emulator, s_obs, area_ratio=area_ratio, instrument=instrument))
         term = liks[-1].term()
-        observations.append(dict(area_um2=area_obs * 1e12, area_ratio=area_ratio,
+        observations.append(dict(area_um2=area_obs * 1e12, area_ratio=area_ratio, walls=True,
                                  statistics=[float(v) for v in np.asarray(s_obs)],
                                  instrument_term=None if term is None else dict(
                                      family=instrument, kind=term["kind"], statistics=list(emulator.stat_names),
@@ -159,8 +185,10 @@ def posterior_from_images(
         stat_names = [f"{n} [image {i + 1}]" if several else n for i in range(len(liks)) for n in emulator.stat_names]
         stat_names += [m.describe().split(" =")[0] for m in measurements]
         s_all = likelihood.s_obs
-    else:
+    elif liks[0].walls:
         likelihood, stat_names, s_all = liks[0], list(emulator.stat_names), liks[0].s_obs
+    else:  # a wall-free image: no statistics, only log(1 − p_w(θ))
+        likelihood, stat_names, s_all = liks[0], None, None
     if not isinstance(prior, PriorModel):
         prior = PriorModel(prior)
     for m in measurements:

@@ -37,8 +37,9 @@ class Readings:
         prepared image's sign; family [N] and pixel_size [N] [m] of the instrument; field_of_view
         [N] [m]; row [N]; draw [N]; trusted [N]: no support check failed (``nn.support``, as
         ``estimate`` checks a user's image); width [N] [m]: the apparent wall width of the prepared
-        image (``nn.support.transition_width``); contrast [N]: its ``pattern_contrast``; instruments: ``Instrument.describe()`` of each view;
-        reasons: the failed checks of each view.
+        image (``nn.support.transition_width``); contrast [N]: its ``pattern_contrast``; walls [N]: the
+        recording shows walls (``inference.presence.shows_walls``); instruments: ``Instrument.describe()``
+        of each view; reasons: the failed checks of each view.
     """
 
     truth: np.ndarray
@@ -46,6 +47,7 @@ class Readings:
     sd: np.ndarray
     features: np.ndarray
     period: np.ndarray
+    wall_density: np.ndarray
     family: np.ndarray
     pixel_size: np.ndarray
     field_of_view: np.ndarray
@@ -54,6 +56,7 @@ class Readings:
     trusted: np.ndarray
     width: np.ndarray
     contrast: np.ndarray
+    walls: np.ndarray
     instruments: list
     reasons: list
 
@@ -88,6 +91,8 @@ def recorded_readings(
     """
     from tqdm.auto import tqdm
 
+    from ..inference.presence import shows_walls  # here: the CNN-only estimate must not load the inference stack
+
     rows = np.asarray(rows)
     if len(rows) == 0:
         raise DomainfitError(f"no samples to read in {ds.root}")
@@ -96,8 +101,9 @@ def recorded_readings(
     cols = [PARAMETERS.index(t) for t in loaded.targets]
     cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
     centre, scale = loaded.centre_scale()
-    out = {k: [] for k in ("truth", "mean", "sd", "features", "period", "family", "pixel_size", "field_of_view",
-                           "row", "draw", "trusted", "width", "contrast", "instruments", "reasons")}  # fmt: skip
+    out = {k: [] for k in ("truth", "mean", "sd", "features", "period", "wall_density", "family", "pixel_size",
+                           "field_of_view", "row", "draw", "trusted", "width", "contrast", "walls", "instruments",
+                           "reasons")}  # fmt: skip
     trained = loaded.instruments
     trained_pixels = None if trained is None else (min(trained.pixel_sizes), max(trained.pixel_sizes))
     reference = loaded.support_reference
@@ -130,9 +136,11 @@ def recorded_readings(
                     out["sd"].append(scale * reading.sd)
                     out["features"].append(reading.features)
                     out["period"].append(geometry["period"])
+                    out["wall_density"].append(geometry["wall_density"])
                     out["trusted"].append(not reasons)
                     out["width"].append(transition_width(reading.prepared, geometry["wall_density"]))
                     out["contrast"].append(contrast)
+                    out["walls"].append(shows_walls(u[:n, :n]))
                     out["reasons"].append(reasons)
                     out["family"].append(inst.name)
                     out["pixel_size"].append(p)
