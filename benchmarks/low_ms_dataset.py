@@ -14,7 +14,7 @@ Then each state is recorded by `--views` instruments (drawn alternately from
 applied as `estimate` applies it to a user's file; uniform films recorded the same way (an exactly
 uniform m_z: a relaxed uniform state differs from it by < 1e-6) give the test's false-positive rate.
 Finally a leave-one-out regression of log Ms and of σ on the clean geometry (wall density, log
-period, |⟨m_z⟩|; quadratic, ridge) over the maze states measures how much of Ms the geometry holds
+period, |⟨m_z⟩|; linear and quadratic, ridge) over the maze states measures how much of Ms the geometry holds
 (compare the ≤ 5 % target of issue 16).
 
   python benchmarks/low_ms_dataset.py --data ~/domainfit-data/lowms512 --json docs/figures/low_ms_dataset.json
@@ -67,11 +67,12 @@ def views(mz: np.ndarray, cell: float, thickness: float, n: int, tag: int) -> li
     return out
 
 
-def loo_rmse(features: np.ndarray, target: np.ndarray, ridge: float = 1e-3) -> float:
-    """Leave-one-out RMSE of a quadratic ridge regression of ``target`` on standardised ``features``."""
+def loo_rmse(features: np.ndarray, target: np.ndarray, ridge: float = 1e-3, degree: int = 2) -> float:
+    """Leave-one-out RMSE of a linear or quadratic ridge regression of ``target`` on standardised ``features``."""
     z = (features - features.mean(0)) / features.std(0)
     cols = [np.ones(len(z))] + [z[:, i] for i in range(z.shape[1])]
-    cols += [z[:, i] * z[:, j] for i in range(z.shape[1]) for j in range(i, z.shape[1])]
+    if degree == 2:
+        cols += [z[:, i] * z[:, j] for i in range(z.shape[1]) for j in range(i, z.shape[1])]
     phi = np.stack(cols, 1)
     if len(phi) <= phi.shape[1] + 2:
         return float("nan")
@@ -120,11 +121,13 @@ def main() -> None:
         f = np.array([[s["wall_density_per_um"], np.log(s["period_nm"]), s["abs_mean_mz"]] for s in maze])
         ms = np.array([s["Ms_kA_per_m"] for s in maze])
         sig = np.array([s["sigma"] for s in maze])
-        out["geometry_loo"] = dict(
-            n=len(maze), features="wall density, log period, |<m_z>| (clean m_z, 4 nm), quadratic ridge",
-            Ms_relative_rmse=loo_rmse(f, np.log(ms)), Ms_prior_relative_sd=float(np.std(np.log(ms))),
-            sigma_rmse=loo_rmse(f, sig), sigma_prior_sd=float(np.std(sig)),
-            Ms_relative_rmse_with_sigma_known=loo_rmse(np.column_stack([f, sig]), np.log(ms)))
+        out["geometry_loo"] = {
+            "n": len(maze), "features": "wall density, log period, |<m_z>| (clean m_z, 4 nm); ridge, leave-one-out",
+            "Ms_prior_relative_sd": float(np.std(np.log(ms))), "sigma_prior_sd": float(np.std(sig))}
+        for degree, label in ((1, "linear"), (2, "quadratic")):
+            out["geometry_loo"][label] = dict(
+                Ms_relative_rmse=loo_rmse(f, np.log(ms), degree=degree), sigma_rmse=loo_rmse(f, sig, degree=degree),
+                Ms_relative_rmse_with_sigma_known=loo_rmse(np.column_stack([f, sig]), np.log(ms), degree=degree))
     for kind in kinds:
         sel = [s for s in states if s["kind"] == kind]
         out.setdefault("by_kind", {})[kind] = dict(

@@ -28,6 +28,19 @@ def test_emulator_from_dataset_store(tmp_path):
     assert emu.stat_names[0] == "period" and len(emu.stat_names) == 5
     lo, hi = (float(emu.predict({"D": d})[0][0]) for d in (0.2e-3, 0.9e-3))
     assert lo > hi  # the fitted period statistic follows the trend in the data
+    # every stripe image shows walls: the presence model has all of them, the statistics too
+    assert emu.presence is not None and emu.presence.n_views == n == emu.presence.n_walls
+    assert emu.error_report["n_train"] == n
+    # a uniform film among them (a stored image of one sign and grain-scale texture) enters p_w only
+    images[3] = 0.999 + 1e-4 * rng.standard_normal((size, size))
+    write_chunk(tmp_path, 0, dict(index=np.arange(n), seed=np.arange(n), params=params, component=np.zeros(n, np.int8),
+                                  steps=np.ones(n, np.int32), converged=np.ones(n, bool),
+                                  max_torque=np.zeros(n, np.float32), energy=np.zeros(n), image=images))
+    emu = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
+    assert (emu.presence.n_views, emu.presence.n_walls, emu.error_report["n_train"]) == (n, n - 1, n - 1)
+    # rows= holds states out (the first 24 only)
+    part = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), rows=np.arange(24))
+    assert (part.presence.n_views, part.error_report["n_train"]) == (24, 23)
 
 
 def test_a_mixed_dataset_gets_one_emulator_per_prior_component(tmp_path):

@@ -164,7 +164,7 @@ def compare(
     pixel_size: float | str | None = None,
     fix: Mapping[str, Mapping[str, float | str]] | None = None,
     priors=None,
-    preset: str = "co-pt",
+    preset: str | None = "co-pt",
     cnn=None,
     particles: int = 1000,
     runs: int = 4,
@@ -180,7 +180,8 @@ def compare(
             read by the shipped CNN.
         fix: {model: {parameter: value}} held fixed in that model (numbers SI; strings with units).
         priors: one prior for every model (as for ``estimate``); default: the preset's box priors.
-        preset: box priors of "co-pt" or "low-ms".
+        preset: box priors of "co-pt" or "low-ms" for every model; None: each model under the box of its
+            own emulator's parameter set (``set_prior``), as the shipped sets are compared.
         cnn: the CNN whose estimates are statistics of emulators fitted with ``emulator --learned``
             (a model path, "default" or a ``LoadedModel``); "default" when a model is "default".
         particles: SMC particles per run.
@@ -200,8 +201,8 @@ def compare(
     t0 = time.perf_counter()
     if particles < 10 or runs < 2:
         raise DomainfitError(f"{particles} particles × {runs} runs: need ≥ 10 particles and ≥ 2 runs (the error bar)")
-    sets = models is None
-    if sets:
+    sets = models is None or preset is None
+    if models is None:
         if priors is not None:
             raise DomainfitError("the parameter sets are compared under their own box priors: give models "
                                  "(--model NAME=EMULATOR) to compare under a prior of yours")

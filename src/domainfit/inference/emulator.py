@@ -523,8 +523,10 @@ def emulator_from_dataset(
     draws: int = 4,
     draw_seed: int = 1,
     geometry: bool = False,
+    rows: np.ndarray | None = None,
 ) -> Emulator:
-    """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image.
+    """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image
+    (of ``rows`` only, when given: positions in the dataset, e.g. to hold some states out).
 
     The inputs are the parameters that vary in the dataset (of D, Ms, sigma, Ku, A); the training
     area is one stored image's field of view. ``summary_fn`` defaults to ``stats.summary_vector``
@@ -547,6 +549,10 @@ def emulator_from_dataset(
     ds = Dataset(root)
     names_of = dataset_components(ds)
     keep = np.asarray(ds.converged, bool)
+    if rows is not None:
+        chosen = np.zeros(len(keep), bool)
+        chosen[np.asarray(rows, int)] = True
+        keep &= chosen
     if component is None and len(names_of) > 1:
         raise DomainfitError(f"dataset {root} mixes the prior components {', '.join(names_of)}: fit one emulator "
                              "per component (component=..., or --component on the command line)")

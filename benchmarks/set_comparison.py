@@ -1,0 +1,132 @@
+"""Which parameter set made this image? The shipped sets' comparison on held-out recorded images.
+
+Each set's emulator of the shipped CNN's statistics and the sign's geometry (`emulator --learned
+--geometry`) is fitted on the states of even chunk number of its dataset (`--draws` instrument views
+per state, drawn from the CNN's training distribution); every state of odd chunk number is then
+recorded by one instrument drawn from `data.instruments.TEST` (its own seed stream: no fitting view
+repeats) and compared as `domainfit compare IMAGE` compares the sets (each under its own box prior).
+Reported per generating set: the share of images its set wins with log BF ≥ 3 beyond twice the
+error (`decided`), the share any set wins that way, and the share where the other set wins so
+(errors), with the images without walls counted apart. Issue 16 asks for ≥ 95 % on ≥ 20 images of each.
+With --save DIR the emulators fitted on all states (both parities) are written there, as
+`set_co-pt.emulator.npz` and `set_low-ms.emulator.npz` (what domainfit ships).
+
+  python benchmarks/set_comparison.py --copt ~/domainfit-data/coptd0_512 --lowms ~/domainfit-data/lowms512 \
+      --json docs/figures/set_comparison.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from domainfit._files import atomic_write
+from domainfit.data.instruments import TEST, draw_instrument
+from domainfit.data.store import Dataset
+from domainfit.data.views import recorded
+from domainfit.errors import DomainfitError
+
+STREAM = 0x5E75
+
+
+def chunk_rows(ds: Dataset, parity: int) -> np.ndarray:
+    """Rows of converged states whose chunk number has ``parity``."""
+    chunk = np.asarray(ds.index) // int(ds.meta["identity"]["chunk_size"])
+    return np.nonzero((chunk % 2 == parity) & np.asarray(ds.converged, bool))[0]
+
+
+def fit_set(data: str, loaded, rows, draws: int):
+    from domainfit.inference import emulator_from_dataset
+
+    return emulator_from_dataset(data, learned=loaded, draws=draws, geometry=True, degree=2, degree_var=1,
+                                 rows=rows, key=jax.random.key(0))
+
+
+def main() -> None:
+    import domainfit as df
+    from domainfit.nn import load_default
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--copt", required=True)
+    ap.add_argument("--lowms", required=True)
+    ap.add_argument("--draws", type=int, default=2, help="instrument views per fitting state (default 2)")
+    ap.add_argument("--particles", type=int, default=400)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--max-images", type=int, default=10_000, help="held-out images per set at most")
+    ap.add_argument("--json")
+    ap.add_argument("--save", type=Path, help="also fit on all states and save the sets' emulators here")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    loaded = load_default()
+    data = {"co-pt": args.copt, "low-ms": args.lowms}
+    sets = {name: Dataset(path) for name, path in data.items()}
+    emulators = {}
+    for name, ds in sets.items():
+        emulators[name] = fit_set(data[name], loaded, chunk_rows(ds, 0), args.draws)
+        rep = emulators[name].error_report
+        print(f"{name}: emulator on {rep['n_views']} views ({rep['n_walls']} with walls), CV surrogate error "
+              f"{rep.get('surrogate_error', float('nan')):.3f}, 90 % coverage {rep.get('coverage_90', float('nan')):.3f}",
+              flush=True)
+    results = []
+    for name, ds in sets.items():
+        cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
+        for r in chunk_rows(ds, 1)[: args.max_images]:
+            s = [STREAM, int(ds.index[r])]
+            inst = draw_instrument(TEST, np.random.default_rng(s))
+            u = recorded(np.asarray(ds.mz([r])[0], np.float32), cell, thickness, inst, s + [1])
+            try:
+                c = df.compare(u, pixel_size=inst.pixel_size, models=emulators, preset=None, cnn=loaded,
+                               particles=args.particles, runs=args.runs, key=int(r))
+            except DomainfitError as err:  # an image the readers refuse counts as undecided, with the reason
+                results.append(dict(set=name, index=int(ds.index[r]), family=inst.name, error=str(err)))
+                continue
+            t = c.table
+            other = next(n for n in t["evidence"] if n != name)
+            lbf = t["evidence"][name]["log_evidence"] - t["evidence"][other]["log_evidence"]
+            err = float(np.hypot(t["evidence"][name]["error"], t["evidence"][other]["error"]))
+            walls = not (t["warnings"] and t["warnings"][0].startswith("the image shows no domain walls"))
+            results.append(dict(set=name, index=int(ds.index[r]), family=inst.name, log_bf_true=float(lbf),
+                                error=err, walls=walls, best=t["best"], decided=bool(t["decided"]),
+                                p_true=float(t["probabilities"][name]),
+                                params=[float(v) for v in ds.params[r]]))
+            print(f"{name} #{int(ds.index[r])} {inst.name}: log BF {lbf:+.2f} ± {err:.2f} "
+                  f"({'walls' if walls else 'no walls'})", flush=True)
+    table = {}
+    for name in sets:
+        got = [x for x in results if x["set"] == name and "log_bf_true" in x]
+        refused = [x for x in results if x["set"] == name and "log_bf_true" not in x]
+        for label, sel in (("all", got), ("walls", [x for x in got if x["walls"]]),
+                           ("no walls", [x for x in got if not x["walls"]])):
+            if not sel:
+                continue
+            true_wins = [x["best"] == name and x["decided"] for x in sel]
+            wrong = [x["best"] != name and x["decided"] for x in sel]
+            table.setdefault(name, {})[label] = dict(
+                n=len(sel), generating_set_wins_decided=float(np.mean(true_wins)),
+                other_set_wins_decided=float(np.mean(wrong)),
+                median_log_bf=float(np.median([x["log_bf_true"] for x in sel])),
+                median_error=float(np.median([x["error"] for x in sel])))
+        table.setdefault(name, {})["refused"] = len(refused)
+    out = dict(table=table, fitted={n: e.error_report for n, e in emulators.items()}, results=results,
+               settings=dict(draws=args.draws, particles=args.particles, runs=args.runs),
+               machine=dict(platform=platform.platform(), cpus=os.cpu_count()),
+               wall_time_s=round(time.perf_counter() - t0, 1))
+    print(json.dumps(table, indent=1))
+    if args.json:
+        atomic_write(args.json, json.dumps(out, indent=1))
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        for name, ds in sets.items():
+            emu = fit_set(data[name], loaded, np.nonzero(np.asarray(ds.converged, bool))[0], args.draws)
+            print(f"saved {emu.save(args.save / f'set_{name}.emulator.npz')}")
+
+
+if __name__ == "__main__":
+    main()
