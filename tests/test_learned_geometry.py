@@ -38,3 +38,23 @@ def test_training_views_and_a_users_image_give_the_same_statistics(tmp_path):
     assert np.all(np.abs(values[:, 2]) < 2) and np.all(values[:, 3] > 0)
     with pytest.raises(DomainfitError, match="support"):
         summary_with_cnn(est.mean, names)
+
+
+def test_a_uniform_state_recorded_without_noise_is_a_view_without_walls(tmp_path):
+    """A relaxed uniform low-ms state is exactly constant; recorded cleanly its view is constant too.
+    Reading such a training view raised ("image is constant") and stopped the emulator fit; it is a
+    view without walls, with no statistics."""
+    import h5py
+
+    from domainfit.data.instruments import CLEAN
+    from domainfit.nn.recorded import recorded_readings
+
+    root = write_synthetic_dataset(tmp_path / "d", count=4, pixels=128, preset="co-pt", mz=True, chunk=4)
+    chunk = next(root.glob("chunk-*.h5"))
+    with h5py.File(chunk, "r+") as f:
+        f["mz"][1] = np.ones((128, 128), np.float16)
+    ds = Dataset(root)
+    r = recorded_readings(load_default(), ds, np.arange(4), prior=CLEAN)
+    assert r.walls.tolist() == [True, False, True, True]
+    assert np.isnan(r.mean[1]).all() and np.isfinite(r.mean[[0, 2, 3]]).all()
+    assert r.features.shape[0] == 4 and np.isnan(r.features[1]).all() and np.isfinite(r.features[0]).all()

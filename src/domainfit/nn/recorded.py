@@ -13,6 +13,7 @@ function of its arguments.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -108,6 +109,7 @@ def recorded_readings(
     trained_pixels = None if trained is None else (min(trained.pixel_sizes), max(trained.pixel_sizes))
     reference = loaded.support_reference
     n_fov = 1 if fields_of_view is None else len(fields_of_view)
+    blank: list[int] = []
     bar = tqdm(total=len(rows) * draws * n_fov, desc="read recorded views", unit="view", disable=not progress,
                mininterval=5.0)  # fmt: skip
     for start in range(0, len(rows), 16):
@@ -121,6 +123,20 @@ def recorded_readings(
                 p = inst.pixel_size
                 for f in (None,) if fields_of_view is None else fields_of_view:
                     n = min(u.shape) if f is None else max(1, min(int(round(f / p)), min(u.shape)))
+                    if np.ptp(u[:n, :n]) == 0:
+                        # a uniform film recorded without noise or background: nothing to read, no walls
+                        # (``estimate`` refuses such a file; a training view enters the presence model only)
+                        blank.append(len(out["mean"]))
+                        nan = np.full(len(cols), np.nan)
+                        for key, value in (("truth", ds.params[r, cols]), ("mean", nan), ("sd", nan),
+                                           ("features", None), ("period", math.inf), ("wall_density", 0.0),
+                                           ("trusted", False), ("width", math.inf), ("contrast", 0.0),
+                                           ("walls", False), ("reasons", ["the recording is constant"]),
+                                           ("family", inst.name), ("pixel_size", p), ("field_of_view", n * p),
+                                           ("row", r), ("draw", j), ("instruments", inst.describe())):
+                            out[key].append(value)
+                        bar.update(1)
+                        continue
                     reading = read_image(loaded, u[:n, :n], p)
                     geometry = pattern_geometry(reading.prepared, loaded.pixel_size)
                     contrast = pattern_contrast(u[:n, :n])
@@ -150,6 +166,9 @@ def recorded_readings(
                     out["instruments"].append(inst.describe())
                     bar.update(1)
     bar.close()
+    if blank:  # constant recordings: NaN features of the width the others have
+        width = next((len(v) for v in out["features"] if v is not None), 0)
+        out["features"] = [np.full(width, np.nan) if v is None else v for v in out["features"]]
     lists = ("instruments", "reasons")
     arrays = {k: np.asarray(v) for k, v in out.items() if k not in lists}
     return Readings(**arrays, **{k: out[k] for k in lists})
