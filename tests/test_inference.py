@@ -271,7 +271,9 @@ def test_image_to_posterior_pipeline_with_checks_and_files(emulator, tmp_path):
     def summary_fn(image, pixel_size):  # stands in for stats.summary_vector of a real image
         return target + 0.0 * jnp.mean(image)
 
-    image = jnp.zeros((500, 500))  # 500 × 1 nm pixels: the emulator's training area, area ratio 1
+    # 500 × 1 nm pixels: the emulator's training area, area ratio 1; stripes, so that it shows walls (a
+    # blank image would be read as a film without walls: inference.presence)
+    image = jnp.broadcast_to(jnp.sign(jnp.sin(2 * jnp.pi * (jnp.arange(500) + 0.5) / 50)), (500, 500))
     result = inf.posterior_from_image(image, 1e-9, emulator=emu, seed={"D": 0.5e-3, "sigma": 0.1},
                                       key=jax.random.key(0), summary_fn=summary_fn, num_chains=2,
                                       num_warmup=200, num_samples=300, out_dir=tmp_path, progress=False)
