@@ -131,12 +131,6 @@ def check_same_statistics(emulators: Mapping) -> None:
         raise DomainfitError(f"the models read different statistics of the image ({listing}): their evidences are "
                              "of different data and cannot be compared. Fit every model's emulator to the same "
                              "statistics (the same CNN with --learned, or none)")
-    presence = {name: emu.presence is not None for name, (emu, _) in emulators.items()}
-    if len(set(presence.values())) > 1:
-        # p_w(θ) multiplies the likelihood of an image with walls: a model without it would be spared
-        # that factor. Give the others the all-walls model their fit assumed (``Emulator.with_presence``).
-        for name, (emu, path) in list(emulators.items()):
-            emulators[name] = (emu.with_presence(), path)
 
 
 def comparison_prior(preset: str, priors, fixes: Mapping[str, float]):
@@ -229,8 +223,12 @@ def compare(
     from .inference.presence import shows_walls
 
     walls = shows_walls(np.asarray(img.data))
-    if not walls:  # every model says how likely a wall-free film is (``inference.presence``)
+    if not walls or len({emu.presence is None for emu, _ in emulators.values()}) > 1:
+        # Every model says how likely a film keeps walls (``inference.presence``): for a wall-free image
+        # that is the whole likelihood, and with walls a model without p_w(θ) would be spared its factor;
+        # an emulator fitted before the hurdle model gets the all-walls model its fit assumed.
         emulators = {name: (emu.with_presence(), path) for name, (emu, path) in emulators.items()}
+    if not walls:
         notices.insert(0, "the image shows no domain walls: its statistics carry nothing, so the models are compared "
                           "only on how likely each makes a film that keeps no walls (their parameters are not "
                           "identifiable from it)")

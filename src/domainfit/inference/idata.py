@@ -56,79 +56,58 @@ def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 
     ``run_nuts`` / ``fit_posterior`` returned for ``problem``.
 
     ``problem.likelihood`` must have ``moments(θ)`` (emulator and synthetic likelihoods do) and
-    ``problem.s_obs`` must be set.
+    ``problem.s_obs`` must be set, unless the image shows no walls (``inference.presence``): then
+    only posterior, prior and sample_stats.
     """
     import arviz as az
 
     moments = getattr(problem.likelihood, "moments", None)
-    post = sampled.posterior
-    if problem.s_obs is None and not getattr(problem.likelihood, "walls", True):
-        return _without_statistics(problem, sampled, key=key, prior_draws=prior_draws)
-    if moments is None or problem.s_obs is None:
+    wall_free = problem.s_obs is None and not getattr(problem.likelihood, "walls", True)
+    if not wall_free and (moments is None or problem.s_obs is None):
         raise DomainfitError("the full InferenceData needs a likelihood with moments(θ) and the observed statistics")
+    post = sampled.posterior
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     base = {k: float(v) for k, v in problem.prior.theta(jnp.zeros(problem.prior.dim)).items()}
     names = [n for n in post.data_vars if n in base]
-    theta = {n: jnp.full((chains * draws,), v) for n, v in base.items()}
-    theta.update({n: jnp.asarray(np.asarray(post[n], np.float64).reshape(-1)) for n in names})
-    s_obs = jnp.asarray(problem.s_obs)
     k_pp, k_prior = jax.random.split(key)
+    attrs = dict(sampled.attrs)
+    groups = {}
+    if wall_free:
+        attrs["walls"] = "none: the likelihood is only that the film kept no walls (domainfit.inference.presence)"
+    else:
+        theta = {n: jnp.full((chains * draws,), v) for n, v in base.items()}
+        theta.update({n: jnp.asarray(np.asarray(post[n], np.float64).reshape(-1)) for n in names})
+        s_obs = jnp.asarray(problem.s_obs)
 
-    @jax.jit
-    def per_draw(theta, keys):
-        def one(t, k):
-            mean, cov = moments(t)
-            cov = cov.astype(s_obs.dtype)
-            mean = mean.astype(s_obs.dtype)
-            return pointwise_log_likelihood(s_obs, mean, cov), jax.random.multivariate_normal(k, mean, cov, method="svd")
+        @jax.jit
+        def per_draw(theta, keys):
+            def one(t, k):
+                mean, cov = moments(t)
+                cov = cov.astype(s_obs.dtype)
+                mean = mean.astype(s_obs.dtype)
+                return (pointwise_log_likelihood(s_obs, mean, cov),
+                        jax.random.multivariate_normal(k, mean, cov, method="svd"))
 
-        return jax.vmap(one)(theta, keys)
+            return jax.vmap(one)(theta, keys)
 
-    loglik, predictive = per_draw(theta, jax.random.split(k_pp, chains * draws))
-    n_stat = s_obs.shape[0]
-    loglik = np.asarray(loglik, np.float64).reshape(chains, draws, n_stat)
-    predictive = np.asarray(predictive, np.float64).reshape(chains, draws, n_stat)
+        loglik, predictive = per_draw(theta, jax.random.split(k_pp, chains * draws))
+        n_stat = s_obs.shape[0]
+        stat_names = list(problem.stat_names) if problem.stat_names else [f"s{i}" for i in range(n_stat)]
+        groups = dict(
+            observed_data={OBSERVED: np.asarray(s_obs)},
+            posterior_predictive={OBSERVED: np.asarray(predictive, np.float64).reshape(chains, draws, n_stat)},
+            log_likelihood={OBSERVED: np.asarray(loglik, np.float64).reshape(chains, draws, n_stat)},
+            dims={OBSERVED: ["statistic"]}, coords={"statistic": stat_names},
+        )
+        attrs["log_likelihood"] = "chain rule over the statistics: log p(s_i | s_<i) (domainfit.inference.idata)"
     u = problem.prior.sample_u(prior_draws, key=k_prior)
     prior_theta = jax.vmap(problem.prior.theta)(u)
     posterior, unit_of = _to_user({n: np.asarray(post[n]) for n in names})
     prior, _ = _to_user({n: np.asarray(prior_theta[n]).reshape(1, -1) for n in names})
-    stat_names = list(problem.stat_names) if problem.stat_names else [f"s{i}" for i in range(n_stat)]
-    dims = {OBSERVED: ["statistic"]}
-    coords = {"statistic": stat_names}
     sample_stats = {k: np.asarray(sampled.sample_stats[k]) for k in sampled.sample_stats.data_vars}
-    attrs = dict(sampled.attrs)
     attrs["units"] = json.dumps(unit_of)
-    attrs["log_likelihood"] = "chain rule over the statistics: log p(s_i | s_<i) (domainfit.inference.idata)"
-    idata = az.from_dict(
-        posterior=posterior, prior=prior, sample_stats=sample_stats, observed_data={OBSERVED: np.asarray(s_obs)},
-        posterior_predictive={OBSERVED: predictive}, log_likelihood={OBSERVED: loglik}, dims=dims, coords=coords,
-        attrs=attrs,
-    )
+    idata = az.from_dict(posterior=posterior, prior=prior, sample_stats=sample_stats, attrs=attrs, **groups)
     for group in ("posterior", "prior"):
         for name in names:
             idata[group][name].attrs["units"] = unit_of[name]
     return idata
-
-
-def _without_statistics(problem, sampled, *, key: Key[Array, ""], prior_draws: int):
-    """posterior, prior and sample_stats of an image without walls (``inference.presence``): it has no
-    statistics, so no observed_data, posterior_predictive or log_likelihood groups."""
-    import arviz as az
-
-    post = sampled.posterior
-    base = problem.prior.theta(jnp.zeros(problem.prior.dim))
-    names = [n for n in post.data_vars if n in base]
-    u = problem.prior.sample_u(prior_draws, key=key)
-    prior_theta = jax.vmap(problem.prior.theta)(u)
-    posterior, unit_of = _to_user({n: np.asarray(post[n]) for n in names})
-    prior, _ = _to_user({n: np.asarray(prior_theta[n]).reshape(1, -1) for n in names})
-    attrs = dict(sampled.attrs)
-    attrs["units"] = json.dumps(unit_of)
-    attrs["walls"] = "none: the likelihood is only that the film kept no walls (domainfit.inference.presence)"
-    sample_stats = {k: np.asarray(sampled.sample_stats[k]) for k in sampled.sample_stats.data_vars}
-    idata = az.from_dict(posterior=posterior, prior=prior, sample_stats=sample_stats, attrs=attrs)
-    for group in ("posterior", "prior"):
-        for name in names:
-            idata[group][name].attrs["units"] = unit_of[name]
-    return idata
-

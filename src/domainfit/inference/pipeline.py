@@ -21,6 +21,7 @@ from .emulator import Emulator
 from .fit import MapResult, Problem, check_budget, fit_posterior
 from .likelihood import EmulatorLikelihood
 from .predictive import posterior_predictive
+from .presence import shows_walls
 from .priors import Prior, PriorModel, default_priors
 from .report import save_json, save_netcdf, summarize
 
@@ -145,8 +146,6 @@ def posterior_from_images(
             raise DomainfitError(f"{which}shape {image.shape}: need one 2D grey-scale image")
         if not (math.isfinite(pixel_size) and pixel_size > 0):
             raise DomainfitError(f"{which}pixel size {pixel_size} m: pass a positive length, e.g. --pixel-size 15.6nm")
-        from .presence import shows_walls
-
         walls = shows_walls(np.asarray(image))
         if not walls:
             emulator = emulator.with_presence()
