@@ -1,5 +1,6 @@
 import jax
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 
 @pytest.fixture
@@ -7,3 +8,21 @@ def x64():
     """Run a test in float64 where its tolerance needs it."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_persistent_cache():
+    """Commands run in-process (``main([...])``) must not switch on the on-disk compilation cache:
+    once on, JAX keeps it for the whole process and serialises every later program of the suite
+    (CI crashed once inside that serialisation, jaxlib 0.10.2). Tests that want a cache set one up
+    themselves and hand it back with :func:`release_persistent_cache`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOMAINFIT_NO_CACHE", "1")
+        yield
+
+
+def release_persistent_cache(min_compile_time_s: float) -> None:
+    """Turn off a compilation cache a test switched on, so the rest of the process compiles without it."""
+    jax.config.update("jax_compilation_cache_dir", None)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time_s)
+    compilation_cache.reset_cache()

@@ -19,6 +19,8 @@ from domainfit.data.prior import PARAMETERS, with_bounds
 from domainfit.data.store import chunk_name
 from domainfit.errors import DomainfitError
 
+from conftest import release_persistent_cache
+
 # A tiny dataset whose relaxations mostly run to max_steps (tol out of reach): every chunk takes a
 # similar, non-trivial time, so a kill lands mid-run. 12 samples in 4 chunks of 3.
 ARGS = ["--cells", "32", "--count", "12", "--chunk", "3", "--batch", "3", "--max-steps", "1000", "--tol", "1e-12",
@@ -34,10 +36,25 @@ def config():
 def cache(tmp_path_factory):
     """One XLA compilation cache for this module and its subprocesses (the relaxation compiles once)."""
     folder = tmp_path_factory.mktemp("xla-cache")
+    min_time = jax.config.jax_persistent_cache_min_compile_time_secs
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     yield folder
-    jax.config.update("jax_compilation_cache_dir", None)
+    release_persistent_cache(min_time)
+
+
+def test_a_released_compilation_cache_stays_off(tmp_path):
+    """The suite's cache for subprocesses must not outlive its tests: with only the directory
+    unset, JAX kept writing every later program of the process into it."""
+    min_time = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.jit(lambda x: jax.numpy.sin(x) * 2.5)(np.ones(3)).block_until_ready()
+    written = len(os.listdir(tmp_path))
+    assert written >= 1
+    release_persistent_cache(min_time)
+    jax.jit(lambda x: jax.numpy.cos(x) * 3.5 + 1)(np.ones(7)).block_until_ready()
+    assert len(os.listdir(tmp_path)) == written
 
 
 def run_generate(out, cache, *extra, wait=True):
