@@ -97,6 +97,21 @@ def test_training_on_instrument_views_resumes_exactly_and_reads_images_as_traine
     assert a.mean == pytest.approx(b.mean, rel=1e-4)
 
 
+def test_a_uniform_state_recorded_without_noise_is_a_mid_grey_view():
+    # A low-ms state that coarsened to one domain, recorded by a clean instrument, has no contrast:
+    # rendering the training pool raised "image is constant" and stopped training on the low-ms set.
+    from domainfit.data.instruments import CLEAN as CLEAN_INSTRUMENTS
+    from domainfit.data.views import render_pool
+
+    mz = np.ones((2, 64, 64), np.float32)
+    mz[1, :, 32:] = -1.0  # one state with walls beside the uniform one
+    pool, families = render_pool(mz, np.arange(2), cell_size=4e-9, thickness=4e-9, prior=CLEAN_INSTRUMENTS,
+                                 views=2, seed=0, pixel_size=8e-9, pixels=32)  # fmt: skip
+    assert families == [["ideal", "ideal"], ["ideal", "ideal"]]
+    np.testing.assert_array_equal(pool[0], 0.0)
+    assert np.ptp(pool[1].astype(np.float32)) > 1.0  # the stripes keep their contrast
+
+
 def test_other_settings_in_a_training_folder_are_refused(trained, dataset):
     with pytest.raises(DomainfitError, match="other settings"):
         train(dataset, trained.out, tiny_config(learning_rate=1e-2), progress=False)

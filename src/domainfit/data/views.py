@@ -93,8 +93,12 @@ def render_pool(
             s = view_seed(seed, idx, j)
             inst = draw_instrument(prior, np.random.default_rng(s))
             raw = recorded(m, cell_size, thickness, inst, s + [1])
-            x = model_input(raw, inst.pixel_size, pixel_size)
-            out[i, j] = fit_canvas(x, pixels)
+            if np.ptp(raw) == 0:
+                # a uniform film recorded without noise or background: no contrast to normalise, mid-grey
+                # (``estimate`` refuses such a file, so the network never reads one)
+                out[i, j] = 0.0
+            else:
+                out[i, j] = fit_canvas(model_input(raw, inst.pixel_size, pixel_size), pixels)
             fam.append(inst.name)
             bar.update(1)
         families.append(fam)
