@@ -222,3 +222,66 @@ def test_compare_without_models_weighs_the_shipped_parameter_sets(monkeypatch):
     assert "posterior model probabilities" in str(c)
     with pytest.raises(DomainfitError, match="own box priors"):
         df.compare("example", priors=[inf.Prior.uniform("D", 0.2e-3, 0.9e-3)], particles=200, runs=2)
+
+
+def _example_sets(shift_co_pt, shift_low_ms):
+    """Two set emulators around the shipped CNN's statistics of the example image, each shifted by
+    a multiple of its spread (0: the image sits at that set's centre)."""
+    import domainfit as df
+    from domainfit.inference.learned import GEOMETRY_NAMES, geometry_values
+    from domainfit.nn import estimate, load_default
+
+    loaded = load_default()
+    img = df.estimation.read_image("example", flatten=loaded.flatten)
+    est = estimate(loaded, img.data, img.pixel_size)
+    obs = np.concatenate([[est.mean["D"] * 1e3, est.mean["sigma"]], geometry_values(est.support)])
+    names = ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES
+    spread = np.array([0.1, 0.01, 0.05, 0.5])
+    return {
+        "co-pt": _set_emulator("co-pt", obs + shift_co_pt * spread, spread, names,
+                               {"D": (0.0, 1e-3), "sigma": (0.05, 0.2)}, loaded.sha256),
+        "low-ms": _set_emulator("low-ms", obs + shift_low_ms * spread, spread, names,
+                                {"Ms": (200e3, 700e3), "sigma": (0.05, 0.2)}, loaded.sha256, seed=1),
+    }
+
+
+def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch, capsys):
+    """estimate --sets: the set whose statistics sit at the image's wins (as compare decides it); a
+    winner the CNN was not trained on makes the CNN's numbers untrustworthy, and the posterior is then
+    that set's (Ms and σ, D fixed at the set's 0) inside its box; a tie is 'not distinguishable'."""
+    import domainfit as df
+    from domainfit import comparison
+    from domainfit.cli import main
+    from domainfit.errors import UNTRUSTWORTHY_EXIT
+
+    from domainfit import set_choice
+
+    monkeypatch.setattr(set_choice, "PARTICLES", 200)
+    monkeypatch.setattr(set_choice, "RUNS", 2)
+    monkeypatch.setattr(comparison, "shipped_sets", lambda: _example_sets(0, 6))
+    r = df.estimate("example", sets=True)
+    chosen = r.report["parameter_set"]
+    assert chosen["best"] == "co-pt" and chosen["decided"] and chosen["probabilities"]["co-pt"] > 0.95
+    assert not any("parameter set" in x or "not trained on" in x for x in r.reasons)
+    assert str(r).startswith("parameter set: co-pt") or "parameter set: co-pt" in str(r).splitlines()[0]
+
+    monkeypatch.setattr(comparison, "shipped_sets", lambda: _example_sets(6, 0))
+    code = main(["estimate", "example", "--sets", "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == UNTRUSTWORTHY_EXIT and report["parameter_set"]["best"] == "low-ms"
+    assert "which the CNN was not trained on (co-pt)" in report["reasons"][0]
+    cfg = df.PosteriorConfig(chains=2, samples=200, warmup=200, predictive=0)
+    r = df.estimate("example", sets=True, posterior=cfg)
+    post = r.report["posterior"]
+    assert post["D"]["fixed"] and post["D"]["mean"] == 0.0
+    assert not post["Ms"]["fixed"] and 200 <= post["Ms"]["hdi_low"] < post["Ms"]["hdi_high"] <= 700
+    assert r.report["emulator"]["component"] == "low-ms"
+    assert r.report["warnings"][0].startswith("the image is explained by the low-ms set")
+    assert not any("not trained on" in x for x in r.reasons)  # the posterior's numbers are the set's own
+
+    monkeypatch.setattr(comparison, "shipped_sets", lambda: _example_sets(0, 0))
+    r = df.estimate("example", sets=True)
+    assert not r.report["parameter_set"]["decided"] and r.reasons[0].startswith("the parameter sets are not distinguishable")
+    assert abs(r.report["parameter_set"]["probabilities"]["co-pt"] - 0.5) < 0.3
+    with pytest.raises(DomainfitError, match="own box prior"):
+        df.estimate("example", sets=True, posterior=True, priors=[inf.Prior.uniform("sigma", 0.05, 0.1)])

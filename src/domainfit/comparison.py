@@ -186,7 +186,7 @@ def compare(
     import jax
 
     from . import inference
-    from .estimation import load_model, parse_fixes, read_image
+    from .estimation import _is_domain_image, load_model, parse_fixes, read_image
     from .inference.learned import check_same_model, learned_names, summary_with_cnn
     from .inference.setup import check_fixes
     from .nn import estimate as cnn_estimate
@@ -214,7 +214,10 @@ def compare(
         cnn = "default"  # the shipped emulator's statistics are the shipped CNN's estimates
     loaded = None if cnn is None else load_model(cnn)
     # a CNN trained on instrument views reads images with their background removed before clipping
-    img = read_image(image, pixel_size, invert=invert, flatten=None if loaded is None else loaded.flatten)
+    # (a DomainImage was read already, background and all: as it is)
+    read_already = _is_domain_image(image)
+    img = read_image(image, pixel_size, invert=invert,
+                     flatten=None if loaded is None or read_already else loaded.flatten)
     data = jax.numpy.asarray(img.data)
     area = img.shape[0] * img.shape[1] * img.pixel_size**2
     notices = list(img.notes) + notices

@@ -260,6 +260,7 @@ def estimate(
     single_view: bool = False,
     progress: bool = False,
     measurements=(),
+    sets: bool = False,
 ) -> EstimateResult:
     """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
 
@@ -287,6 +288,10 @@ def estimate(
         measurements: scalar measurements of the film (``inference.Measurement``, e.g.
             ``inference.parse_measurement("dmi_field", "28mT±3mT")``), joined to the posterior's
             likelihood; they need ``posterior``.
+        sets: first weigh the shipped parameter sets (co-pt, low-ms) on the image as ``compare``
+            does (``set_choice``): the report names the set that explains it with posterior
+            probabilities, says first when they are not distinguishable or when the winner is a set
+            the CNN was not trained on, and the posterior uses the winning set's emulator and box.
     """
     import jax
 
@@ -314,6 +319,13 @@ def estimate(
         if len(image) == 1:
             image, several = image[0], False
             pixel_size = pixel_size[0] if isinstance(pixel_size, (list, tuple)) else pixel_size
+    if sets:
+        from .set_choice import check_sets_options
+
+        check_sets_options(model=model, emulator=None if config is None else config.emulator, priors=priors)
+        if several:
+            raise DomainfitError("sets=True (--sets) weighs the parameter sets on one image; the comparison of "
+                                 "several images of one film is not built: compare each image (domainfit compare)")
     if several:
         return _estimate_several(list(image), pixel_size=pixel_size, model=model, config=config, priors=priors,
                                  fixes=fixes, key=key, invert=invert, flatten=flatten, instrument=instrument, lift=lift,
@@ -348,11 +360,26 @@ def estimate(
            "invert": invert, "flatten": flatten, "model": str(loaded.path), "instrument": settings["given"] or None,
            "single_view": single_view, "seed": seed, "domainfit_version": _version()}
     result = EstimateResult(report=report, config=run, cnn=cnn, image=img, model=loaded)
+    if sets:
+        from .set_choice import weigh_sets
+
+        key, k_sets = jax.random.split(key)
+        choice = weigh_sets(img, loaded, fixes=fixes, key=k_sets, posterior=config is not None)
+        report["parameter_set"] = choice.block
+        report["reasons"] = choice.reasons + report["reasons"]
+        report["trustworthy"] = not report["reasons"]
+        report["warnings"] = choice.reasons + choice.warnings + report.get("warnings", [])
+        run["parameter_set"] = choice.block["best"]
+        if config is not None:
+            candidates = [choice.candidate]
+        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
     if config is not None:
         from .posterior_run import run_posterior
 
         run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
                       measurements=measurements)
+        if sets:  # the sets' verdict leads the posterior's warnings too
+            report["warnings"] = choice.reasons + choice.warnings + report["warnings"]
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
     return result
 
@@ -487,6 +514,11 @@ def _text_lines(result: EstimateResult) -> list[str]:
         from .posterior_run import posterior_lines
 
         lines = ["CNN estimate:", *lines, *posterior_lines(report)]
+    chosen = report.get("parameter_set")
+    if chosen:
+        probs = ", ".join(f"{n} {p:.2g}" for n, p in chosen["probabilities"].items())
+        verdict = "decided" if chosen["decided"] else "not distinguishable"
+        lines = [f"parameter set: {chosen['best']} (posterior probabilities {probs}; {verdict})", *lines]
     if report["reasons"]:
         lines = ["NOT TRUSTWORTHY — do not rely on these numbers:", *(f"  - {r}" for r in report["reasons"]), *lines]
     loaded = result.model

@@ -58,7 +58,7 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
     chosen = candidates[choose_emulator(cnn.mean, cnn.sd, [c["emulator"] for c in candidates])]
     emulator, emu_path = chosen["emulator"], chosen["emulator_path"]
     prior, boxed = chosen["prior_model"], chosen["boxed"]
-    seed, notices = seed_from_cnn(cnn.mean, emulator.box, boxed)
+    seed, notices = seed_from_cnn({**cnn.mean, **chosen.get("start", {})}, emulator.box, boxed)
     notices += check_fixes(emulator, fixes)
     if not math.isfinite(emulator.surrogate_error):
         notices.append(f"the emulator's cross-validated error is unknown ({emu_path} has no finite "

@@ -41,6 +41,10 @@ def add_parser(sub, parents) -> None:
                    "--instrument and --resolution the spreads follow the calibration at these settings)")
     p.add_argument("--resolution", help="instrument resolution (point-spread FWHM: tip or sensor size), e.g. 30nm "
                    "(checked against training; used by the spread calibration as --lift is)")
+    p.add_argument("--sets", action="store_true",
+                   help="first weigh the shipped parameter sets (co-pt, low-ms) on the image, as `domainfit compare "
+                        "IMAGE` does: name the set that explains it with posterior probabilities, say when they are "
+                        "not distinguishable, and with --posterior refine under the winning set's emulator and box")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write report.json and config.json here; with --posterior also idata.nc, pair.png, predictive.png")
     g = p.add_argument_group("posterior (Bayesian refinement with the model's emulator; see docs/inference.md; "
@@ -123,7 +127,7 @@ def run(args) -> int:
     result = domainfit.estimate(
         args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
-        resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress,
+        resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress, sets=args.sets,
     )
     if args.out is not None:
         result.save(args.out)
