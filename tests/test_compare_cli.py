@@ -199,8 +199,6 @@ def test_compare_without_models_weighs_the_shipped_parameter_sets(monkeypatch):
     from domainfit.inference.learned import GEOMETRY_NAMES, geometry_values
     from domainfit.nn import estimate, load_default
 
-    with pytest.raises(DomainfitError, match="ships no emulator of the parameter set"):
-        comparison.shipped_sets()  # (until the sets' emulators are fitted and installed)
     loaded = load_default()
     img = df.estimation.read_image("example", flatten=loaded.flatten)
     est = estimate(loaded, img.data, img.pixel_size)
@@ -285,3 +283,29 @@ def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch
     assert abs(r.report["parameter_set"]["probabilities"]["co-pt"] - 0.5) < 0.3
     with pytest.raises(DomainfitError, match="own box prior"):
         df.estimate("example", sets=True, posterior=True, priors=[inf.Prior.uniform("sigma", 0.05, 0.1)])
+
+
+def test_the_shipped_sets_are_installed_and_decide_the_example(monkeypatch, capsys):
+    """The sets' emulators ship with the package (small, the shipped CNN's statistics, a presence
+    model each) and `compare example` — a co-pt simulation (D 0.71 mJ/m², σ 0.195) — names co-pt,
+    decided; a set that is not installed is a one-line error."""
+    from domainfit import comparison
+    from domainfit.inference import Emulator
+    from domainfit.inference.learned import GEOMETRY_NAMES
+    from domainfit.nn import load_default
+
+    files = comparison.shipped_sets()
+    assert set(files) == set(comparison.SETS)
+    sha = load_default().sha256
+    for name, path in files.items():
+        assert path.stat().st_size < 200_000
+        emu = Emulator.load(path)
+        assert emu.component == name and emu.presence is not None
+        assert tuple(emu.stat_names) == ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES
+        assert emu.error_report["learned_model_sha256"] == sha
+    assert main(["compare", "example", "--particles", "200", "--runs", "2", "--json", "-"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["best"] == "co-pt" and table["decided"] and table["probabilities"]["co-pt"] > 0.95
+    monkeypatch.setattr(comparison, "SETS", ("co-pt", "thin-ni"))
+    with pytest.raises(DomainfitError, match="ships no emulator of the parameter set thin-ni"):
+        comparison.shipped_sets()
