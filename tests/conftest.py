@@ -26,3 +26,14 @@ def release_persistent_cache(min_compile_time_s: float) -> None:
     jax.config.update("jax_compilation_cache_dir", None)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time_s)
     compilation_cache.reset_cache()
+
+
+@pytest.fixture(autouse=True)
+def mappings_below_the_limit():
+    """JAX keeps every program it compiled for the life of the process, each in memory mappings of
+    its own: the suite passed vm.max_map_count after ~285 tests and LLVM's loader segfaulted (CI exit
+    139). Release them whenever the process holds half its allowed mappings (``domainfit._compiled``)."""
+    from domainfit._compiled import release_if_crowded
+
+    release_if_crowded()
+    yield
