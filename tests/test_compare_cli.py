@@ -254,7 +254,7 @@ def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch
 
     from domainfit import set_choice
 
-    monkeypatch.setattr(set_choice, "PARTICLES", 200)
+    monkeypatch.setattr(set_choice, "PARTICLES", 100)
     monkeypatch.setattr(set_choice, "RUNS", 2)
     monkeypatch.setattr(comparison, "shipped_sets", lambda: _example_sets(0, 6))
     r = df.estimate("example", sets=True)
