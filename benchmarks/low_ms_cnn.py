@@ -34,7 +34,7 @@ from domainfit import nn
 from domainfit._files import atomic_write
 from domainfit.data import Dataset
 from domainfit.data.instruments import BINARY, TEST
-from domainfit.nn.recorded import recorded_readings
+from domainfit.nn.recorded import Readings, recorded_readings
 from domainfit.nn.train import validation_mask
 
 Z90 = 1.6448536269514722
@@ -113,10 +113,7 @@ def main() -> None:
         parts = [recorded_readings(loaded, ds, rows, prior=prior, draws=draws, seed=SEED + i, pixel_size=p,
                                    fields_of_view=fovs, family="binary" if prior is BINARY else None)
                  for i, p in enumerate(pixels)]  # fmt: skip
-        r = parts[0]
-        for extra in parts[1:]:
-            r = type(r)(**{k: (getattr(r, k) + getattr(extra, k)) if isinstance(getattr(r, k), list)
-                           else np.concatenate([getattr(r, k), getattr(extra, k)]) for k in r.__dataclass_fields__})  # fmt: skip
+        r = Readings.joined(parts)
         rows_out = [metrics(r, loaded, f) for f in fovs]
         report(name, rows_out)
         results["networks"][name] = {"run": str(run), "targets": list(loaded.targets), "per_field_of_view": rows_out}

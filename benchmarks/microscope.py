@@ -42,7 +42,7 @@ from domainfit.data import Dataset
 from domainfit.data.instruments import BINARY, CLEAN, TEST
 from domainfit.data.views import recorded
 from domainfit.imaging import Instrument, flatten_background, normalise_contrast
-from domainfit.nn.recorded import recorded_readings
+from domainfit.nn.recorded import Readings, recorded_readings
 from domainfit.units import user_unit
 
 Z90 = 1.6448536269514722
@@ -159,12 +159,7 @@ def main() -> None:
         parts = [recorded_readings(model, ds, rows, prior=prior, family=None if fam == "clean" else fam,
                                    pixel_size=p, seed=SEED + 100 * d + i, draws=1 if fam == "clean" else draws)
                  for d, (ds, rows) in enumerate(zip(sets, picks)) for i, p in enumerate(pixels)]  # fmt: skip
-        out = parts[0]
-        for extra in parts[1:]:
-            out = type(out)(**{k: (getattr(out, k) + getattr(extra, k)) if isinstance(getattr(out, k), list)
-                               else np.concatenate([getattr(out, k), getattr(extra, k)])
-                               for k in out.__dataclass_fields__})  # fmt: skip
-        return out
+        return Readings.joined(parts)
 
     readings = {}
     for fam in families:

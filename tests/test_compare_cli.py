@@ -196,20 +196,8 @@ def test_compare_without_models_weighs_the_shipped_parameter_sets(monkeypatch):
     image's are wins; the probabilities are exp(log Z) normalised; a missing set is a one-line error."""
     import domainfit as df
     from domainfit import comparison
-    from domainfit.inference.learned import GEOMETRY_NAMES, geometry_values
-    from domainfit.nn import estimate, load_default
 
-    loaded = load_default()
-    img = df.estimation.read_image("example", flatten=loaded.flatten)
-    est = estimate(loaded, img.data, img.pixel_size)
-    obs = np.concatenate([[est.mean["D"] * 1e3, est.mean["sigma"]], geometry_values(est.support)])
-    names = ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES
-    spread = np.array([0.1, 0.01, 0.05, 0.5])
-    sets = {
-        "co-pt": _set_emulator("co-pt", obs, spread, names, {"D": (0.0, 1e-3), "sigma": (0.05, 0.2)}, loaded.sha256),
-        "low-ms": _set_emulator("low-ms", obs + 6 * spread, spread, names, {"Ms": (200e3, 700e3), "sigma": (0.05, 0.2)},
-                                loaded.sha256, seed=1),
-    }
+    sets = _example_sets(0, 6)
     monkeypatch.setattr(comparison, "shipped_sets", lambda: sets)
     c = df.compare("example", particles=200, runs=2)
     t = c.table

@@ -324,7 +324,7 @@ def estimate(
     if sets:
         from .set_choice import check_sets_options
 
-        check_sets_options(model=model, emulator=None if config is None else config.emulator, priors=priors)
+        check_sets_options(emulator=None if config is None else config.emulator, priors=priors)
         if several:
             raise DomainfitError("sets=True (--sets) weighs the parameter sets on one image; the comparison of "
                                  "several images of one film is not built: compare each image (domainfit compare)")

@@ -58,7 +58,7 @@ def weigh_sets(image, loaded, *, fixes: dict, key, posterior: bool, particles: i
 
     files = shipped_sets()
     emulators = model_emulators(files)
-    c = compare(image, models=files, preset=None, fix={name: fixes for name in files}, cnn=loaded,
+    c = compare(image, models={name: emu for name, (emu, _) in emulators.items()}, preset=None, fix={name: fixes for name in files}, cnn=loaded,
                 particles=particles or PARTICLES, runs=runs or RUNS, key=key)
     t = c.table
     best = t["best"]
@@ -112,7 +112,7 @@ def _trained_sets(loaded) -> set | None:
     return out
 
 
-def check_sets_options(*, model, emulator, priors) -> None:
+def check_sets_options(*, emulator, priors) -> None:
     """Refuse options that contradict weighing the shipped sets (before any work)."""
     if emulator is not None:
         raise DomainfitError("sets=True (--sets) uses the shipped sets' emulators: do not name one (--emulator)")

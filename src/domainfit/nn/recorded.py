@@ -61,6 +61,15 @@ class Readings:
     instruments: list
     reasons: list
 
+    @classmethod
+    def joined(cls, parts: list["Readings"]) -> "Readings":
+        """The readings of ``parts`` one after another."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            values = [getattr(p, f.name) for p in parts]
+            out[f.name] = [x for v in values for x in v] if isinstance(values[0], list) else np.concatenate(values)
+        return cls(**out)
+
     def select(self, mask: np.ndarray) -> "Readings":
         """The readings where ``mask`` [N] is True."""
         mask = np.asarray(mask, bool)
