@@ -193,7 +193,9 @@ def main() -> None:
         # ~30 cases, LLVM fails with "Cannot allocate memory" (seen on the 2-core/24 GiB machine).
         jax.clear_caches()
         if args.json is not None:  # after every case: an interrupted study resumes where it stopped
-            atomic_write(args.json, json.dumps({"run": run, "cases": cases}, indent=1))
+            seen = {c["index"] for c in cases}  # and the earlier cases of rows still ahead
+            atomic_write(args.json, json.dumps({"run": run, "cases": cases + [c for i, c in done.items() if i not in seen]},
+                                               indent=1))
     summary = summarise(cases, args.hdi)
     if args.instruments:  # coverage per instrument family as well
         for fam in sorted({c["instrument"]["name"] for c in cases}):

@@ -1,7 +1,7 @@
 """Which parameter set made this image? The shipped sets' comparison on held-out recorded images.
 
 Each set's emulator of the shipped CNN's statistics and the sign's geometry (`emulator --learned
---geometry`) is fitted on the states of even chunk number of its dataset (`--draws` instrument views
+--geometry`) is fitted on the states of even chunk number of its dataset (`FITS`: degrees and instrument views
 per state, drawn from the CNN's training distribution); every state of odd chunk number is then
 recorded by one instrument drawn from `data.instruments.TEST` (its own seed stream: no fitting view
 repeats) and compared as `domainfit compare IMAGE` compares the sets (each under its own box prior).
@@ -43,11 +43,17 @@ def chunk_rows(ds: Dataset, parity: int) -> np.ndarray:
     return np.nonzero((chunk % 2 == parity) & np.asarray(ds.converged, bool))[0]
 
 
-def fit_set(data: str, loaded, rows, draws: int):
+FITS = {"co-pt": (3, 2, 4), "low-ms": (2, 1, 2)}
+"""(degree of μ, degree of log σ², instrument views per state) of each shipped set emulator. co-pt: 3/2
+with 4 views since 3 Dec 2026 (2/1 with 2 views failed the SBC of D, docs/inference.md)."""
+
+
+def fit_set(data: str, loaded, rows, fit: tuple[int, int, int]):
     from domainfit.inference import emulator_from_dataset
 
-    return emulator_from_dataset(data, learned=loaded, draws=draws, geometry=True, degree=2, degree_var=1,
-                                 rows=rows, key=jax.random.key(0))
+    degree, degree_var, draws = fit
+    return emulator_from_dataset(data, learned=loaded, draws=draws, geometry=True, degree=degree,
+                                 degree_var=degree_var, rows=rows, key=jax.random.key(0))
 
 
 def main() -> None:
@@ -57,7 +63,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copt", required=True)
     ap.add_argument("--lowms", required=True)
-    ap.add_argument("--draws", type=int, default=2, help="instrument views per fitting state (default 2)")
+    ap.add_argument("--draws", type=int, help="instrument views per fitting state, with degrees 2/1 for both sets "
+                                              "(default: each set's shipped fit, FITS)")
     ap.add_argument("--particles", type=int, default=400)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--max-images", type=int, default=10_000, help="held-out images per set at most")
@@ -73,7 +80,8 @@ def main() -> None:
         raise SystemExit("--save-only needs --save DIR")
     emulators = {}
     for name, ds in sets.items():
-        emulators[name] = fit_set(data[name], loaded, chunk_rows(ds, 0), args.draws)
+        emulators[name] = fit_set(data[name], loaded, chunk_rows(ds, 0), FITS[name] if args.draws is None
+                                  else (2, 1, args.draws))
         rep = emulators[name].error_report
         print(f"{name}: emulator on {rep['n_views']} views ({rep['n_walls']} with walls), CV surrogate error "
               f"{rep.get('surrogate_error', float('nan')):.3f}, 90 % coverage {rep.get('coverage_90', float('nan')):.3f}",
@@ -122,7 +130,7 @@ def main() -> None:
                 median_error=float(np.median([x["error"] for x in sel])))
         table.setdefault(name, {})["refused"] = len(refused)
     out = dict(table=table, fitted={n: e.error_report for n, e in emulators.items()}, results=results,
-               settings=dict(draws=args.draws, particles=args.particles, runs=args.runs),
+               settings=dict(draws=args.draws, fits=FITS if args.draws is None else None, particles=args.particles, runs=args.runs),
                machine=dict(platform=platform.platform(), cpus=os.cpu_count()),
                wall_time_s=round(time.perf_counter() - t0, 1))
     print(json.dumps(table, indent=1))

@@ -54,3 +54,4 @@ from .predictive import posterior_predictive as posterior_predictive
 from .presence import Presence as Presence, fit_presence as fit_presence, shows_walls as shows_walls
 from .priors import PARAMETERS as PARAMETERS, Prior as Prior, PriorModel as PriorModel, default_priors as default_priors
 from .report import save_json as save_json, save_netcdf as save_netcdf, summarize as summarize
+from .sbc import coverage as coverage, rank_uniformity as rank_uniformity, sbc_rank as sbc_rank
