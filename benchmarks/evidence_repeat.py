@@ -22,9 +22,6 @@ import time
 
 import numpy as np
 
-STREAM = 0x5E75  # benchmarks/set_comparison.py's: the same recorded images
-
-
 def main() -> None:
     import domainfit as df
     from domainfit._files import atomic_write
@@ -34,6 +31,7 @@ def main() -> None:
     from domainfit.data.views import recorded
     from domainfit.errors import DomainfitError
     from domainfit.nn import load_default
+    from set_comparison import STREAM, chunk_rows  # the same recorded images as set_comparison.py
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copt", required=True)
@@ -49,8 +47,7 @@ def main() -> None:
     results = []
     for name, path in (("co-pt", args.copt), ("low-ms", args.lowms)):
         ds = Dataset(path)
-        chunk = np.asarray(ds.index) // int(ds.meta["identity"]["chunk_size"])
-        rows = np.nonzero((chunk % 2 == 1) & np.asarray(ds.converged, bool))[0][: args.max_images]
+        rows = chunk_rows(ds, 1)[: args.max_images]
         cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
         for r in rows:
             s = [STREAM, int(ds.index[r])]

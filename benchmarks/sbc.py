@@ -35,12 +35,6 @@ STREAM = 0x5BC
 """Seed stream of the recording instruments (no training, fitting or other benchmark draw uses it)."""
 
 
-def held_out_rows(ds, parity: int = 1) -> np.ndarray:
-    """Rows of converged states whose chunk number has ``parity`` (odd: held out from the set emulators)."""
-    chunk = np.asarray(ds.index) // int(ds.meta["identity"]["chunk_size"])
-    return np.nonzero((chunk % 2 == parity) & np.asarray(ds.converged, bool))[0]
-
-
 def run_case(ds, row: int, loaded, emulator_path: Path, args, rng_ranks) -> dict:
     import domainfit as df
     from domainfit.data.instruments import TEST, draw_instrument
@@ -261,7 +255,9 @@ def main() -> None:
     ds = Dataset(args.data)
     if ds.meta["identity"].get("preset") not in (None, args.set):
         raise SystemExit(f"{args.data} is a {ds.meta['identity'].get('preset')} dataset, not {args.set}")
-    rows = held_out_rows(ds)[: args.max_images]
+    from set_comparison import chunk_rows  # benchmarks/ is on the path of a script run from it
+
+    rows = chunk_rows(ds, 1)[: args.max_images]  # odd chunks: held out from the set emulators
     if args.part:
         i, n = map(int, args.part.split("/"))
         rows = rows[i::n]
