@@ -8,11 +8,14 @@ stderr and exit code 2 (``DomainfitError``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import NoReturn
 
 from ..errors import DomainfitError
 from . import calibrate, compare, emulator, estimate, evaluate, generate, inspect, simulate, train
 from ._common import check_json_file, json_parent
+from ._interrupt import StopOnInterrupt
 
 COMMANDS = (simulate, inspect, generate, train, evaluate, calibrate, estimate, compare, emulator)
 """The command modules, in the order ``domainfit --help`` lists them."""
@@ -37,26 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _redeliver_interrupt(hook_args) -> None:
-    """``sys.unraisablehook`` while a command runs: a Ctrl-C that lands in a callback Python cannot
-    raise from (JAX's garbage-collection hook) is delivered again a moment later, so that it stops
-    the command as any other Ctrl-C does instead of printing a traceback and going on."""
-    import os
-    import signal
-    import threading
-
-    if issubclass(hook_args.exc_type, KeyboardInterrupt):
-        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
-        return
-    sys.__unraisablehook__(hook_args)
-
-
 def _load_dependencies() -> None:
     """Import the numerical stack (seconds) with Ctrl-C ending the process at once: nothing has been
     written yet, and an interrupt inside an extension's start-up would otherwise surface as an
     ImportError or a traceback from a garbage-collection callback."""
     import importlib
-    import os
     import signal
     import threading
 
@@ -77,26 +65,40 @@ def _load_dependencies() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``domainfit`` command; returns the exit code."""
-    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
-    try:
-        return _main(argv)
-    finally:
-        sys.unraisablehook = previous_hook
+    """Entry point of the ``domainfit`` command; returns the exit code (130 after Ctrl-C)."""
+    with StopOnInterrupt() as interrupts:
+        try:
+            args = build_parser().parse_args(argv)
+            check_json_file(args)  # a --json FILE that cannot be written is refused before any work
+            _load_dependencies()
+            return args.handler(args)
+        except DomainfitError as err:
+            print(f"domainfit: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            interrupts.stopped()
+            print("domainfit: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:  # the reader went away (`domainfit estimate … | head`): not an error of ours
+            sys.stdout = None
+            return 0
 
 
-def _main(argv: list[str] | None) -> int:
+def run() -> NoReturn:
+    """The ``domainfit`` program (console script and ``python -m domainfit``): :func:`main`, then exit.
+
+    After Ctrl-C the process ends at once (``os._exit``) instead of finalising the interpreter:
+    XLA's compiler threads may still be working on the interrupted program (a segfault at exit was
+    seen, 1 in ~40), and JAX's exit hooks would take a late Ctrl-C as a traceback."""
     try:
-        args = build_parser().parse_args(argv)
-        check_json_file(args)  # a --json FILE that cannot be written is refused before any work
-        _load_dependencies()
-        return args.handler(args)
-    except DomainfitError as err:
-        print(f"domainfit: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("domainfit: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (`domainfit estimate … | head`): not an error of ours
-        sys.stdout = None
-        return 0
+        code = main()
+    except KeyboardInterrupt:  # one that landed after main's own handling
+        code = 130
+    if code == 130:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or vanished stream; the exit code says it
+                pass
+        os._exit(130)
+    raise SystemExit(code)
