@@ -48,11 +48,11 @@ FITS = {"co-pt": (3, 2, 4), "low-ms": (2, 1, 2)}
 with 4 views since 3 Dec 2026 (2/1 with 2 views failed the SBC of D, docs/inference.md)."""
 
 
-def fit_set(data: str, loaded, rows, fit: tuple[int, int, int]):
+def fit_set(data: str, loaded, rows, fit: tuple[int, int, int], geometry: str = "sign"):
     from domainfit.inference import emulator_from_dataset
 
     degree, degree_var, draws = fit
-    return emulator_from_dataset(data, learned=loaded, draws=draws, geometry=True, degree=degree,
+    return emulator_from_dataset(data, learned=loaded, draws=draws, geometry=geometry, degree=degree,
                                  degree_var=degree_var, rows=rows, key=jax.random.key(0))
 
 
@@ -71,6 +71,10 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--save", type=Path, help="also fit on all states and save the sets' emulators here")
     ap.add_argument("--save-only", action="store_true", help="with --save: only fit and save (no measurement)")
+    ap.add_argument("--geometry", choices=("sign", "domains"), default="sign",
+                    help="the geometry statistics of the fitted emulators (default sign, as shipped)")
+    ap.add_argument("--shipped", action="store_true",
+                    help="measure the installed set emulators instead of fitting them (no even chunks needed)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     loaded = load_default()
@@ -78,10 +82,18 @@ def main() -> None:
     sets = {name: Dataset(path) for name, path in data.items()}
     if args.save_only and not args.save:
         raise SystemExit("--save-only needs --save DIR")
+    if args.shipped and (args.save or args.draws is not None):
+        raise SystemExit("--shipped measures the installed emulators: no --save, no --draws")
     emulators = {}
     for name, ds in sets.items():
+        if args.shipped:
+            from domainfit.comparison import shipped_sets
+            from domainfit.inference import Emulator
+
+            emulators[name] = Emulator.load(shipped_sets()[name])
+            continue
         emulators[name] = fit_set(data[name], loaded, chunk_rows(ds, 0), FITS[name] if args.draws is None
-                                  else (2, 1, args.draws))
+                                  else (2, 1, args.draws), args.geometry)
         rep = emulators[name].error_report
         print(f"{name}: emulator on {rep['n_views']} views ({rep['n_walls']} with walls), CV surrogate error "
               f"{rep.get('surrogate_error', float('nan')):.3f}, 90 % coverage {rep.get('coverage_90', float('nan')):.3f}",
@@ -130,7 +142,7 @@ def main() -> None:
                 median_error=float(np.median([x["error"] for x in sel])))
         table.setdefault(name, {})["refused"] = len(refused)
     out = dict(table=table, fitted={n: e.error_report for n, e in emulators.items()}, results=results,
-               settings=dict(draws=args.draws, fits=FITS if args.draws is None else None, particles=args.particles, runs=args.runs),
+               settings=dict(shipped=args.shipped, geometry=None if args.shipped else args.geometry, draws=args.draws, fits=FITS if args.draws is None else None, particles=args.particles, runs=args.runs),
                machine=dict(platform=platform.platform(), cpus=os.cpu_count()),
                wall_time_s=round(time.perf_counter() - t0, 1))
     print(json.dumps(table, indent=1))

@@ -153,3 +153,15 @@ def test_ctrl_c_during_start_up_is_an_interrupt_not_a_traceback():
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 130 and "Traceback" not in err, (delay, err[-1500:])
         assert err.strip().endswith("domainfit: interrupted") and "D =" not in out
+
+
+def test_emulator_geometry_option_takes_sign_by_default_or_domains(capsys):
+    from domainfit.cli import build_parser
+
+    parse = build_parser().parse_args
+    base = ["emulator", "--data", "d", "--model", "m", "--learned"]
+    assert parse(base).geometry is None
+    assert parse(base + ["--geometry"]).geometry == "sign"
+    assert parse(base + ["--geometry", "domains"]).geometry == "domains"
+    assert main(base + ["--geometry", "edges"]) == 2
+    assert "invalid choice: 'edges'" in capsys.readouterr().err

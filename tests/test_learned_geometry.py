@@ -10,7 +10,7 @@ from domainfit import DomainfitError
 from domainfit.data.instruments import draw_instrument
 from domainfit.data.store import Dataset
 from domainfit.data.views import recorded
-from domainfit.inference.learned import GEOMETRY_NAMES, recorded_cnn_statistics, summary_with_cnn
+from domainfit.inference.learned import GEOMETRIES, recorded_cnn_statistics, summary_with_cnn
 from domainfit.inference.presence import shows_walls
 from domainfit.nn import estimate, load_default
 from domainfit.nn.recorded import _STREAM
@@ -18,12 +18,14 @@ from domainfit.nn.recorded import _STREAM
 from nn_helpers import write_synthetic_dataset
 
 
-def test_training_views_and_a_users_image_give_the_same_statistics(tmp_path):
+@pytest.mark.parametrize("geometry", [True, "domains"])
+def test_training_views_and_a_users_image_give_the_same_statistics(tmp_path, geometry):
     loaded = load_default()
     ds = Dataset(write_synthetic_dataset(tmp_path / "d", count=4, pixels=256, preset="co-pt", mz=True, chunk=4))
     rows = np.arange(3)
-    names, values, params, area, walls = recorded_cnn_statistics(loaded, ds, rows, draws=2, seed=5, geometry=True)
-    assert names == ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES and values.shape == (6, 4)
+    names, values, params, area, walls = recorded_cnn_statistics(loaded, ds, rows, draws=2, seed=5, geometry=geometry)
+    kind = "sign" if geometry is True else geometry
+    assert names == ("cnn_D", "cnn_sigma") + GEOMETRIES[kind] and values.shape == (6, 4)
     cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
     for k, (r, j) in enumerate([(r, j) for r in rows for j in range(2)]):
         s = [5, _STREAM, int(ds.index[r]), j]
@@ -38,6 +40,8 @@ def test_training_views_and_a_users_image_give_the_same_statistics(tmp_path):
     assert np.all(np.abs(values[:, 2]) < 2) and np.all(values[:, 3] > 0)
     with pytest.raises(DomainfitError, match="support"):
         summary_with_cnn(est.mean, names)
+    with pytest.raises(DomainfitError, match="geometry 'edges'"):
+        recorded_cnn_statistics(loaded, ds, rows, draws=1, seed=5, geometry="edges")
 
 
 def test_a_uniform_state_recorded_without_noise_is_a_view_without_walls(tmp_path):

@@ -21,6 +21,8 @@ from domainfit.nn.support import (
     UNTRUSTWORTHY_EXIT,
     assess,
     check_size,
+    domain_geometry,
+    domain_sign,
     fit_reference,
     pattern_contrast,
     pattern_geometry,
@@ -43,6 +45,30 @@ def test_pattern_geometry_equals_the_stats_estimators():
     assert g["period"] == pytest.approx(float(stats.domain_period(jnp.asarray(x), 16e-9)), rel=1e-5)
     assert g["wall_density"] == pytest.approx(float(stats.wall_density(jnp.asarray(x), 16e-9, periodic=False)), rel=1e-6)
     assert pattern_geometry(np.ones((64, 64)), 16e-9) == {"period": math.inf, "wall_density": 0.0}
+
+
+def test_domain_sign_reads_the_domains_where_the_image_is_weak_inside_them():
+    # Micrometre domains whose image is strong only near the walls (the field over a thin film of a
+    # wide domain, a blurred or noisy view): the plain sign counts every noise crossing inside the
+    # domains as a wall; the domain sign keeps the pattern's own walls.
+    from scipy.ndimage import distance_transform_edt
+
+    pixel = 16e-9
+    m = maze(256, pixel, period=1.2e-6, seed=3)
+    truth = pattern_geometry(m, pixel)
+    edge = (m != np.roll(m, 1, 0)) | (m != np.roll(m, 1, 1))
+    near_wall = np.exp(-distance_transform_edt(~edge) * pixel / 40e-9)  # contrast within ~40 nm of a wall
+    rng = np.random.default_rng(0)
+    for noise in (0.05, 0.1):  # a strong noise pixel inside a domain would seed a cell of the wrong sign
+        image = m * (0.05 + near_wall) + rng.normal(0, noise, m.shape)
+        plain, domains = pattern_geometry(image, pixel), domain_geometry(image, pixel)
+        assert plain["wall_density"] > 3 * truth["wall_density"]  # noise makes walls
+        assert domains["wall_density"] == pytest.approx(truth["wall_density"], rel=0.15)
+        assert domains["period"] == pytest.approx(truth["period"], rel=0.15)
+        assert np.mean(domain_sign(image) == m) > 0.97
+    # a clean or saturated image is its own sign, and a constant one has no walls
+    assert np.array_equal(domain_sign(0.8 * m), m)
+    assert domain_geometry(np.full((32, 32), 0.3), pixel) == {"period": math.inf, "wall_density": 0.0}
 
 
 def test_transition_width_is_the_analytic_width_of_a_tanh_wall():

@@ -39,9 +39,10 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--draws", type=int, default=4,
                    help="with --learned and a model trained on instrument views: instrument draws per state (default 4)")
     p.add_argument("--draw-seed", type=int, default=1, help="seed of those instrument draws (default 1)")
-    p.add_argument("--geometry", action="store_true",
-                   help="with --learned on instrument views: also the period and wall density of each view's sign "
-                   "as the CNN reads it (statistics that tell parameter sets apart; docs/inference.md)")
+    p.add_argument("--geometry", nargs="?", const="sign", choices=("sign", "domains"),
+                   help="with --learned on instrument views: also the period and wall density of each view — of its "
+                   "sign as the CNN reads it (sign, the default) or of its domains, where noise in the image's weak "
+                   "places makes no walls (domains); statistics that tell parameter sets apart (docs/inference.md)")
     p.set_defaults(handler=run)
 
 

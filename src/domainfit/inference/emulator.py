@@ -522,7 +522,7 @@ def emulator_from_dataset(
     learned=None,
     draws: int = 4,
     draw_seed: int = 1,
-    geometry: bool = False,
+    geometry: bool | str = False,
     rows: np.ndarray | None = None,
 ) -> Emulator:
     """Fit an ``Emulator`` to a ``domainfit generate`` dataset: statistics of every converged image
@@ -537,7 +537,8 @@ def emulator_from_dataset(
     (``inference.learned``); the dataset must then be one it was not trained on. For a CNN trained
     on instrument views the statistics are its estimates alone, on every state recorded by
     ``draws`` instruments drawn from its training distribution (seed ``draw_seed``; ``nn.recorded``),
-    with ``geometry`` also the geometry of each view's sign (``learned.GEOMETRY_NAMES``). Views that
+    with ``geometry`` also the geometry of each view (``learned.GEOMETRIES``: of its sign, True or
+    "sign", or of its domains, "domains"). Views that
     show no walls (``presence.shows_walls``) enter only the presence model p_w(θ).
     """
     from ..data.store import Dataset

@@ -34,6 +34,28 @@ prepared image: log10 of the domain period in µm, wall length per area in 1/µm
 CNN's estimates by ``emulator --learned --geometry``: what tells the parameter sets apart when one
 network reads films of both (a co-pt maze of period 0.2–0.4 µm, low-ms domains of 0.4–2 µm)."""
 
+DOMAIN_GEOMETRY_NAMES = ("domains_log10_period_um", "domains_wall_density_per_um")
+"""The same geometry of the image's domains (``nn.support.domain_sign``: noise in the image's weak
+places makes no walls), appended by ``emulator --learned --geometry domains``. On recorded low-ms
+images the sign read 2× the film's walls or more in 55 % of views, the domains in 7 %
+(benchmarks/sign_geometry.py)."""
+
+GEOMETRIES = {"sign": GEOMETRY_NAMES, "domains": DOMAIN_GEOMETRY_NAMES}
+"""The geometry statistics by kind (``emulator --geometry KIND``)."""
+
+_SUPPORT_KEYS = {"sign": ("period_nm", "wall_density_per_um"),
+                 "domains": ("domains_period_nm", "domains_wall_density_per_um")}
+
+
+def geometry_kind(geometry: bool | str | None) -> str | None:
+    """"sign", "domains" or None from an emulator fit's ``geometry`` option (True: "sign", as before)."""
+    if geometry is None or geometry is False:
+        return None
+    kind = "sign" if geometry is True else str(geometry)
+    if kind not in GEOMETRIES:
+        raise DomainfitError(f"geometry {geometry!r}: use one of {', '.join(GEOMETRIES)}")
+    return kind
+
 
 def learned_names(stat_names: Sequence[str]) -> tuple[str, ...]:
     """Parameters whose CNN estimate is a statistic of an emulator with these statistic names."""
@@ -48,12 +70,13 @@ def learned_values(cnn_mean: Mapping[str, float], params: Sequence[str]) -> np.n
     return np.array([float(cnn_mean[p]) / PARAMETER_UNITS[p][1] for p in params])
 
 
-def geometry_values(support: Mapping[str, float | None]) -> np.ndarray:
-    """``GEOMETRY_NAMES`` values from an estimate's support measures (``Estimate.support``); a sign
-    without walls has no period (NaN)."""
-    period = support.get("period_nm")
+def geometry_values(support: Mapping[str, float | None], kind: str = "sign") -> np.ndarray:
+    """``GEOMETRIES[kind]`` values from an estimate's support measures (``Estimate.support``); a
+    pattern without walls has no period (NaN)."""
+    period_key, walls_key = _SUPPORT_KEYS[kind]
+    period = support.get(period_key)
     log_p = np.log10(period / 1e3) if period else np.nan
-    return np.array([log_p, float(support.get("wall_density_per_um", np.nan))])
+    return np.array([log_p, float(support.get(walls_key, np.nan))])
 
 
 def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], base: Callable | None = None,
@@ -65,7 +88,7 @@ def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], b
     params = learned_names(stat_names)
     if not params:
         return None
-    geometry = [n for n in stat_names if n in GEOMETRY_NAMES]
+    geometry = [n for n in stat_names if any(n in names for names in GEOMETRIES.values())]
     if geometry and support is None:
         raise DomainfitError("the emulator reads the geometry of the image's sign: pass the estimate's support measures")
     if len(params) + len(geometry) == len(stat_names):  # the CNN's estimates only (instrument-trained models)
@@ -74,7 +97,7 @@ def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], b
         from ..stats import summary_vector as base
     values = learned_values(cnn_mean, params)
     if geometry:
-        g = dict(zip(GEOMETRY_NAMES, geometry_values(support)))
+        g = {n: v for kind, names in GEOMETRIES.items() for n, v in zip(names, geometry_values(support, kind))}
         values = np.concatenate([values, [g[n] for n in geometry]])
     extra = jnp.asarray(values)
 
@@ -108,7 +131,8 @@ def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: i
     of the CNN's estimates of the states ``rows`` recorded by
     ``draws`` instruments each, drawn from the model's training distribution and read as a user's
     image (``nn.recorded``). For models trained on instrument views: only what survives an
-    instrument enters the likelihood. ``geometry`` appends ``GEOMETRY_NAMES``."""
+    instrument enters the likelihood. ``geometry`` ("sign" or True, "domains") appends
+    ``GEOMETRIES[geometry]``."""
     from ..nn.recorded import recorded_readings
 
     ranges = loaded.ranges
@@ -119,10 +143,12 @@ def recorded_cnn_statistics(loaded, ds, rows: np.ndarray, *, draws: int, seed: i
     cols = [loaded.targets.index(p) for p in params]
     values = r.mean[:, cols] / np.array([PARAMETER_UNITS[p][1] for p in params])
     names = tuple(PREFIX + p for p in params)
-    if geometry:
+    kind = geometry_kind(geometry)
+    if kind is not None:
+        period, walls = (r.period, r.wall_density) if kind == "sign" else (r.domains_period, r.domains_wall_density)
         with np.errstate(divide="ignore"):
-            values = np.column_stack([values, np.log10(r.period * 1e6), r.wall_density * 1e-6])
-        names += GEOMETRY_NAMES
+            values = np.column_stack([values, np.log10(period * 1e6), walls * 1e-6])
+        names += GEOMETRIES[kind]
     area = float(np.median(r.field_of_view)) ** 2
     return names, values, np.asarray(ds.params, np.float64)[r.row], area, r.walls
 

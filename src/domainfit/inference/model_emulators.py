@@ -69,7 +69,7 @@ def fit_emulators(
     learned: bool = False,
     draws: int = 4,
     draw_seed: int = 1,
-    geometry: bool = False,
+    geometry: bool | str = False,
     on_fitted: Callable[[FittedEmulator], None] | None = None,
 ) -> list[FittedEmulator]:
     """Fit the emulator(s) of dataset ``data`` (``emulator_from_dataset``) and save each atomically.
@@ -82,7 +82,8 @@ def fit_emulators(
         degree, degree_var: polynomial degrees of the mean and the log-variance.
         seed: seed of the cross-validation folds; draws, draw_seed: instrument draws per state for a
             model trained on instrument views (with ``learned``); geometry: append the geometry of each
-            view's sign (``learned.GEOMETRY_NAMES``; with ``learned`` on instrument views).
+            view ("sign" or True: ``learned.GEOMETRY_NAMES``; "domains": ``learned.DOMAIN_GEOMETRY_NAMES``; with
+            ``learned`` on instrument views).
         on_fitted: called with each ``FittedEmulator`` as soon as it is saved (progress for long fits).
     """
     import jax

@@ -36,7 +36,7 @@ from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
 from ..units import user_unit
 from .checkpoint import LoadedModel
-from .support import assess, check_size, pattern_contrast, pattern_geometry
+from .support import assess, check_size, domain_geometry, pattern_contrast, pattern_geometry
 
 
 
@@ -338,6 +338,9 @@ def estimate(
         feature_score=None if reference is None else float(reference.score(r.features)),
         contrast=pattern_contrast(np.asarray(image)),
     )  # fmt: skip
+    domains = domain_geometry(img, p)  # the geometry the set emulators read (``inference.learned``)
+    measures["domains_period_nm"] = domains["period"] * 1e9 if math.isfinite(domains["period"]) else None
+    measures["domains_wall_density_per_um"] = domains["wall_density"] * 1e-6
     warnings = []
     if family is not None and family_scale is None:
         warnings.append(f"the model has no spread calibration for instrument family {family!r}: pooled factors used")

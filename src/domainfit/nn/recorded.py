@@ -24,7 +24,7 @@ from ..data.views import recorded
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
 from .estimate import read_image
-from .support import assess, pattern_contrast, pattern_geometry, transition_width
+from .support import assess, domain_geometry, pattern_contrast, pattern_geometry, transition_width
 
 _STREAM = 0xE7A1
 
@@ -34,8 +34,9 @@ class Readings:
     """One entry per (row, draw, field of view), SI units.
 
     Attributes:
-        truth [N, K], mean [N, K], sd [N, K] (uncalibrated); features [N, F]; period [N] [m] of the
-        prepared image's sign; family [N] and pixel_size [N] [m] of the instrument; field_of_view
+        truth [N, K], mean [N, K], sd [N, K] (uncalibrated); features [N, F]; period [N] [m] and
+        wall_density [N] [1/m] of the prepared image's sign, domains_period and domains_wall_density
+        of its ``support.domain_sign``; family [N] and pixel_size [N] [m] of the instrument; field_of_view
         [N] [m]; row [N]; draw [N]; trusted [N]: no support check failed (``nn.support``, as
         ``estimate`` checks a user's image); width [N] [m]: the apparent wall width of the prepared
         image (``nn.support.transition_width``); contrast [N]: its ``pattern_contrast``; walls [N]: the
@@ -49,6 +50,8 @@ class Readings:
     features: np.ndarray
     period: np.ndarray
     wall_density: np.ndarray
+    domains_period: np.ndarray
+    domains_wall_density: np.ndarray
     family: np.ndarray
     pixel_size: np.ndarray
     field_of_view: np.ndarray
@@ -111,7 +114,8 @@ def recorded_readings(
     cols = [PARAMETERS.index(t) for t in loaded.targets]
     cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
     centre, scale = loaded.centre_scale()
-    out = {k: [] for k in ("truth", "mean", "sd", "features", "period", "wall_density", "family", "pixel_size",
+    out = {k: [] for k in ("truth", "mean", "sd", "features", "period", "wall_density", "domains_period",
+                           "domains_wall_density", "family", "pixel_size",
                            "field_of_view", "row", "draw", "trusted", "width", "contrast", "walls", "instruments",
                            "reasons")}  # fmt: skip
     trained = loaded.instruments
@@ -139,6 +143,7 @@ def recorded_readings(
                         nan = np.full(len(cols), np.nan)
                         for key, value in (("truth", ds.params[r, cols]), ("mean", nan), ("sd", nan),
                                            ("features", None), ("period", math.inf), ("wall_density", 0.0),
+                                           ("domains_period", math.inf), ("domains_wall_density", 0.0),
                                            ("trusted", False), ("width", math.inf), ("contrast", 0.0),
                                            ("walls", False), ("reasons", ["the recording is constant"]),
                                            ("family", inst.name), ("pixel_size", p), ("field_of_view", n * p),
@@ -162,6 +167,9 @@ def recorded_readings(
                     out["features"].append(reading.features)
                     out["period"].append(geometry["period"])
                     out["wall_density"].append(geometry["wall_density"])
+                    domains = domain_geometry(reading.prepared, loaded.pixel_size)
+                    out["domains_period"].append(domains["period"])
+                    out["domains_wall_density"].append(domains["wall_density"])
                     out["trusted"].append(not reasons)
                     out["width"].append(transition_width(reading.prepared, geometry["wall_density"]))
                     out["contrast"].append(contrast)
