@@ -46,9 +46,13 @@ def chunk_rows(ds: Dataset, parity: int) -> np.ndarray:
 FITS = {"co-pt": (3, 2, 4), "low-ms": (2, 1, 2)}
 """(degree of μ, degree of log σ², instrument views per state) of each shipped set emulator. co-pt: 3/2
 with 4 views since 3 Dec 2026 (2/1 with 2 views failed the SBC of D, docs/inference.md)."""
+GEOMETRY = "domains"
+"""The geometry statistics of the shipped set emulators (``learned.GEOMETRIES``): of the image's domains
+since the evening of 3 Dec 2026 (the sign of recorded low-ms images read 2× their walls or more in 55 %
+of views, benchmarks/sign_geometry.py)."""
 
 
-def fit_set(data: str, loaded, rows, fit: tuple[int, int, int], geometry: str = "sign"):
+def fit_set(data: str, loaded, rows, fit: tuple[int, int, int], geometry: str = GEOMETRY):
     from domainfit.inference import emulator_from_dataset
 
     degree, degree_var, draws = fit
@@ -71,10 +75,12 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--save", type=Path, help="also fit on all states and save the sets' emulators here")
     ap.add_argument("--save-only", action="store_true", help="with --save: only fit and save (no measurement)")
-    ap.add_argument("--geometry", choices=("sign", "domains"), default="sign",
-                    help="the geometry statistics of the fitted emulators (default sign, as shipped)")
+    ap.add_argument("--geometry", choices=("sign", "domains"), default=GEOMETRY,
+                    help=f"the geometry statistics of the fitted emulators (default {GEOMETRY}, as shipped)")
     ap.add_argument("--shipped", action="store_true",
                     help="measure the installed set emulators instead of fitting them (no even chunks needed)")
+    ap.add_argument("--emulators", type=Path,
+                    help="measure the set emulators in this folder (set_<name>.emulator.npz) instead of fitting them")
     args = ap.parse_args()
     t0 = time.perf_counter()
     loaded = load_default()
@@ -82,15 +88,17 @@ def main() -> None:
     sets = {name: Dataset(path) for name, path in data.items()}
     if args.save_only and not args.save:
         raise SystemExit("--save-only needs --save DIR")
-    if args.shipped and (args.save or args.draws is not None):
-        raise SystemExit("--shipped measures the installed emulators: no --save, no --draws")
+    given = args.shipped or args.emulators is not None
+    if given and (args.save or args.draws is not None):
+        raise SystemExit("--shipped and --emulators measure emulators as they are: no --save, no --draws")
     emulators = {}
     for name, ds in sets.items():
-        if args.shipped:
+        if given:
             from domainfit.comparison import shipped_sets
             from domainfit.inference import Emulator
 
-            emulators[name] = Emulator.load(shipped_sets()[name])
+            path = shipped_sets()[name] if args.shipped else args.emulators / f"set_{name}.emulator.npz"
+            emulators[name] = Emulator.load(path)
             continue
         emulators[name] = fit_set(data[name], loaded, chunk_rows(ds, 0), FITS[name] if args.draws is None
                                   else (2, 1, args.draws), args.geometry)
@@ -142,7 +150,8 @@ def main() -> None:
                 median_error=float(np.median([x["error"] for x in sel])))
         table.setdefault(name, {})["refused"] = len(refused)
     out = dict(table=table, fitted={n: e.error_report for n, e in emulators.items()}, results=results,
-               settings=dict(shipped=args.shipped, geometry=None if args.shipped else args.geometry, draws=args.draws, fits=FITS if args.draws is None else None, particles=args.particles, runs=args.runs),
+               settings=dict(shipped=args.shipped, emulators=None if args.emulators is None else str(args.emulators),
+                             geometry=None if given else args.geometry, draws=args.draws, fits=FITS if args.draws is None else None, particles=args.particles, runs=args.runs),
                machine=dict(platform=platform.platform(), cpus=os.cpu_count()),
                wall_time_s=round(time.perf_counter() - t0, 1))
     print(json.dumps(table, indent=1))

@@ -6,7 +6,8 @@ co-pt maze (0.15–0.4 µm) from low-ms domains (0.4–2 µm). Here every held-o
 set is recorded by one test-prior instrument (the stream of `benchmarks/set_comparison.py`, so these
 are the images of its table) and the sign geometry of the image is set against that of the simulated
 m_z (`stats.wall_density`, `stats.domain_period` at the simulation's 4 nm): log ratios per family,
-median and spread. A statistic that scatters within a set widens that set's emulator and lowers every
+median and spread — for the sign and for the image's domains (`nn.support.domain_sign`, what the set
+emulators read since the evening of 3 Dec 2026). A statistic that scatters within a set widens that set's emulator and lowers every
 Bayes factor; one that jumps into the other set's range decides for the wrong set (issue 16,
 acceptance 2).
 
@@ -37,7 +38,7 @@ def views(name: str, path: str, loaded, max_images: int) -> list[dict]:
     from domainfit.estimation import read_image
     from domainfit.nn.estimate import read_image as read_for_model
     from domainfit.nn.estimate import trained_with_symmetries
-    from domainfit.nn.support import pattern_geometry
+    from domainfit.nn.support import domain_geometry, pattern_geometry
 
     ds = Dataset(path)
     cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
@@ -52,22 +53,25 @@ def views(name: str, path: str, loaded, max_images: int) -> list[dict]:
         img = read_image(u, inst.pixel_size, flatten=loaded.flatten)
         prepared = read_for_model(loaded, img.data, img.pixel_size, symmetries=trained_with_symmetries(loaded)).prepared
         g = pattern_geometry(np.asarray(prepared, np.float64), loaded.pixel_size)
+        d = domain_geometry(np.asarray(prepared, np.float64), loaded.pixel_size)
         out.append(dict(set=name, index=int(ds.index[r]), family=inst.name, pixel_size_nm=inst.pixel_size * 1e9,
                         clean_wall_density_per_um=float(stats.wall_density(m, cell)) * 1e-6,
                         clean_period_nm=float(stats.domain_period(m, cell)) * 1e9,
-                        image_wall_density_per_um=g["wall_density"] * 1e-6, image_period_nm=g["period"] * 1e9))
+                        image_wall_density_per_um=g["wall_density"] * 1e-6, image_period_nm=g["period"] * 1e9,
+                        domains_wall_density_per_um=d["wall_density"] * 1e-6, domains_period_nm=d["period"] * 1e9))
     return out
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarise(rows: list[dict], reading: str = "image") -> dict:
     """Per set and family: median and sd of log(image / clean) for wall density and period, and the
-    share of views whose wall density is off by more than a factor 2."""
+    share of views whose wall density is off by more than a factor 2; ``reading`` "image" (the sign)
+    or "domains" (``nn.support.domain_sign``)."""
     table = {}
     for name in dict.fromkeys(r["set"] for r in rows):
         for family in ["all", *sorted({r["family"] for r in rows if r["set"] == name})]:
             sel = [r for r in rows if r["set"] == name and family in ("all", r["family"])]
-            lw = np.log([r["image_wall_density_per_um"] / r["clean_wall_density_per_um"] for r in sel])
-            lp = np.log([r["image_period_nm"] / r["clean_period_nm"] for r in sel])
+            lw = np.log([r[f"{reading}_wall_density_per_um"] / r["clean_wall_density_per_um"] for r in sel])
+            lp = np.log([r[f"{reading}_period_nm"] / r["clean_period_nm"] for r in sel])
             table.setdefault(name, {})[family] = dict(
                 n=len(sel), log_wall_ratio_median=float(np.median(lw)), log_wall_ratio_sd=float(np.std(lw)),
                 log_period_ratio_median=float(np.median(lp)), log_period_ratio_sd=float(np.std(lp)),
@@ -87,14 +91,16 @@ def main() -> None:
     t0 = time.perf_counter()
     loaded = load_default()
     rows = views("co-pt", args.copt, loaded, args.max_images) + views("low-ms", args.lowms, loaded, args.max_images)
-    table = summarise(rows)
-    for name, fams in table.items():
-        for family, t in fams.items():
-            print(f"{name:6s} {family:10s} n {t['n']:3d}  log(W_image/W_film) {t['log_wall_ratio_median']:+.2f} ± "
-                  f"{t['log_wall_ratio_sd']:.2f} (off ×2: {t['wall_density_off_by_2x']:.0%})  log(P_image/P_film) "
-                  f"{t['log_period_ratio_median']:+.2f} ± {t['log_period_ratio_sd']:.2f}")
+    tables = {reading: summarise(rows, reading) for reading in ("image", "domains")}
+    for reading, table in tables.items():
+        print(f"{'sign' if reading == 'image' else 'domains'} of the image:")
+        for name, fams in table.items():
+            for family, t in fams.items():
+                print(f"  {name:6s} {family:10s} n {t['n']:3d}  log(W/W_film) {t['log_wall_ratio_median']:+.2f} ± "
+                      f"{t['log_wall_ratio_sd']:.2f} (off ×2: {t['wall_density_off_by_2x']:.0%})  log(P/P_film) "
+                      f"{t['log_period_ratio_median']:+.2f} ± {t['log_period_ratio_sd']:.2f}")
     if args.json:
-        atomic_write(args.json, json.dumps(dict(table=table, views=rows, machine=dict(
+        atomic_write(args.json, json.dumps(dict(table=tables["image"], domains=tables["domains"], views=rows, machine=dict(
             platform=platform.platform(), cpus=os.cpu_count()), wall_time_s=round(time.perf_counter() - t0, 1)), indent=1))
 
 

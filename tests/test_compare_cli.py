@@ -279,7 +279,7 @@ def test_the_shipped_sets_are_installed_and_decide_the_example(monkeypatch, caps
     decided; a set that is not installed is a one-line error."""
     from domainfit import comparison
     from domainfit.inference import Emulator
-    from domainfit.inference.learned import GEOMETRY_NAMES
+    from domainfit.inference.learned import DOMAIN_GEOMETRY_NAMES
     from domainfit.nn import load_default
 
     files = comparison.shipped_sets()
@@ -289,7 +289,7 @@ def test_the_shipped_sets_are_installed_and_decide_the_example(monkeypatch, caps
         assert path.stat().st_size < 200_000
         emu = Emulator.load(path)
         assert emu.component == name and emu.presence is not None
-        assert tuple(emu.stat_names) == ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES
+        assert tuple(emu.stat_names) == ("cnn_D", "cnn_sigma") + DOMAIN_GEOMETRY_NAMES
         assert emu.error_report["learned_model_sha256"] == sha
     assert main(["compare", "example", "--particles", "200", "--runs", "2", "--json", "-"]) == 0
     table = json.loads(capsys.readouterr().out)
