@@ -25,9 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from domainfit._files import atomic_write
-from domainfit.data.instruments import TEST, draw_instrument
 from domainfit.data.store import Dataset
-from domainfit.data.views import recorded
 from domainfit.errors import DomainfitError
 
 STREAM = 0xD0D0
@@ -49,14 +47,12 @@ def main() -> None:
     t0 = time.perf_counter()
     loaded = load_default()
     ds = Dataset(args.data)
-    chunk = np.asarray(ds.index) // int(ds.meta["identity"]["chunk_size"])
-    rows = np.nonzero((chunk % 2 == 1) & np.asarray(ds.converged, bool))[0][: args.max_images]
-    cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
+    from set_comparison import chunk_rows, held_out_view  # benchmarks/ is on the path of a script run from it
+
+    rows = chunk_rows(ds, 1)[: args.max_images]
     results = []
     for r in rows:
-        s = [STREAM, int(ds.index[r])]
-        inst = draw_instrument(TEST, np.random.default_rng(s))
-        u = recorded(np.asarray(ds.mz([r])[0], np.float32), cell, thickness, inst, s + [1])
+        u, inst = held_out_view(ds, r, STREAM)
         d_true = float(ds.params[r, 0]) * 1e3
         try:
             c = df.compare(u, pixel_size=inst.pixel_size, models={"free": args.emulator, "dmi0": args.emulator},

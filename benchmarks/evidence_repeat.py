@@ -26,12 +26,10 @@ def main() -> None:
     import domainfit as df
     from domainfit._files import atomic_write
     from domainfit.comparison import model_emulators, shipped_sets
-    from domainfit.data.instruments import TEST, draw_instrument
     from domainfit.data.store import Dataset
-    from domainfit.data.views import recorded
     from domainfit.errors import DomainfitError
     from domainfit.nn import load_default
-    from set_comparison import STREAM, chunk_rows  # the same recorded images as set_comparison.py
+    from set_comparison import chunk_rows, held_out_view  # the same recorded images as set_comparison.py
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copt", required=True)
@@ -48,11 +46,8 @@ def main() -> None:
     for name, path in (("co-pt", args.copt), ("low-ms", args.lowms)):
         ds = Dataset(path)
         rows = chunk_rows(ds, 1)[: args.max_images]
-        cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
         for r in rows:
-            s = [STREAM, int(ds.index[r])]
-            inst = draw_instrument(TEST, np.random.default_rng(s))
-            u = recorded(np.asarray(ds.mz([r])[0], np.float32), cell, thickness, inst, s + [1])
+            u, inst = held_out_view(ds, r)
             repeats = []
             try:
                 for key in (int(r), 10_000 + int(r)):

@@ -37,17 +37,13 @@ STREAM = 0x5BC
 
 def run_case(ds, row: int, loaded, emulator_path: Path, args, rng_ranks) -> dict:
     import domainfit as df
-    from domainfit.data.instruments import TEST, draw_instrument
-    from domainfit.data.views import recorded
+    from set_comparison import held_out_view  # benchmarks/ is on the path of a script run from it
     from domainfit.imaging import DomainImage
     from domainfit.inference import sbc_rank
     from domainfit.units import user_unit
 
     index = int(ds.index[row])
-    s = [STREAM, index]
-    inst = draw_instrument(TEST, np.random.default_rng(s))
-    raw = recorded(np.asarray(ds.mz([row])[0], np.float32), float(ds.grid["cell_size"]), float(ds.grid["thickness"]),
-                   inst, s + [1])
+    raw, inst = held_out_view(ds, row, STREAM)
     truth = dict(zip(("D", "Ms", "sigma", "Ku", "A"), map(float, ds.params[row])))
     config = df.PosteriorConfig(hdi_prob=args.hdi, chains=args.chains, warmup=args.warmup, samples=args.samples,
                                 predictive=0, emulator=str(emulator_path))
@@ -75,17 +71,13 @@ def observed(ds, row: int, loaded, emulator) -> tuple:
     """The image run_case records, as the posterior sees it: (the emulator's likelihood of its statistics,
     whether it shows walls). The statistics are the shipped CNN's estimates and its sign's geometry."""
     import domainfit as df
-    from domainfit.data.instruments import TEST, draw_instrument
-    from domainfit.data.views import recorded
+    from set_comparison import held_out_view  # benchmarks/ is on the path of a script run from it
     from domainfit.imaging import DomainImage
     from domainfit.inference import EmulatorLikelihood, shows_walls
     from domainfit.inference.learned import summary_with_cnn
 
     index = int(ds.index[row])
-    s = [STREAM, index]  # the very image run_case records
-    inst = draw_instrument(TEST, np.random.default_rng(s))
-    raw = recorded(np.asarray(ds.mz([row])[0], np.float32), float(ds.grid["cell_size"]), float(ds.grid["thickness"]),
-                   inst, s + [1])
+    raw, inst = held_out_view(ds, row, STREAM)  # the very image run_case records
     r = df.estimate(DomainImage(raw, inst.pixel_size, source=f"held-out state {index}"), model=loaded)
     image = r.image
     walls = shows_walls(image.data)

@@ -43,6 +43,16 @@ def chunk_rows(ds: Dataset, parity: int) -> np.ndarray:
     return np.nonzero((chunk % 2 == parity) & np.asarray(ds.converged, bool))[0]
 
 
+def held_out_view(ds: Dataset, row: int, stream: int = STREAM):
+    """(recorded image, instrument) of state ``row``: one instrument of the test prior drawn on seed
+    [stream, index], the recording's own draws on [stream, index, 1] — the held-out images every
+    issue-16 benchmark reads (each benchmark its own stream, or this one to read the same images)."""
+    s = [stream, int(ds.index[row])]
+    inst = draw_instrument(TEST, np.random.default_rng(s))
+    m = np.asarray(ds.mz([row])[0], np.float32)
+    return recorded(m, float(ds.grid["cell_size"]), float(ds.grid["thickness"]), inst, s + [1]), inst
+
+
 FITS = {"co-pt": (3, 2, 4), "low-ms": (2, 1, 2)}
 """(degree of μ, degree of log σ², instrument views per state) of each shipped set emulator. co-pt: 3/2
 with 4 views since 3 Dec 2026 (2/1 with 2 views failed the SBC of D, docs/inference.md)."""
@@ -111,11 +121,8 @@ def main() -> None:
         return
     results = []
     for name, ds in sets.items():
-        cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
         for r in chunk_rows(ds, 1)[: args.max_images]:
-            s = [STREAM, int(ds.index[r])]
-            inst = draw_instrument(TEST, np.random.default_rng(s))
-            u = recorded(np.asarray(ds.mz([r])[0], np.float32), cell, thickness, inst, s + [1])
+            u, inst = held_out_view(ds, r)
             try:
                 c = df.compare(u, pixel_size=inst.pixel_size, models=emulators, preset=None, cnn=loaded,
                                particles=args.particles, runs=args.runs, key=int(r))

@@ -27,10 +27,8 @@ import numpy as np
 
 from domainfit import stats
 from domainfit._files import atomic_write
-from domainfit.data.instruments import TEST, draw_instrument
 from domainfit.data.store import Dataset
-from domainfit.data.views import recorded
-from set_comparison import STREAM, chunk_rows  # benchmarks/ is on the path of a script run from it
+from set_comparison import chunk_rows, held_out_view  # benchmarks/ is on the path of a script run from it
 
 
 def views(name: str, path: str, loaded, max_images: int) -> list[dict]:
@@ -41,15 +39,13 @@ def views(name: str, path: str, loaded, max_images: int) -> list[dict]:
     from domainfit.nn.support import domain_geometry, pattern_geometry
 
     ds = Dataset(path)
-    cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
+    cell = float(ds.grid["cell_size"])
     out = []
     for r in chunk_rows(ds, 1)[:max_images]:
         m = np.asarray(ds.mz([r])[0], np.float32)
         if np.all(m > 0) or np.all(m < 0):
             continue  # a uniform film has no geometry to keep
-        s = [STREAM, int(ds.index[r])]
-        inst = draw_instrument(TEST, np.random.default_rng(s))
-        u = recorded(m, cell, thickness, inst, s + [1])
+        u, inst = held_out_view(ds, r)
         img = read_image(u, inst.pixel_size, flatten=loaded.flatten)
         prepared = read_for_model(loaded, img.data, img.pixel_size, symmetries=trained_with_symmetries(loaded)).prepared
         g = pattern_geometry(np.asarray(prepared, np.float64), loaded.pixel_size)
