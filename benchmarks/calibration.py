@@ -8,7 +8,7 @@ the posterior sd over the CNN sd, R-hat and the wall time. Then it prints the co
 with its binomial standard error, writes every case to JSON and draws truth vs posterior (with HDI
 bars) per parameter.
 
-Run:  python benchmarks/calibration.py --model src/domainfit/assets/cnn_default --data data/test \
+Run:  python -m benchmarks.calibration --model src/domainfit/assets/cnn_default --data data/test \
           --n 40 --json docs/figures/calibration.json --plot docs/figures/calibration.png
 Acceptance (issue #5): coverage of the 90 % HDI in 80–97 % for each parameter over ≥ 40 cases.
 With --instruments each state is first recorded by an instrument drawn from `data.instruments.TEST`
@@ -32,7 +32,7 @@ import jax
 import numpy as np
 
 import domainfit
-from domainfit import inference, nn
+from domainfit import nn
 from domainfit._files import atomic_write
 from domainfit.data import Dataset
 from domainfit.data.instruments import TEST, draw_instrument
@@ -40,6 +40,7 @@ from domainfit.data.views import recorded
 from domainfit.imaging import flatten_background, normalise_contrast
 from domainfit.imaging import DomainImage
 from domainfit.units import user_unit
+from domainfit import surrogate
 
 
 INSTRUMENT_SEED = 20261202
@@ -140,7 +141,7 @@ def main() -> None:
 
     loaded = nn.load_model(args.model)
     paths = args.emulator or nn.emulator_paths(args.model)
-    emulators = [(inference.Emulator.load(p), p) for p in paths]
+    emulators = [(surrogate.Emulator.load(p), p) for p in paths]
     if not emulators:
         raise SystemExit(f"no emulator beside {args.model}: run domainfit emulator --data TRAIN --model {args.model}")
     ds = Dataset(args.data)

@@ -6,7 +6,7 @@ state polished to 1e-6 under differentiation, ``physics.implicit``). Finite diff
 polished state relaxed again at θ ± h (common random numbers, continuation) to tol 1e-6, for
 several h (a wall that depins at a larger h is a jump, not a slope). Prints both and their ratio.
 
-    python benchmarks/derivatives.py --cells 256
+    python -m benchmarks.derivatives --cells 256
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 import domainfit as df
-from domainfit import stats
+from domainfit.features import statistics as stats
 from domainfit.physics import random_state, relax
 from domainfit.physics.simulate import with_disorder
 

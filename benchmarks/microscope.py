@@ -17,7 +17,7 @@ plane removed on loading) on clean images (|ΔD| in sd). With --specialist, a ne
 family's views alone (same states and schedule) read on that family: what the family allows.
 
 Run (docs/cnn.md, "Images as microscopes record them"):
-  python benchmarks/microscope.py --model src/domainfit/assets/cnn_default --data ~/domainfit-data/coptb512_test \
+  python -m benchmarks.microscope --model src/domainfit/assets/cnn_default --data ~/domainfit-data/coptb512_test \
       --bound ~/domainfit-data/runs/binary-v1 --specialist probe=~/domainfit-data/runs/probe-v1 \
       --json docs/figures/microscope.json --plot docs/figures/microscope.png
 Acceptance (issue 13): D RMSE ≤ 0.20 mJ/m² (goal 0.15), σ RMSE ≤ 0.02 (goal 0.01), coverage 85–95 %

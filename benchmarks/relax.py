@@ -22,7 +22,7 @@ Material parameters per preset are fixed at the centre of the training prior (co
 
 Run (one core, pinned):
   XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-  taskset -c 1 python benchmarks/relax.py --seeds 16 --cells 512 --presets co-pt low-ms --json out.json
+  taskset -c 1 python -m benchmarks.relax --seeds 16 --cells 512 --presets co-pt low-ms --json out.json
 ``--cache DIR`` keeps each (preset, seed, minimiser, settings) result as a JSON file and reuses it,
 so an interrupted run resumes, and a new variant can be compared against an old run's ``BB`` states.
 """
@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from domainfit import stats
+from domainfit.features import statistics as stats
 from domainfit.physics import Grid, make_material
 from domainfit.physics.energy import ALL_TERMS, total_energy
 from domainfit.physics.relax import BB, PBB, advance, init_state

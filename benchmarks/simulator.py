@@ -7,7 +7,7 @@ For each grid (128², 256², 512² cells of 4 nm, co-pt preset, D = 1 mJ/m², σ
   - the time of one full effective-field evaluation, ours and magnum.np's (CPU PyTorch, Newell
     demag with pseudo-periodic images, the same film and the same m), their ratio, and the
     relative difference of the two fields per term on the relaxed maze.
-Prints a table and, with --json FILE, writes the figures. Run: python benchmarks/simulator.py
+Prints a table and, with --json FILE, writes the figures. Run: python -m benchmarks.simulator
 Peer: pip install -e ".[bench]" (torch CPU build, magnumnp). Timings are the best of 5 repeats.
 """
 

@@ -38,23 +38,27 @@ readme = readme.replace("(docs/", "(").replace("`docs/", "`")
 with mkdocs_gen_files.open("index.md", "w") as f:
     f.write(readme)
 
-for nb in sorted((ROOT / "notebooks").glob("*.py")):
+for nb in sorted(p for p in (ROOT / "notebooks").glob("*.py") if not p.name.startswith("_")):
     with mkdocs_gen_files.open(f"notebooks/{nb.stem}.md", "w") as f:
         f.write(f"*Notebook `notebooks/{nb.name}` (a jupytext percent script: open it in Jupyter, or run it "
                 "with Python; the tests run it at a tiny size).*\n\n")
         f.write(percent_to_markdown(nb.read_text()))
 
 REFERENCE = {
-    "domainfit": ["domainfit.estimation", "domainfit.comparison", "domainfit.film", "domainfit.inspection"],
-    "inference": ["domainfit.inference.series", "domainfit.inference.priors", "domainfit.inference.fit",
-                  "domainfit.inference.evidence", "domainfit.inference.likelihood", "domainfit.inference.emulator",
-                  "domainfit.inference.measurements", "domainfit.inference.half_field",
-                  "domainfit.inference.instrument_terms"],
+    "domainfit": ["domainfit.workflows.estimate", "domainfit.workflows.result", "domainfit.workflows.compare",
+                  "domainfit.workflows.film", "domainfit.workflows.inspect"],
+    "inference": ["domainfit.inference.priors", "domainfit.inference.fit", "domainfit.inference.evidence",
+                  "domainfit.inference.likelihood", "domainfit.surrogate.emulator", "domainfit.surrogate.fitting",
+                  "domainfit.surrogate.likelihood", "domainfit.surrogate.instrument_terms",
+                  "domainfit.observations.measurements", "domainfit.observations.half_field",
+                  "domainfit.observations.series"],
     "physics": ["domainfit.physics.material", "domainfit.physics.grid", "domainfit.physics.energy",
-                "domainfit.physics.relax", "domainfit.physics.implicit", "domainfit.physics.simulate",
-                "domainfit.physics.curve"],
-    "imaging": ["domainfit.imaging", "domainfit.stats"],
-    "nn_data": ["domainfit.nn.estimate", "domainfit.data.generate", "domainfit.data.instruments"],
+                "domainfit.physics.minimiser", "domainfit.physics.relax", "domainfit.physics.implicit",
+                "domainfit.physics.simulate", "domainfit.physics.curve"],
+    "imaging": ["domainfit.imaging", "domainfit.features.statistics", "domainfit.features.geometry",
+                "domainfit.features.walls"],
+    "nn_data": ["domainfit.nn.estimate", "domainfit.data.generate", "domainfit.data.instruments",
+                "domainfit.data.splits"],
 }
 for page, modules in REFERENCE.items():
     with mkdocs_gen_files.open(f"reference/{page}.md", "w") as f:

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import domainfit as df
-from domainfit.inference import series
+from domainfit.observations import series
 
 TINY = os.environ.get("DOMAINFIT_TINY") == "1"
 # the repository's examples/ folder (this notebook lives in notebooks/ beside it)
@@ -52,7 +52,7 @@ for t, r in zip(truth, results):
 
 # %% [markdown]
 # ## One joint model over the series
-# The likelihood of every image is kept (`r.posterior.problem.likelihood`); `inference.series` ties the
+# The likelihood of every image is kept (`r.posterior.problem.likelihood`); `observations.series` ties the
 # images' parameters together by a trend and compares trends by evidence. σ is always allowed to vary:
 # the D–σ ridge means that a σ trend forced to be constant shows up as a spurious D trend.
 
@@ -82,10 +82,10 @@ print(f"D slope {slope.mean():+.3f} mJ/m² per nm, 90 % HDI [{lo:+.3f}, {hi:+.3f
 # The images cannot separate D from σ (the ridge). The conventional in-plane-field measurement of each
 # position, μ0H_DMI = D/(Ms Δ) (reference.csv: read with ±3 mT, Δ known to ±7.5 %), depends on D and
 # not on σ. Each position's likelihood becomes its image's plus this measurement
-# (`inference.JointLikelihood`), and the same comparison runs again.
+# (`observations.JointLikelihood`), and the same comparison runs again.
 
 # %%
-from domainfit.inference import JointLikelihood, Measurement
+from domainfit.observations import JointLikelihood, Measurement
 
 ref = {(r["series"], r["position"]): r for r in csv.DictReader(open(DATA / "reference.csv"))}
 joint = [JointLikelihood([lik], [Measurement("dmi_field", float(ref[("wedge", t["position"])]["mu0_H_DMI_mT"]) * 1e-3,

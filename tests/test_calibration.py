@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import domainfit as df
-from domainfit import inference as inf
-from domainfit.stats import SUMMARY_NAMES, summary_vector
+from domainfit.features.statistics import SUMMARY_NAMES, summary_vector
+from domainfit import surrogate
 
 CELLS, CELL = 64, 4e-9
 # Strong DMI: walls close enough for ~2 periods in a 256 nm film. The co-pt preset's bulk DMI gives
@@ -53,7 +53,7 @@ def test_emulator_posterior_90pct_hdi_covers_the_truth_in_80_to_97pct_of_40_simu
     rng = np.random.default_rng(0)
     d_train = rng.uniform(D_LO, D_HI, 80)
     s_train, ok = _relaxed_stats(d_train, np.arange(80))
-    emulator = inf.fit_emulator(d_train[ok, None], s_train[ok], names=("D",), area=(CELLS * CELL) ** 2,
+    emulator = surrogate.fit_emulator(d_train[ok, None], s_train[ok], names=("D",), area=(CELLS * CELL) ** 2,
                                 stat_names=SUMMARY_NAMES, degree=3, degree_var=2, key=jax.random.key(0),
                                 box=([D_LO], [D_HI]))  # fmt: skip
     # Test images: other seeds than every training image, D away from the box edges (a flat prior
@@ -63,7 +63,7 @@ def test_emulator_posterior_90pct_hdi_covers_the_truth_in_80_to_97pct_of_40_simu
     grid = jnp.linspace(D_LO, D_HI, 401)
     inside = []
     for d, s in zip(d_test[ok_test][:40], s_test[ok_test][:40]):
-        lik = inf.EmulatorLikelihood(emulator, jnp.asarray(s, jnp.float32), area_ratio=1.0)
+        lik = surrogate.EmulatorLikelihood(emulator, jnp.asarray(s, jnp.float32), area_ratio=1.0)
         logp = np.asarray(jax.vmap(lambda x: lik({"D": x}))(grid), np.float64)
         lo, hi = _hdi_from_grid(np.asarray(grid), logp, 0.9)
         inside.append(lo <= d <= hi)

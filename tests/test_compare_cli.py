@@ -11,7 +11,11 @@ from domainfit import DomainfitError
 
 from domainfit import inference as inf
 from domainfit.cli import main
-from domainfit.stats import SUMMARY_NAMES, summary_vector
+from domainfit.features.statistics import SUMMARY_NAMES, summary_vector
+from domainfit import surrogate
+from reference_numbers import check
+
+from domainfit.notices import NO_WALLS, code_of
 
 
 def _stripes(path, size: int, px: float = 4e-9) -> np.ndarray:
@@ -33,7 +37,7 @@ def test_compare_cli_prefers_the_model_that_fits(tmp_path, capsys):
     for name, shift in (("near", 0.0), ("far", 8.0)):
         s = (s_img + shift * noise_sd + slope * ((theta["D"] - 0.55e-3) / 1e-3)[:, None]
              + noise_sd * rng.standard_normal((n, len(s_img))))
-        emu = inf.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1,
+        emu = surrogate.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1,
                                degree_var=0, folds=1, key=jax.random.key(0))
         emu.save(tmp_path / f"{name}.npz")
     code = main([
@@ -62,7 +66,7 @@ def test_compare_refuses_a_fix_the_model_cannot_take_and_warns_outside_its_box(t
     n = 120
     theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
     s = s_img + 0.02 * (np.abs(s_img) + 0.1) * rng.standard_normal((n, len(s_img)))
-    emu = inf.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1, degree_var=0,
+    emu = surrogate.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1, degree_var=0,
                            folds=1, key=jax.random.key(0))
     emu.save(tmp_path / "e.npz")
     base = ["compare", str(tmp_path / "img.npy"), "--pixel-size", "4nm", "--model", f"m={tmp_path / 'e.npz'}",
@@ -106,7 +110,7 @@ def test_one_call_compare_takes_emulators_and_a_shared_prior(tmp_path):
     for name, shift in (("near", 0.0), ("far", 8.0)):
         s = (s_img + shift * noise_sd + 0.05 * (np.abs(s_img) + 0.1) * ((theta["D"] - 0.55e-3) / 1e-3)[:, None]
              + noise_sd * rng.standard_normal((n, len(s_img))))
-        emulators[name] = inf.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1,
+        emulators[name] = surrogate.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1,
                                            degree_var=0, folds=1, key=jax.random.key(0))
     image = np.load(tmp_path / "img.npy")
     c = df.compare(image, pixel_size="4nm", models=emulators, fix={"near": {"sigma": "0.1"}}, particles=200, runs=2,
@@ -116,7 +120,7 @@ def test_one_call_compare_takes_emulators_and_a_shared_prior(tmp_path):
     assert str(c).splitlines()[0].strip().startswith("near: log Z")
     assert json.loads(c.save(tmp_path / "c.json").read_text())["best"] == "near"
     # the user's prior replaces the preset's box of D; fixed values replace single priors
-    from domainfit.comparison import comparison_prior
+    from domainfit.workflows.compare import comparison_prior
 
     prior = comparison_prior("co-pt", [Prior.uniform("D", 0.2e-3, 0.9e-3)], {"sigma": 0.1})
     assert prior.names == ("D",)
@@ -138,7 +142,7 @@ def test_models_that_read_different_statistics_are_refused(tmp_path):
     n = 100
     theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
     s = s_img + 0.02 * rng.standard_normal((n, len(s_img)))
-    hand = inf.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1, degree_var=0, folds=1)
+    hand = surrogate.fit_emulator(theta, s, area=(size * px) ** 2, stat_names=SUMMARY_NAMES, degree=1, degree_var=0, folds=1)
     with pytest.raises(DomainfitError, match="different statistics"):
         df.compare("example", models={"shipped": "default", "hand": hand}, particles=100, runs=2)
 
@@ -158,12 +162,13 @@ def test_a_wall_free_image_compares_the_probability_of_no_walls(tmp_path):
     lows = rng.uniform(size=n) < expit(2 + 3 * x[:, 0])
     bounds = ([200e3, 0.05], [700e3, 0.2])
     kw = dict(area=4e-12, stat_names=("a", "b"), degree=1, degree_var=0, folds=1, box=bounds)
-    losing = inf.fit_emulator(theta, np.where(lows[:, None], s, np.nan), walls=lows, **kw)
-    keeping = inf.fit_emulator(theta, s, **kw)  # fitted without a presence model: all n views had walls
+    losing = surrogate.fit_emulator(theta, np.where(lows[:, None], s, np.nan), walls=lows, **kw)
+    keeping = surrogate.fit_emulator(theta, s, **kw)  # fitted without a presence model: all n views had walls
     uniform = np.ones((96, 96)) + 0.2 * rng.standard_normal((96, 96))
     c = df.compare(uniform, pixel_size="16nm", models={"losing": losing, "keeping": keeping}, preset="low-ms",
                    particles=300, runs=3)
     assert c.warnings[0].startswith("the image shows no domain walls")
+    assert code_of(c.warnings[0]) == NO_WALLS and c.table["walls"] is False  # code branches on the code
     g = (np.arange(200) + 0.5) / 100 - 1
     grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
     z_losing = np.mean(1 - np.asarray(losing.presence.prob_x(jnp.asarray(grid))))
@@ -184,7 +189,7 @@ def _set_emulator(component, centre, spread, names, box, sha, n=300, seed=0):
     x = np.stack([2 * (theta[k] - lo) / (hi - lo) - 1 for k, (lo, hi) in box.items()], -1)
     s = np.asarray(centre) + 0.3 * spread * x[:, :1] + spread * rng.standard_normal((n, len(centre)))
     bounds = ([lo for lo, _ in box.values()], [hi for _, hi in box.values()])
-    emu = inf.fit_emulator(theta, s, area=(2.048e-6) ** 2, stat_names=names, degree=1, degree_var=0, folds=1,
+    emu = surrogate.fit_emulator(theta, s, area=(2.048e-6) ** 2, stat_names=names, degree=1, degree_var=0, folds=1,
                            box=bounds)
     report = emu.error_report
     report.update(component=component, learned_model_sha256=sha)
@@ -195,7 +200,7 @@ def test_compare_without_models_weighs_the_shipped_parameter_sets(monkeypatch):
     """No --model: the sets, each under its own box prior. The set whose statistics sit where the
     image's are wins; the probabilities are exp(log Z) normalised; a missing set is a one-line error."""
     import domainfit as df
-    from domainfit import comparison
+    from domainfit.workflows import compare as comparison
 
     sets = _example_sets(0, 6)
     monkeypatch.setattr(comparison, "shipped_sets", lambda: sets)
@@ -214,11 +219,12 @@ def _example_sets(shift_co_pt, shift_low_ms):
     """Two set emulators around the shipped CNN's statistics of the example image, each shifted by
     a multiple of its spread (0: the image sits at that set's centre)."""
     import domainfit as df
-    from domainfit.inference.learned import GEOMETRY_NAMES, geometry_values
+    from domainfit.surrogate.learned import GEOMETRY_NAMES, geometry_values
     from domainfit.nn import estimate, load_default
 
     loaded = load_default()
-    img = df.estimation.read_image("example", flatten=loaded.flatten)
+    from domainfit.workflows.inputs import read_image
+    img = read_image("example", flatten=loaded.flatten)
     est = estimate(loaded, img.data, img.pixel_size)
     obs = np.concatenate([[est.mean["D"] * 1e3, est.mean["sigma"]], geometry_values(est.support)])
     names = ("cnn_D", "cnn_sigma") + GEOMETRY_NAMES
@@ -236,11 +242,11 @@ def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch
     winner the CNN was not trained on makes the CNN's numbers untrustworthy, and the posterior is then
     that set's (Ms and σ, D fixed at the set's 0) inside its box; a tie is 'not distinguishable'."""
     import domainfit as df
-    from domainfit import comparison
+    from domainfit.workflows import compare as comparison
     from domainfit.cli import main
     from domainfit.errors import UNTRUSTWORTHY_EXIT
 
-    from domainfit import set_choice
+    from domainfit.workflows import sets as set_choice
 
     monkeypatch.setattr(set_choice, "PARTICLES", 100)
     monkeypatch.setattr(set_choice, "RUNS", 2)
@@ -277,9 +283,9 @@ def test_the_shipped_sets_are_installed_and_decide_the_example(monkeypatch, caps
     """The sets' emulators ship with the package (small, the shipped CNN's statistics, a presence
     model each) and `compare example` — a co-pt simulation (D 0.71 mJ/m², σ 0.195) — names co-pt,
     decided; a set that is not installed is a one-line error."""
-    from domainfit import comparison
-    from domainfit.inference import Emulator
-    from domainfit.inference.learned import DOMAIN_GEOMETRY_NAMES
+    from domainfit.workflows import compare as comparison
+    from domainfit.surrogate import Emulator
+    from domainfit.surrogate.learned import DOMAIN_GEOMETRY_NAMES
     from domainfit.nn import load_default
 
     files = comparison.shipped_sets()
@@ -294,6 +300,7 @@ def test_the_shipped_sets_are_installed_and_decide_the_example(monkeypatch, caps
     assert main(["compare", "example", "--particles", "200", "--runs", "2", "--json", "-"]) == 0
     table = json.loads(capsys.readouterr().out)
     assert table["best"] == "co-pt" and table["decided"] and table["probabilities"]["co-pt"] > 0.95
+    check("compare_example", {n: e["log_evidence"] for n, e in table["evidence"].items()})
     monkeypatch.setattr(comparison, "SETS", ("co-pt", "thin-ni"))
     with pytest.raises(DomainfitError, match="ships no emulator of the parameter set thin-ni"):
         comparison.shipped_sets()

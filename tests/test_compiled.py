@@ -28,7 +28,7 @@ def test_estimate_and_compare_release_them_before_they_crash_the_process(monkeyp
     # Each posterior run compiled ~390 programs that JAX kept for good: ~55 runs in one process
     # passed vm.max_map_count and LLVM's loader segfaulted (the test suite died so after ~285 tests).
     import domainfit as df
-    from domainfit import comparison
+    from domainfit.workflows import compare as comparison
 
     monkeypatch.setattr(_compiled, "FRACTION", 0.0)
     f = _compiled_once()

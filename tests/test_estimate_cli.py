@@ -223,7 +223,8 @@ def test_one_call_estimate_takes_an_image_already_read():
     import domainfit as df
     from domainfit import imaging
 
-    model = df.estimation.load_model("default")
+    from domainfit.workflows.inputs import load_model
+    model = load_model("default")
     from_file = df.estimate("example", model=model, single_view=True)
     from_image = df.estimate(imaging.load("example", flatten=model.flatten), model=model, single_view=True)
     assert from_image.report["parameters"]["D"]["mean"] == pytest.approx(from_file.report["parameters"]["D"]["mean"])

@@ -1,28 +1,22 @@
 """The example scripts run end to end at a tiny size (the real-size runs: docs/examples.md)."""
 
 import csv
-import importlib.util
+import importlib
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_numbers import check
 
 ROOT = Path(__file__).resolve().parents[1]
 TA = ROOT / "examples" / "ta_wedge"
 
 
 def _module(path: Path):
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(path.parent))
+    """The example script at ``path`` as a module of the ``examples`` package (imported, not run)."""
+    return importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
 
 
 def _rows(path: Path) -> list[dict]:
@@ -70,6 +64,8 @@ def test_ta_wedge_series_and_trend_run(wedge_data, tmp_path):
     rows = est.main(est.parse(["--tiny", "--data", str(wedge_data), "--out", str(tmp_path), "--series", "wedge",
                                "--first", "3"]))
     assert len(rows) == 3
+    check("ta_wedge_tiny_first_3", {f"{r['series']}-{r['position']}": {"D": r["D_mean"], "sigma": r["sigma_mean"]}
+                                     for r in rows})
     for r in rows:
         for p in ("D", "sigma"):
             assert r[f"{p}_hdi_low"] <= r[f"{p}_mean"] <= r[f"{p}_hdi_high"]
@@ -93,6 +89,7 @@ def test_ta_wedge_series_and_trend_run(wedge_data, tmp_path):
 def test_quickstart_reports_intervals_that_hold_their_means(capsys):
     qs = _module(ROOT / "examples" / "quickstart.py")
     r = qs.main(qs.parse(["--tiny"]))
+    check("estimate_example_posterior", {p: r.report["posterior"][p]["mean"] for p in ("D", "sigma", "Ms")})
     for p in ("D", "sigma"):
         q = r.report["posterior"][p]
         assert q["hdi_low"] < q["mean"] < q["hdi_high"]
@@ -124,13 +121,11 @@ def test_model_comparison_example_ranks_models_by_evidence():
 
 @pytest.mark.parametrize("name", ["first_estimate", "ta_wedge_trend", "priors_and_comparison"])
 def test_notebook_runs_at_a_tiny_size(name, monkeypatch, tmp_path):
-    import runpy
-
     monkeypatch.setenv("DOMAINFIT_TINY", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("DOMAINFIT_EXAMPLES", str(ROOT / "examples"))
     monkeypatch.chdir(tmp_path)  # what a notebook writes stays out of the checkout
-    ns = runpy.run_path(str(ROOT / "notebooks" / f"{name}.py"), run_name="__main__")
+    ns = vars(importlib.import_module(f"notebooks.{name}"))  # a notebook is its module's top-level code
     if name == "ta_wedge_trend":
         assert ns["lo"] < ns["slope"].mean() < ns["hi"]
         assert set(ns["cmp"]["evidence"]) == {"D constant", "D linear"}

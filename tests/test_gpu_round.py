@@ -1,4 +1,4 @@
-"""scripts/gpu_round.sh (issue 14): the GPU round runs from the source tree; here at 32² on CPU."""
+"""tools/gpu_round.sh (issue 14): the GPU round runs from the source tree; here at 32² on CPU."""
 
 import json
 import os

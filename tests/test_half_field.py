@@ -1,8 +1,6 @@
 """H½: the initial magnetisation curve, the fitted forward model and the measurement that uses it."""
 
 import math
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +9,8 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from domainfit.errors import DomainfitError
-from domainfit.inference.half_field import HalfFieldModel, shipped
-from domainfit.inference.measurements import JointLikelihood, Measurement, parse_measurement
+from domainfit.observations.half_field import HalfFieldModel, shipped
+from domainfit.observations.measurements import JointLikelihood, Measurement, parse_measurement
 from domainfit.physics import Grid, make_material, vec
 from domainfit.physics.curve import field_at, initial_curve
 
@@ -175,11 +173,9 @@ def test_half_field_refuses_another_parameter_set():
 
 
 def test_benchmark_fits_and_checks_tiny_films(tmp_path):
-    """The film maker with --curve, then --fit and --check of benchmarks/half_field.py, at 32²."""
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    import half_field
-    import joint_observations
+    """The film maker with --curve, then --fit and --check of tools/assets/half_field.py, at 32²."""
+    from studies import joint_observations
+    from tools.assets import half_field
 
     films = tmp_path / "films"
     for seed in range(12):
@@ -204,7 +200,7 @@ def test_estimate_with_dmi_and_half_field_narrows_sigma(tmp_path):
     import json
 
     from domainfit.cli import main
-    from domainfit.inference import dmi_field_of
+    from domainfit.observations import dmi_field_of
 
     d, s = 0.7124e-3, 0.1951  # the example film's truth
     h_dmi = dmi_field_of(d, Ms=1.5e6, A=31e-12, Ku=1.6e6) * 1e3

@@ -67,7 +67,7 @@ def test_a_domainfit_figure_is_not_read_as_data(tmp_path, capsys):
     # silently as a domain image (period 219 nm instead of 308). Figures carry a PNG text chunk and
     # loading refuses them in one line; the same pixels saved as a plain PNG still load.
     from domainfit.cli import main
-    from domainfit.plots import save_mz_png
+    from domainfit.reports.plots import save_mz_png
 
     mz = synthetic_maze(64, 4e-9, 60e-9)
     save_mz_png(np.asarray(mz, np.float32), 4e-9, tmp_path / "fig.png")

@@ -21,7 +21,7 @@ def test_float32_maze_relaxed_as_users_do_has_derivatives_that_match_finite_diff
     # returned nan) with respect to D and σ. Before the polish, the 2-norm CG and the cotangent scaling
     # this raised (lineax CG never met its per-entry tolerance) or disagreed with finite differences by
     # 40 %. Finite differences: continuation from the polished state, relaxed to the float32 floor.
-    from domainfit import stats
+    from domainfit.features import statistics as stats
 
     grid = Grid(nx=64, ny=64, cell_size=4e-9, thickness=4e-9)
     mat = with_disorder(make_material("co-pt", D=1.0e-3, sigma=0.1), grid, key=jax.random.key(1))

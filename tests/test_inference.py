@@ -14,6 +14,9 @@ from scipy.stats import norm
 
 from domainfit import DomainfitError
 from domainfit import inference as inf
+from domainfit.workflows import pipeline
+from domainfit import reports
+from domainfit import surrogate
 
 NAMES = ("D", "Ms", "sigma")
 # Prior means/sds deliberately in SI (1e-3, 1e6, 0.1): the normalised space must make them O(1).
@@ -101,7 +104,7 @@ def emulator():
     theta = {"D": rng.uniform(0.1e-3, 1e-3, n), "sigma": rng.uniform(0.05, 0.2, n)}
     clean = np.asarray(_toy_summaries(theta))
     s = clean + 0.02 * (1 + theta["D"][:, None] / 1e-3) * rng.standard_normal(clean.shape)
-    emu = inf.fit_emulator(theta, s, area=(0.5e-6) ** 2, stat_names=("a", "b", "c"), key=jax.random.key(5))
+    emu = surrogate.fit_emulator(theta, s, area=(0.5e-6) ** 2, stat_names=("a", "b", "c"), key=jax.random.key(5))
     return emu, theta, s
 
 
@@ -110,7 +113,7 @@ def test_emulator_error_report_and_roundtrip(emulator, tmp_path):
     report = emu.error_report
     assert report["surrogate_error"] < 0.35
     assert 0.85 < report["coverage_90"] < 0.95
-    loaded = inf.Emulator.load(emu.save(tmp_path / "emu.npz"))
+    loaded = surrogate.Emulator.load(emu.save(tmp_path / "emu.npz"))
     th = {"D": 0.4e-3, "sigma": 0.12}
     for a, b in zip(emu.predict(th), loaded.predict(th)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
@@ -132,7 +135,7 @@ def _central_fd(f, x, rel=1e-4):
 def test_emulator_likelihood_gradient_matches_finite_differences(emulator, x64):
     emu, _, _ = emulator
     s_obs = _toy_summaries({"D": 0.55e-3, "sigma": 0.11}) + 0.01
-    lik = inf.EmulatorLikelihood(emu, s_obs, area_ratio=0.25)
+    lik = surrogate.EmulatorLikelihood(emu, s_obs, area_ratio=0.25)
     f = jax.jit(lambda x: lik({"D": x[0], "sigma": x[1]}))
     x = np.array([0.45e-3, 0.14])
     np.testing.assert_allclose(np.asarray(jax.grad(f)(jnp.asarray(x))), _central_fd(f, x), rtol=0.05)
@@ -247,7 +250,7 @@ def test_report_keys_units_and_warnings(conjugate, emulator, tmp_path):
     idata = az.from_dict(posterior={"D": d}, sample_stats={"diverging": np.eye(2, 60, dtype=bool)},
                          attrs={"units": json.dumps({"D": "J/m^2"}), "wall_time_s": 1.5, "surrogate_error": 0.5})
     with pytest.warns(UserWarning):
-        summary = inf.summarize(idata, hdi_prob=0.9)
+        summary = reports.summarize(idata, hdi_prob=0.9)
     p = summary["parameters"]["D"]
     assert set(p) >= {"unit", "mean", "sd", "median", "hdi_low", "hdi_high", "hdi_prob", "r_hat", "ess_bulk", "ess_tail"}
     assert p["unit"] == "mJ/m^2" and 0.5 < p["mean"] < 0.7
@@ -256,8 +259,8 @@ def test_report_keys_units_and_warnings(conjugate, emulator, tmp_path):
     text = " ".join(summary["warnings"])
     for phrase in ("R-hat", "effective draws", "divergent", "emulator"):
         assert phrase in text
-    assert json.loads(inf.save_json(summary, tmp_path / "s.json").read_text())["parameters"]["D"]["unit"] == "mJ/m^2"
-    inf.save_netcdf(idata, tmp_path / "post.nc")
+    assert json.loads(reports.save_json(summary, tmp_path / "s.json").read_text())["parameters"]["D"]["unit"] == "mJ/m^2"
+    reports.save_netcdf(idata, tmp_path / "post.nc")
     assert az.from_netcdf(tmp_path / "post.nc").posterior["D"].shape == (2, 60)
 
 
@@ -272,9 +275,9 @@ def test_image_to_posterior_pipeline_with_checks_and_files(emulator, tmp_path):
         return target + 0.0 * jnp.mean(image)
 
     # 500 × 1 nm pixels: the emulator's training area, area ratio 1; stripes, so that it shows walls (a
-    # blank image would be read as a film without walls: inference.presence)
+    # blank image would be read as a film without walls: surrogate.presence)
     image = jnp.broadcast_to(jnp.sign(jnp.sin(2 * jnp.pi * (jnp.arange(500) + 0.5) / 50)), (500, 500))
-    result = inf.posterior_from_image(image, 1e-9, emulator=emu, seed={"D": 0.5e-3, "sigma": 0.1},
+    result = pipeline.posterior_from_image(image, 1e-9, emulator=emu, seed={"D": 0.5e-3, "sigma": 0.1},
                                       key=jax.random.key(0), summary_fn=summary_fn, num_chains=2,
                                       num_warmup=200, num_samples=300, out_dir=tmp_path, progress=False)
     summary = result.summary
@@ -293,7 +296,7 @@ def test_image_to_posterior_pipeline_with_checks_and_files(emulator, tmp_path):
 def test_emulator_refine_with_fresh_simulations_and_gradients(emulator):
     """A deliberately poor (linear) emulator, refined around a point with replica means and Jacobians."""
     _, theta, s = emulator
-    coarse = inf.fit_emulator(theta, s, area=(0.5e-6) ** 2, degree=1, degree_var=1, folds=1)
+    coarse = surrogate.fit_emulator(theta, s, area=(0.5e-6) ** 2, degree=1, degree_var=1, folds=1)
     eps = 0.01 * np.asarray(jax.random.normal(jax.random.key(9), (4, 3)))
 
     def forward(th):  # 4 replicas with fixed noise: a stand-in for simulator_forward
@@ -332,7 +335,7 @@ def test_emulator_with_a_statistic_that_barely_varies_stays_finite():
     clean = np.asarray(_toy_summaries(theta))
     s = clean + 0.02 * rng.standard_normal(clean.shape)
     s[:, 1] = 1e-9 * rng.standard_normal(n)
-    emu = inf.fit_emulator(theta, s, area=(0.5e-6) ** 2, key=jax.random.key(1))
+    emu = surrogate.fit_emulator(theta, s, area=(0.5e-6) ** 2, key=jax.random.key(1))
     report = emu.error_report
     assert np.isfinite(report["surrogate_error"]) and np.all(np.isfinite(report["z_rms"]))
     assert 0.8 < report["coverage_90"] <= 1.0
@@ -347,7 +350,7 @@ def test_a_prior_on_what_the_likelihood_ignores_is_refused(emulator):
     import numpyro.distributions as dist
 
     emu, _, s = emulator
-    like = inf.EmulatorLikelihood(emu, jnp.asarray(s[0]))
+    like = surrogate.EmulatorLikelihood(emu, jnp.asarray(s[0]))
     assert like.inputs == ("D", "sigma")
     priors = inf.default_priors("co-pt")
     inf.Problem(priors, like)  # D and σ sampled, the rest fixed: fine
@@ -357,7 +360,7 @@ def test_a_prior_on_what_the_likelihood_ignores_is_refused(emulator):
     import dataclasses
 
     held = dataclasses.replace(emu, report=json.dumps(dict(emu.error_report, constants={"Ms": 1.5e6})))
-    like = inf.EmulatorLikelihood(held, jnp.asarray(s[0]))
+    like = surrogate.EmulatorLikelihood(held, jnp.asarray(s[0]))
     fixed = inf.default_priors("co-pt")
     inf.Problem(fixed, like)  # Ms fixed at the emulator's own 1.5 MA/m
     fixed["Ms"] = inf.Prior.fix("Ms", 1.45e6)
@@ -370,7 +373,7 @@ def test_netcdf_and_emulator_files_are_never_left_half_written(tmp_path, emulato
     # posterior. Writers now go through a temporary file: an interrupt leaves the previous file intact
     # and no partial one.
     idata = az.from_dict(posterior={"D": np.random.default_rng(0).normal(size=(2, 50))})
-    path = inf.save_netcdf(idata, tmp_path / "idata.nc")
+    path = reports.save_netcdf(idata, tmp_path / "idata.nc")
     before = path.read_bytes()
 
     class Interrupted(az.InferenceData):
@@ -381,10 +384,10 @@ def test_netcdf_and_emulator_files_are_never_left_half_written(tmp_path, emulato
 
     broken = Interrupted(posterior=idata.posterior)
     with pytest.raises(KeyboardInterrupt):
-        inf.save_netcdf(broken, path)
+        reports.save_netcdf(broken, path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["idata.nc"]
     assert az.from_netcdf(path).posterior["D"].shape == (2, 50)
     emu, _, _ = emulator
     out = emu.save(tmp_path / "emu")  # the suffix is added, as numpy does
-    assert out.name == "emu.npz" and inf.Emulator.load(out).names == emu.names
+    assert out.name == "emu.npz" and surrogate.Emulator.load(out).names == emu.names
     assert sorted(p.name for p in tmp_path.iterdir()) == ["emu.npz", "idata.nc"]

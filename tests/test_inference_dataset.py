@@ -3,8 +3,8 @@
 import jax
 import numpy as np
 
-from domainfit import inference as inf
 from domainfit.data.store import init_store, write_chunk
+from domainfit import surrogate
 
 
 def test_emulator_from_dataset_store(tmp_path):
@@ -23,7 +23,7 @@ def test_emulator_from_dataset_store(tmp_path):
     write_chunk(tmp_path, 0, dict(index=np.arange(n), seed=np.arange(n), params=params, component=np.zeros(n, np.int8),
                                   steps=np.ones(n, np.int32), converged=np.ones(n, bool),
                                   max_torque=np.zeros(n, np.float32), energy=np.zeros(n), image=images))
-    emu = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
+    emu = surrogate.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
     assert emu.names == ("D",) and emu.area == (size * px) ** 2
     assert emu.stat_names[0] == "period" and len(emu.stat_names) == 5
     lo, hi = (float(emu.predict({"D": d})[0][0]) for d in (0.2e-3, 0.9e-3))
@@ -36,10 +36,10 @@ def test_emulator_from_dataset_store(tmp_path):
     write_chunk(tmp_path, 0, dict(index=np.arange(n), seed=np.arange(n), params=params, component=np.zeros(n, np.int8),
                                   steps=np.ones(n, np.int32), converged=np.ones(n, bool),
                                   max_torque=np.zeros(n, np.float32), energy=np.zeros(n), image=images))
-    emu = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
+    emu = surrogate.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
     assert (emu.presence.n_views, emu.presence.n_walls, emu.error_report["n_train"]) == (n, n - 1, n - 1)
     # rows= holds states out (the first 24 only)
-    part = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), rows=np.arange(24))
+    part = surrogate.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), rows=np.arange(24))
     assert (part.presence.n_views, part.error_report["n_train"]) == (24, 23)
 
 
@@ -71,9 +71,9 @@ def test_a_mixed_dataset_gets_one_emulator_per_prior_component(tmp_path):
                                   steps=np.ones(n, np.int32), converged=np.ones(n, bool),
                                   max_torque=np.zeros(n, np.float32), energy=np.zeros(n), image=images))
     with pytest.raises(DomainfitError, match="co-pt, low-ms"):
-        inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
-    a = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), component="co-pt")
-    b = inf.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), component="low-ms")
+        surrogate.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0))
+    a = surrogate.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), component="co-pt")
+    b = surrogate.emulator_from_dataset(tmp_path, degree=2, degree_var=1, key=jax.random.key(0), component="low-ms")
     assert a.names == ("D", "sigma") and b.names == ("Ms", "sigma")
     assert a.error_report["constants"]["Ms"] == 1.5e6 and b.error_report["constants"]["D"] == 0.0
     assert a.error_report["n_train"] == b.error_report["n_train"] == n // 2
@@ -82,7 +82,7 @@ def test_a_mixed_dataset_gets_one_emulator_per_prior_component(tmp_path):
     pb = [float(b.predict({"Ms": m, "sigma": 0.1})[0][0]) for m in (250e3, 650e3)]
     assert pa[0] > pa[1] and pb[0] < pb[1]
 
-    from domainfit.inference.setup import choose_emulator
+    from domainfit.workflows.setup import choose_emulator
 
     assert choose_emulator({"D": 0.5e-3, "Ms": 1.49e6, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 0
     assert choose_emulator({"D": 0.02e-3, "Ms": 420e3, "sigma": 0.1}, {"D": 1e-4, "Ms": 3e4, "sigma": 0.02}, [a, b]) == 1
@@ -103,7 +103,7 @@ def test_an_emulator_re_expressed_on_another_box_predicts_the_same():
     theta = np.column_stack([rng.uniform(0.12e-3, 0.97e-3, 200), rng.uniform(0.06, 0.19, 200)])
     s = np.column_stack([theta[:, 0] * 1e3 + 3 * theta[:, 1] ** 2 + rng.normal(0, 0.05 + 0.1 * theta[:, 1], 200),
                          theta[:, 1] + rng.normal(0, 0.01, 200)])
-    emu = inf.fit_emulator(theta, s, names=("D", "sigma"), area=1e-12, degree=3, degree_var=2, key=jax.random.key(1))
+    emu = surrogate.fit_emulator(theta, s, names=("D", "sigma"), area=1e-12, degree=3, degree_var=2, key=jax.random.key(1))
     wide = emu.with_box({"D": (0.1e-3, 1.0e-3), "sigma": (0.05, 0.2)})
     assert wide.box == {"D": pytest.approx((0.1e-3, 1.0e-3)), "sigma": pytest.approx((0.05, 0.2))}
     for t in theta[:5]:

@@ -140,7 +140,8 @@ def test_missing_pixel_size_through_the_entry_point(tmp_path):
 
 def test_shipped_example_is_calibrated_and_its_statistics_match_its_own_wall_count(tmp_path, capsys, monkeypatch):
     """`inspect example` (the README's first command) reads the packaged maze with its 8 nm pixels."""
-    from domainfit import imaging, stats
+    from domainfit import imaging
+    from domainfit.features import statistics as stats
 
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", "example", "--json"]) == 0

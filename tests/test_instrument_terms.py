@@ -1,4 +1,4 @@
-"""The instrument term of the image likelihood (inference.instrument_terms)."""
+"""The instrument term of the image likelihood (surrogate.instrument_terms)."""
 
 import math
 
@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 from domainfit import DomainfitError
-from domainfit import inference as inf
-from domainfit.inference.instrument_terms import (
+from domainfit.surrogate.instrument_terms import (
     FamilyTerm,
     InstrumentTerms,
     attach,
     fit_instrument_terms,
-    standardised_residuals,
     terms_of,
 )
-from domainfit.inference.likelihood import EmulatorLikelihood
+from domainfit.surrogate.likelihood import EmulatorLikelihood, standardised_residuals
+from domainfit import surrogate
 
 WEIGHTS = {"ideal": 1.0, "gaussian": 3.0, "mfm": 3.0, "probe": 3.0}
 
@@ -86,7 +85,7 @@ def _emulator():
     rng = np.random.default_rng(3)
     d = rng.uniform(0.1e-3, 1e-3, 300)
     s = np.stack([d * 1e3 + rng.normal(0, 0.1, 300), 0.1 + 0.05 * d * 1e3 + rng.normal(0, 0.02, 300)], axis=1)
-    return inf.fit_emulator(d[:, None], s, names=("D",), area=4e-12, stat_names=("cnn_D", "cnn_sigma"), degree=1,
+    return surrogate.fit_emulator(d[:, None], s, names=("D",), area=4e-12, stat_names=("cnn_D", "cnn_sigma"), degree=1,
                             degree_var=0, key=jax.random.key(0))
 
 
@@ -122,7 +121,7 @@ def test_likelihood_moments_with_a_named_family_follow_the_term(tmp_path):
     np.testing.assert_allclose(np.asarray(sh_l), np.asarray(base_shared) + np.diag((tau2 + se2) * ref_sd**2), rtol=1e-5)
     # saved and loaded with the emulator
     path = with_terms.save(tmp_path / "em.npz")
-    assert terms_of(inf.Emulator.load(path)).to_json() == _terms().to_json()
+    assert terms_of(surrogate.Emulator.load(path)).to_json() == _terms().to_json()
 
 
 def test_a_family_bias_measured_on_calibration_views_removes_the_bias_of_the_posterior():
@@ -185,21 +184,15 @@ def test_bad_terms_are_refused():
 
 
 def test_benchmark_fit_recovers_the_bias_of_readings_made_from_the_shipped_emulator(tmp_path):
-    """benchmarks/instrument_terms.py --fit on cached readings drawn from the shipped emulator at each
+    """tools/assets/instrument_terms.py --fit on cached readings drawn from the shipped emulator at each
     film's θ with a known bias per family: the written emulator carries those biases."""
-    import importlib.util
     import json
-    import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("instrument_terms_bench", root / "benchmarks" / "instrument_terms.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from tools.assets import instrument_terms as bench
     from domainfit.nn import emulator_path
-    from domainfit.estimation import load_model
+    from domainfit.workflows.estimate import load_model
 
-    em = inf.Emulator.load(emulator_path(load_model("default").path))
+    em = surrogate.Emulator.load(emulator_path(load_model("default").path))
     rng = np.random.default_rng(5)
     want = {"ideal": -0.3, "gaussian": 0.0, "mfm": 0.9, "probe": 0.3}
     rows = []
@@ -218,14 +211,13 @@ def test_benchmark_fit_recovers_the_bias_of_readings_made_from_the_shipped_emula
     out = tmp_path / "em.npz"
     summary = bench.main(["--films", str(tmp_path), "--cache", str(cache), "--fit", "--write", str(out),
                           "--json", str(tmp_path / "s.json")])
-    terms = terms_of(inf.Emulator.load(out))
+    terms = terms_of(surrogate.Emulator.load(out))
     for f, b in want.items():
         got = terms.families[f]
         assert abs(got.bias[0] - b) < 4 * got.bias_se[0] + 0.05
         assert abs(got.bias[1] + b) < 4 * got.bias_se[1] + 0.05
         assert got.scale[0] == pytest.approx(1.0, abs=0.35)
     assert summary["families"]["mfm"]["films"] == 30 and "30 calibration films" in terms.source
-    sys.modules.pop("instrument_terms_bench", None)
 
 
 def test_estimate_uses_the_shipped_term_of_the_named_family_and_says_so():
@@ -234,10 +226,10 @@ def test_estimate_uses_the_shipped_term_of_the_named_family_and_says_so():
     instrument the mixture."""
     import domainfit as df
     from domainfit.nn import emulator_path
-    from domainfit.estimation import load_model
-    from domainfit.posterior_run import posterior_lines
+    from domainfit.workflows.estimate import load_model
+    from domainfit.workflows.posterior import posterior_lines
 
-    terms = terms_of(inf.Emulator.load(emulator_path(load_model("default").path)))
+    terms = terms_of(surrogate.Emulator.load(emulator_path(load_model("default").path)))
     assert terms is not None and set(terms.families) == {"ideal", "gaussian", "mfm", "probe"}
     cfg = df.PosteriorConfig(chains=2, samples=300, warmup=200, predictive=20)
     probe = df.estimate("example", posterior=cfg, key=1, instrument="probe")

@@ -1,8 +1,6 @@
-"""benchmarks/joint_observations.py: the simulated second observations and the scoring of the study."""
+"""studies/joint_observations.py: the simulated second observations and the scoring of the study."""
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def joint():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("joint_observations", ROOT / "benchmarks" / "joint_observations.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from studies import joint_observations
+
+    return joint_observations
 
 
 def test_dmi_field_readings_carry_the_stated_errors(joint):
     """Over many films the reading minus the true field has mean 0 and the sd the likelihood assumes,
     √(3 mT² + (7.5 % · H)²); the σ prior's centre is off by 0.01 rms."""
-    from domainfit.inference import dmi_field_of
+    from domainfit.observations import dmi_field_of
 
     film = {"D": 0.6e-3, "sigma": 0.12}
     h = dmi_field_of(0.6e-3, **joint.CO_PT)

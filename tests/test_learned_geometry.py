@@ -10,8 +10,8 @@ from domainfit import DomainfitError
 from domainfit.data.instruments import draw_instrument
 from domainfit.data.store import Dataset
 from domainfit.data.views import recorded
-from domainfit.inference.learned import GEOMETRIES, recorded_cnn_statistics, summary_with_cnn
-from domainfit.inference.presence import shows_walls
+from domainfit.surrogate.learned import GEOMETRIES, recorded_cnn_statistics, summary_with_cnn
+from domainfit.features.walls import shows_walls
 from domainfit.nn import estimate, load_default
 from domainfit.nn.recorded import _STREAM
 

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from domainfit import stats
+from domainfit.features import statistics as stats
 from domainfit.physics import Grid, make_material, simulate
 
 

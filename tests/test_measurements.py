@@ -1,4 +1,4 @@
-"""Scalar measurements in the likelihood (inference.measurements) and joint estimates of several observations."""
+"""Scalar measurements in the likelihood (observations.measurements) and joint estimates of several observations."""
 
 import json
 import math
@@ -10,16 +10,8 @@ import pytest
 from scipy.stats import norm, truncnorm
 
 from domainfit import DomainfitError
-from domainfit.inference import (
-    JointLikelihood,
-    Measurement,
-    Prior,
-    Problem,
-    dmi_field_of,
-    fit_posterior,
-    gaussian_log_density,
-    parse_measurement,
-)
+from domainfit.observations import JointLikelihood, Measurement, dmi_field_of, parse_measurement
+from domainfit.inference import Prior, Problem, fit_posterior, gaussian_log_density
 
 MU0 = 4e-7 * math.pi
 CO_PT = dict(Ms=1.5e6, A=31e-12, Ku=1.6e6)

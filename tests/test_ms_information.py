@@ -1,17 +1,13 @@
-"""benchmarks/ms_information.py: the per-image Ms error from a statistic's scatter at fixed parameters."""
+"""studies/ms_information.py: the per-image Ms error from a statistic's scatter at fixed parameters."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 
 def load_benchmark():
-    path = Path(__file__).parents[1] / "benchmarks" / "ms_information.py"
-    spec = importlib.util.spec_from_file_location("ms_information_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    from studies import ms_information
+
+    return ms_information
 
 
 def test_the_floor_is_the_scatter_over_the_sensitivity():

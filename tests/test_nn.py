@@ -71,7 +71,7 @@ def test_training_on_instrument_views_resumes_exactly_and_reads_images_as_traine
     # is rendered once (kept in the run folder) and a resumed run is the uninterrupted one.
     from domainfit.data import TRAINING_INSTRUMENTS
     from domainfit.data.views import render_pool
-    from domainfit.nn.train import _crop_pixels
+    from domainfit.nn.training_set import crop_pixels as _crop_pixels
 
     ds = Dataset(write_synthetic_dataset(tmp_path / "mz", count=8, pixels=128, mz=True))
     cfg = tiny_config(steps=12, checkpoint_every=6, instruments=TRAINING_INSTRUMENTS, views=2, augment=True,
@@ -408,7 +408,8 @@ def test_precise_batch_norm_holds_the_mean_of_the_batch_statistics(dataset):
     import jax
 
     from domainfit.nn import make_model
-    from domainfit.nn.train import _crop_pixels, _views, precise_batch_norm
+    from domainfit.nn.train import _views, precise_batch_norm
+    from domainfit.nn.training_set import crop_pixels as _crop_pixels
 
     cfg = tiny_config(augment=True, fov_set=(0.128e-6, 0.256e-6), batch_size=4)
     model, state = make_model(in_pixels=64, widths=cfg.widths, key=jax.random.key(3))
@@ -452,7 +453,8 @@ def test_frozen_batch_norm_phase_extends_a_finished_run_and_resumes_exactly(tmp_
     # steps 40 + 20 frozen in one go == 40 steps, then the same run extended by 20 frozen steps ==
     # interrupted inside the frozen phase and resumed; the frozen phase keeps the batch-norm state at
     # the precise statistics of the weights it started from.
-    from domainfit.nn.train import _crop_pixels, precise_batch_norm
+    from domainfit.nn.train import precise_batch_norm
+    from domainfit.nn.training_set import crop_pixels as _crop_pixels
 
     base = dict(steps=40, checkpoint_every=10)
     one = train(dataset, tmp_path / "one", tiny_config(**base, frozen_bn_steps=20), progress=False)

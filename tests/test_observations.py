@@ -1,9 +1,7 @@
-"""The observation study of the D–σ degeneracy (benchmarks/observations.py): its pieces against
+"""The observation study of the D–σ degeneracy (studies/observations.py): its pieces against
 independent computations, and the whole study at a tiny size."""
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def obs():
-    spec = importlib.util.spec_from_file_location("observations", ROOT / "benchmarks" / "observations.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["observations"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    from studies import observations
+
+    return observations
 
 
 def test_half_field_interpolates_the_magnetisation_curve(obs):

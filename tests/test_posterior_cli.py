@@ -67,7 +67,7 @@ def _emulator_made(setup, capsys):
 def test_emulator_command_saves_beside_the_model(setup, capsys):
     path = _emulator_made(setup, capsys)
     assert path == setup["model"].with_name("model.emulator.npz") and path.is_file()
-    from domainfit.inference import Emulator
+    from domainfit.surrogate import Emulator
 
     emu = Emulator.load(path)
     assert emu.names == ("D", "sigma") and emu.error_report["constants"]["Ms"] == pytest.approx(1.5e6)
@@ -222,8 +222,8 @@ def test_mixed_training_set_gets_one_emulator_per_component_and_estimate_picks_o
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     _few_draws(code, report, captured.err)
-    from domainfit.inference.setup import choose_emulator
-    from domainfit.inference import Emulator
+    from domainfit.workflows.setup import choose_emulator
+    from domainfit.surrogate import Emulator
 
     cands = [Emulator.load(tmp_path / f) for f in files]
     cnn = estimate(load_model(model), np.load(setup["image"]), 4e-9)
@@ -237,8 +237,8 @@ def test_learned_statistics_are_the_cnn_estimates_and_stay_tied_to_their_model(s
     # must use them for the observation, the model's own training set is refused, and an emulator
     # fitted with one CNN is refused with another.
     from domainfit.data import Dataset
-    from domainfit.inference import Emulator
-    from domainfit.inference.learned import dataset_cnn_statistics
+    from domainfit.surrogate import Emulator
+    from domainfit.surrogate.learned import dataset_cnn_statistics
 
     loaded = load_model(setup["model"])
     ds = Dataset(setup["data"])
@@ -332,7 +332,7 @@ def test_one_call_estimate_is_what_the_command_line_runs(setup, tmp_path, capsys
     assert idata.posterior["D"].attrs["units"] == "mJ/m^2" and idata.prior["D"].attrs["units"] == "mJ/m^2"
     si = np.asarray(r.posterior.idata.posterior["D"])
     np.testing.assert_allclose(np.asarray(idata.posterior["D"]), si * 1e3, rtol=1e-12)
-    from domainfit.inference import Emulator
+    from domainfit.surrogate import Emulator
 
     lo, hi = (v * 1e3 for v in Emulator.load(emulator_path(setup["model"])).box["D"])
     prior_d = np.asarray(idata.prior["D"]).ravel()
@@ -340,7 +340,7 @@ def test_one_call_estimate_is_what_the_command_line_runs(setup, tmp_path, capsys
     assert prior_d.std() == pytest.approx((hi - lo) / np.sqrt(12), rel=0.1)
     assert idata.posterior_predictive["s"].shape == (2, 60, len(idata.observed_data["s"]))
     # the pointwise terms sum to the joint log-likelihood the sampler used (an independent evaluation),
-    # less the factor log p_w(θ) that the film keeps walls (inference.presence), which is no statistic
+    # less the factor log p_w(θ) that the film keeps walls (surrogate.presence), which is no statistic
     problem = r.posterior.problem
     ll = np.asarray(idata.log_likelihood["s"]).sum(-1)
     for c, d in ((0, 0), (1, 17), (1, 59)):

@@ -1,4 +1,4 @@
-"""The hurdle model of wall-free images (``inference.presence``) against independent truth: a known
+"""The hurdle model of wall-free images (``surrogate.presence``) against independent truth: a known
 logistic probability recovered from labels, the Jeffreys floor for labels that never vary, the
 likelihood's two branches, the evidence of a wall-free image against quadrature, persistence, and the
 image test on noise, uniform films and mazes."""
@@ -12,7 +12,10 @@ from scipy.special import expit
 
 from domainfit import DomainfitError
 from domainfit import inference as inf
-from domainfit.inference.presence import Presence, fit_presence, shows_walls
+from domainfit.surrogate.presence import Presence, fit_presence
+from domainfit.features.walls import shows_walls
+from domainfit.workflows import pipeline
+from domainfit import surrogate
 
 BOX = {"Ms": (200e3, 700e3), "sigma": (0.05, 0.2)}
 
@@ -64,7 +67,7 @@ def _hurdle_emulator(n=1500, seed=2):
     s = np.stack([x[:, 0] + 0.5 * x[:, 1], x[:, 1] - 0.2 * x[:, 0] ** 2], -1) + 0.05 * rng.standard_normal((n, 2))
     s[~walls] = np.nan
     box = ([BOX["Ms"][0], BOX["sigma"][0]], [BOX["Ms"][1], BOX["sigma"][1]])
-    return inf.fit_emulator(theta, s, area=4e-12, stat_names=("a", "b"), degree=2, degree_var=1, box=box,
+    return surrogate.fit_emulator(theta, s, area=4e-12, stat_names=("a", "b"), degree=2, degree_var=1, box=box,
                             walls=walls, key=jax.random.key(0)), walls
 
 
@@ -79,7 +82,7 @@ def test_fit_uses_images_with_walls_only_and_refuses_nan_among_them(hurdle):
     assert 0.8 < emu.error_report["coverage_90"] < 0.97
     theta = {"Ms": np.array([3e5, 4e5, 5e5])}
     with pytest.raises(DomainfitError, match="NaN"):
-        inf.fit_emulator(theta, np.array([[1.0], [np.nan], [2.0]]), area=1.0, degree=1, degree_var=0, folds=1,
+        surrogate.fit_emulator(theta, np.array([[1.0], [np.nan], [2.0]]), area=1.0, degree=1, degree_var=0, folds=1,
                          walls=np.array([True, True, False]))
 
 
@@ -89,14 +92,14 @@ def test_likelihood_branches_are_log_p_plus_gaussian_and_log_one_minus_p(hurdle)
     x = emu.normalise(theta)
     p = float(emu.presence.prob_x(x))
     s_obs = jnp.asarray([0.1, -0.2])
-    with_walls = inf.EmulatorLikelihood(emu, s_obs)
-    plain = inf.EmulatorLikelihood(eqx_replace(emu, presence=None), s_obs)
+    with_walls = surrogate.EmulatorLikelihood(emu, s_obs)
+    plain = surrogate.EmulatorLikelihood(eqx_replace(emu, presence=None), s_obs)
     assert float(with_walls(theta)) == pytest.approx(np.log(p) + float(plain(theta)), rel=1e-6)
-    without = inf.EmulatorLikelihood(emu, jnp.full(2, jnp.nan), walls=False)
+    without = surrogate.EmulatorLikelihood(emu, jnp.full(2, jnp.nan), walls=False)
     assert float(without(theta)) == pytest.approx(np.log1p(-p), rel=1e-6)
     # An emulator without a presence model cannot judge a wall-free image: refused in words.
     with pytest.raises(DomainfitError, match="no domain walls"):
-        inf.EmulatorLikelihood(eqx_replace(emu, presence=None), s_obs, walls=False)
+        surrogate.EmulatorLikelihood(eqx_replace(emu, presence=None), s_obs, walls=False)
 
 
 def eqx_replace(module, **changes):
@@ -112,14 +115,14 @@ def test_evidence_of_a_wall_free_image_matches_quadrature(hurdle):
     grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
     z_true = float(np.mean(1 - np.asarray(emu.presence.prob_x(jnp.asarray(grid)))))
     priors = [inf.Prior(k, dist.Uniform(lo, hi)) for k, (lo, hi) in BOX.items()]
-    lik = inf.EmulatorLikelihood(emu, jnp.full(2, jnp.nan), walls=False)
+    lik = surrogate.EmulatorLikelihood(emu, jnp.full(2, jnp.nan), walls=False)
     ev = inf.log_evidence(inf.Problem(priors, lik), key=jax.random.key(3), n_particles=400, n_runs=3)
     assert abs(ev.log_evidence - np.log(z_true)) < 3 * ev.error + 0.02, (ev.log_evidence, ev.error, np.log(z_true))
 
 
 def test_presence_survives_save_load_and_a_new_box(hurdle, tmp_path):
     emu, _ = hurdle
-    loaded = inf.Emulator.load(emu.save(tmp_path / "h.npz"))
+    loaded = surrogate.Emulator.load(emu.save(tmp_path / "h.npz"))
     theta = {"Ms": 350e3, "sigma": 0.15}
     assert float(loaded.presence.prob_x(loaded.normalise(theta))) == pytest.approx(
         float(emu.presence.prob_x(emu.normalise(theta))), rel=1e-6)
@@ -172,7 +175,7 @@ def test_a_wall_free_image_gives_the_prior_weighted_by_no_walls_and_says_so(hurd
         raise AssertionError("a wall-free image has no statistics to compute")
 
     priors = [inf.Prior(k, dist.Uniform(lo, hi)) for k, (lo, hi) in BOX.items()]
-    res = inf.posterior_from_image(np.ones((64, 64)), 16e-9, emulator=emu, seed={"Ms": 300e3, "sigma": 0.1},
+    res = pipeline.posterior_from_image(np.ones((64, 64)), 16e-9, emulator=emu, seed={"Ms": 300e3, "sigma": 0.1},
                                    key=jax.random.key(0), priors=priors, summary_fn=never_called, num_chains=2,
                                    num_warmup=400, num_samples=1500, progress=False, emit_warnings=False)
     assert res.summary["warnings"][0].startswith("the image shows no domain walls")

@@ -1,19 +1,16 @@
 """benchmarks/relax.py at a tiny size: both minimisers on the same seeds, the cache and its keys."""
 
-import sys
-from pathlib import Path
 
 import pytest
 
 from domainfit.physics.relax import BB, PBB
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def test_cache_key_names_every_setting_defaults_included():
     # repr() leaves out defaults: when PBB's default length and field changed, a cache keyed by
     # repr ("PBB()") served the old default's results as the new one's (3 Dec 2026).
-    from relax import describe
+    from benchmarks.relax import describe
 
     assert repr(PBB()) == "PBB()"
     text = describe(PBB())
@@ -23,7 +20,7 @@ def test_cache_key_names_every_setting_defaults_included():
 
 
 def test_benchmark_runs_both_minimisers_and_resumes_from_its_cache(tmp_path, capsys):
-    from relax import main
+    from benchmarks.relax import main
 
     args = ["--seeds", "2", "--cells", "32", "--presets", "co-pt", "--tol", "1e-2", "--cache", str(tmp_path / "c"),
             "--json", str(tmp_path / "out.json")]
@@ -43,7 +40,7 @@ def test_benchmark_runs_both_minimisers_and_resumes_from_its_cache(tmp_path, cap
 def test_period_is_compared_on_films_with_walls_only():
     # a uniform film has no period (nan from one minimiser, a noise value from the other): it made the
     # low-ms comparison nan (3 Dec 2026)
-    from relax import compare
+    from benchmarks.relax import compare
 
     def row(walls, period, steps=10):
         return {"steps": steps, "seconds": 1.0, "converged": True, "wall_density_per_um": walls,

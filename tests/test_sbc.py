@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from domainfit.errors import DomainfitError
-from domainfit.inference import coverage, rank_uniformity, sbc_rank
+from domainfit.diagnostics import coverage, rank_uniformity, sbc_rank
 
 N_CASES, N_RANKS, N_DRAWS = 400, 99, 500
 
@@ -78,15 +78,10 @@ def test_bad_input_is_refused():
 
 
 def test_the_sbc_benchmark_summarises_and_draws_known_ranks(tmp_path):
-    """benchmarks/sbc.py's summary and figure from cases of known ranks: uniform ranks pass, ranks
+    """studies/sbc.py's summary and figure from cases of known ranks: uniform ranks pass, ranks
     piled at the ends (an over-confident posterior) fail, coverage counts the intervals that held."""
-    import importlib.util
-    from pathlib import Path
+    from studies import sbc as bench
 
-    path = Path(__file__).parents[1] / "benchmarks" / "sbc.py"
-    spec = importlib.util.spec_from_file_location("sbc_benchmark", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     rng = np.random.default_rng(3)
     cases = []
     for i in range(200):
@@ -108,12 +103,8 @@ def test_the_sbc_benchmark_summarises_and_draws_known_ranks(tmp_path):
 def test_an_interrupted_sbc_run_keeps_the_earlier_cases_it_had_not_reached():
     """The benchmark resumes from its JSON; a run stopped part-way wrote only the cases up to where it
     was and lost the earlier run's cases of rows still ahead (seen on 3 Dec: 56 low-ms cases → 30)."""
-    import importlib.util
-    from pathlib import Path
+    from studies import sbc as bench
 
-    spec = importlib.util.spec_from_file_location("sbc_benchmark", Path(__file__).parents[1] / "benchmarks" / "sbc.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     done = {i: dict(index=i, old=True) for i in (1, 5, 9)}
     cases = [done[1], dict(index=3, old=False)]  # row 3 is new, rows 5 and 9 not reached yet
     saved = bench.kept(cases, done)

@@ -1,4 +1,4 @@
-"""Joint trend models over a series of images (inference.series) against exact quadrature."""
+"""Joint trend models over a series of images (observations.series) against exact quadrature."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from domainfit.errors import DomainfitError
-from domainfit.inference import series
+from domainfit.observations import series
 
 X = np.arange(7) * 0.5
 TAU = 0.15

@@ -1,18 +1,13 @@
-"""benchmarks/sign_geometry.py's summary: log ratios of the image's sign geometry to the film's."""
+"""studies/sign_geometry.py's summary: log ratios of the image's sign geometry to the film's."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 
 
-def test_the_summary_reads_known_ratios_per_set_and_family(monkeypatch):
-    bench_dir = Path(__file__).parents[1] / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench_dir))
-    spec = importlib.util.spec_from_file_location("sign_geometry_benchmark", bench_dir / "sign_geometry.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_the_summary_reads_known_ratios_per_set_and_family():
+    from studies import sign_geometry as bench
+
     rows = []
     for i in range(10):  # mfm doubles the wall density and halves the period; probe keeps both (±1 %)
         rows.append(dict(set="a", family="mfm", clean_wall_density_per_um=2.0, clean_period_nm=800.0,

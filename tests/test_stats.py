@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from domainfit import imaging, stats
+from domainfit import imaging
+from domainfit.features import statistics as stats
 from maze_helpers import synthetic_maze
 
 sv = jax.jit(stats.summary_vector)  # compiled once per shape (pixel size traced): eager is ~10× slower

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 from scipy.ndimage import gaussian_filter
 
-from domainfit import stats
+from domainfit.features import statistics as stats
 from domainfit.errors import DomainfitError
 from domainfit.nn import estimate, load_default
 from domainfit.nn.support import (
@@ -21,9 +21,11 @@ from domainfit.nn.support import (
     UNTRUSTWORTHY_EXIT,
     assess,
     check_size,
+    fit_reference,
+)
+from domainfit.features.geometry import (
     domain_geometry,
     domain_sign,
-    fit_reference,
     pattern_contrast,
     pattern_geometry,
     transition_width,

@@ -64,7 +64,7 @@ def figure(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from domainfit.plots import save_figure
+    from domainfit.reports.plots import save_figure
 
     series = sorted({r["series"] for r in rows}, key=lambda s: s != "wedge")
     fig, axes = plt.subplots(len(series), 2, figsize=(10, 3.6 * len(series)), squeeze=False, dpi=120)

@@ -1,8 +1,8 @@
 """One joint model over the Ta-wedge series: is D constant, linear in d, or free per position? And σ?
 
 Reads the per-image posteriors of ``estimate_series.py`` (``series.json``; run first if missing) and
-rebuilds each image's emulator likelihood (``inference.series.likelihood_from_report``). Every
-combination of a trend for D and for σ ("constant", "linear", "free"; ``inference.series``) is
+rebuilds each image's emulator likelihood (``observations.series.likelihood_from_report``). Every
+combination of a trend for D and for σ ("constant", "linear", "free"; ``observations.series``) is
 compared by its evidence (tempered SMC, error bar from 4 independent runs). Because the trend of σ
 is a nuisance when asking about D (and the other way round), the script reports the Bayes factor of
 "D linear" against "D constant" both for each σ trend and averaged over the three σ trends (equal
@@ -16,7 +16,7 @@ D–σ line; the joint model pools the positions, which is what can still decide
 
 With ``--observations dmi-field`` (or ``both``, the default) each position's likelihood also holds its
 in-plane-field measurement from reference.csv, μ0H_DMI = D/(Ms Δ) read with ±3 mT and Δ known to ±7.5 %
-(``inference.Measurement``): the second observation per position that separates D from σ where the
+(``observations.Measurement``): the second observation per position that separates D from σ where the
 images cannot (docs/observations.md).
 
 Run:   python examples/ta_wedge/trend.py --out ta_wedge_out                (after estimate_series.py)
@@ -43,11 +43,12 @@ UNIT = {"D": "mJ/m²", "sigma": ""}
 
 def load_series(out: Path, data: Path, tiny: bool, series: str) -> dict:
     path = out / "series.json"
-    if not path.exists():
-        import estimate_series
+    if not path.exists():  # the series first, as its own command (the scripts do not import each other)
+        import subprocess
+        import sys
 
-        estimate_series.main(estimate_series.parse(["--data", str(data), "--out", str(out), "--series", "both"]
-                                                   + (["--tiny"] if tiny else [])))
+        subprocess.run([sys.executable, str(HERE / "estimate_series.py"), "--data", str(data), "--out", str(out),
+                        "--series", "both", *(["--tiny"] if tiny else [])], check=True)
     return json.loads(path.read_text())
 
 
@@ -61,11 +62,11 @@ def read_reference(data: Path) -> dict:
 
 def analyse(name: str, rows: list[dict], reports: dict, *, key: int, tiny: bool, reference: dict | None = None) -> dict:
     """The trend comparison and slopes of one series; with ``reference`` each position's likelihood also
-    holds its DMI-field measurement (μ0H_DMI as read, ±3 mT, Δ to ±7.5 %: ``inference.Measurement``)."""
+    holds its DMI-field measurement (μ0H_DMI as read, ±3 mT, Δ to ±7.5 %: ``observations.Measurement``)."""
     import jax
 
-    from domainfit.inference import JointLikelihood, Measurement
-    from domainfit.inference import series as ser
+    from domainfit.observations import JointLikelihood, Measurement
+    from domainfit.observations import series as ser
 
     rows = sorted([r for r in rows if r["series"] == name], key=lambda r: r["position"])
     if len(rows) < 3:
@@ -166,7 +167,7 @@ def figure(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from domainfit.plots import save_figure
+    from domainfit.reports.plots import save_figure
 
     fig, axes = plt.subplots(len(results), 2, figsize=(10, 3.8 * len(results)), squeeze=False, dpi=120)
     for k, res in enumerate(results):
@@ -234,7 +235,4 @@ def parse(argv=None):
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, str(HERE))
     main(parse())

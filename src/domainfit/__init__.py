@@ -20,23 +20,22 @@ from typing import TYPE_CHECKING
 
 from .errors import DomainfitError as DomainfitError
 
-__version__ = "0.1.0"
-PHYSICS_VERSION = "1"
-"""Bumped whenever a change to the physics would change a relaxed state (datasets record it)."""
+from ._version import PHYSICS_VERSION as PHYSICS_VERSION, __version__ as __version__
 
-_SUBMODULES = frozenset({"comparison", "data", "estimation", "film", "imaging", "inference", "inspection", "nn",
-                         "physics", "plots", "stats", "summary", "units"})
-_NAMES = {
-    "estimate": "estimation",
-    "EstimateResult": "estimation",
-    "PosteriorConfig": "estimation",
-    "compare": "comparison",
-    "Comparison": "comparison",
-    "relax_film": "film",
-    "FilmResult": "film",
-    "inspect_image": "inspection",
-    "Inspection": "inspection",
+_SUBMODULES = frozenset({"data", "diagnostics", "features", "imaging", "inference", "nn", "observations", "parameters",
+                         "physics", "reports", "surrogate", "units", "workflows"})
+_NAMES = {  # public name -> the module that defines it
+    "estimate": "workflows.estimate",
+    "EstimateResult": "workflows.result",
+    "PosteriorConfig": "workflows.result",
+    "compare": "workflows.compare",
+    "Comparison": "workflows.compare",
+    "relax_film": "workflows.film",
+    "FilmResult": "workflows.film",
+    "inspect_image": "workflows.inspect",
+    "Inspection": "workflows.inspect",
     "BB": "physics",
+    "PBB": "physics",
     "Grid": "physics",
     "Material": "physics",
     "Relaxed": "physics",
@@ -44,7 +43,7 @@ _NAMES = {
     "relax": "physics",
     "simulate": "physics",
     "simulate_batch": "physics",
-    "relaxed_summary": "summary",
+    "relaxed_summary": "features.state",
 }
 
 __all__ = ["DomainfitError", "PHYSICS_VERSION", "__version__", *sorted(_NAMES), *sorted(_SUBMODULES)]
@@ -65,11 +64,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
-    from . import (comparison, data, estimation, film, imaging, inference, inspection, nn, physics, plots, stats,
-                   summary, units)
-    from .comparison import Comparison, compare
-    from .estimation import EstimateResult, PosteriorConfig, estimate
-    from .film import FilmResult, relax_film
-    from .inspection import Inspection, inspect_image
-    from .physics import BB, Grid, Material, Relaxed, make_material, relax, simulate, simulate_batch
-    from .summary import relaxed_summary
+    from . import (data, diagnostics, features, imaging, inference, nn, observations, parameters, physics, reports,
+                   surrogate, units, workflows)
+    from .features.state import relaxed_summary
+    from .physics import BB, PBB, Grid, Material, Relaxed, make_material, relax, simulate, simulate_batch
+    from .workflows.compare import Comparison, compare
+    from .workflows.estimate import estimate
+    from .workflows.film import FilmResult, relax_film
+    from .workflows.inspect import Inspection, inspect_image
+    from .workflows.result import EstimateResult, PosteriorConfig

@@ -69,6 +69,16 @@ FIGURE_MARK = ("domainfit", "figure")
 """PNG text chunk of every figure domainfit writes: ``imaging.load`` refuses such a file as data."""
 
 
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no display is needed or opened)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Save a matplotlib figure atomically and close it; an unwritable path is a ``DomainfitError``.
     A PNG carries the text chunk ``FIGURE_MARK``, so that a figure (axes, colour bar) is never read

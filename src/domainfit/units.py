@@ -11,6 +11,7 @@ import math
 import re
 
 from .errors import DomainfitError
+from .parameters import USER as PARAMETER_UNITS
 
 MU0: float = 1.25663706212e-6
 """Vacuum permeability μ0 [T·m/A = N/A²] (CODATA 2018)."""
@@ -23,28 +24,16 @@ GAMMA0: float = MU0 * GAMMA_E
 
 # Factors that turn a value in the named user unit into SI.
 USER_UNITS: dict[str, tuple[str, float]] = {
-    # quantity: (user unit, factor to SI)
-    "D": ("mJ/m^2", 1e-3),  # → J/m²
-    "Ms": ("kA/m", 1e3),  # → A/m
-    "Ku": ("MJ/m^3", 1e6),  # → J/m³
-    "A": ("pJ/m", 1e-12),  # → J/m
-    "length": ("nm", 1e-9),  # → m
+    # quantity: (user unit, factor to SI); the parameters' own units are ``parameters.USER``
+    "D": PARAMETER_UNITS["D"],
+    "Ms": PARAMETER_UNITS["Ms"],
+    "Ku": PARAMETER_UNITS["Ku"],
+    "A": PARAMETER_UNITS["A"],
+    "length": PARAMETER_UNITS["thickness"],
     "field": ("mT", 1e-3 / MU0),  # μ0H in mT → H in A/m
 }
 
-PARAMETER_UNITS: dict[str, tuple[str, float]] = {
-    # inferable parameter: (user unit, factor to SI); "1" for dimensionless ones
-    "D": USER_UNITS["D"],
-    "Ms": USER_UNITS["Ms"],
-    "sigma": ("1", 1.0),
-    "Ku": USER_UNITS["Ku"],
-    "A": USER_UNITS["A"],
-    "thickness": USER_UNITS["length"],
-    "blur_fwhm": USER_UNITS["length"],
-    "contrast": ("1", 1.0),
-    "offset": ("1", 1.0),
-}
-"""User units of every parameter the inference can free or fix (priors, reports, ``--fix``)."""
+
 
 def user_unit(name: str) -> tuple[str, float]:
     """(user unit, factor SI per user unit) of a parameter (``PARAMETER_UNITS``); ("SI", 1) otherwise.

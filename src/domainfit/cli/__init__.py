@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = _Parser(prog="domainfit", description="Material parameters from magnetic domain images.")
     parser.add_argument("--version", action="version", version=f"domainfit {__version__}")

@@ -50,14 +50,14 @@ def parse_models(specs: list[str]) -> dict[str, str]:
 
 
 def run(args) -> int:
-    import domainfit
+    from ..workflows.compare import compare
 
     models = None if not args.model else parse_models(args.model)
     if models is None and args.fix:
         raise DomainfitError("--fix NAME:PARAM=VALUE needs the models named: give --model NAME=EMULATOR for each")
     fixes = {} if models is None else parse_fix_options(args.fix, models=models)
     check_prior_file(args.prior)
-    comparison = domainfit.compare(
+    comparison = compare(
         args.image, models=models, pixel_size=args.pixel_size, fix=fixes, priors=args.prior, preset=args.preset,
         cnn=args.cnn, particles=args.particles, runs=args.runs, key=args.seed, invert=args.invert,
     )

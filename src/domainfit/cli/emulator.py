@@ -1,6 +1,6 @@
 """``domainfit emulator``: fit the emulator of the summary statistics to a dataset (for ``estimate --posterior``).
 
-A shell over ``inference.model_emulators.fit_emulators``. A model's emulator lives beside it, ``NAME.eqx`` →
+A shell over ``surrogate.model_emulators.fit_emulators``. A model's emulator lives beside it, ``NAME.eqx`` →
 ``NAME.emulator.npz`` (``nn.emulator_path``), or, for a training set mixing prior boxes, one per box as
 ``NAME.emulator-COMPONENT.npz``.
 """
@@ -48,7 +48,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     enable_compilation_cache()
-    from ..inference.model_emulators import fit_emulators
+    from ..surrogate.model_emulators import fit_emulators
 
     def show(fitted) -> None:  # each emulator's text as soon as it is fitted
         if not json_on_stdout(args):

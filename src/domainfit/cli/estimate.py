@@ -9,8 +9,15 @@ import sys
 from pathlib import Path
 
 from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
-from ._common import (check_prior_file, emit, enable_compilation_cache, fix_parent, image_parent, parse_fix_options,
-                      progress_parent)
+from ._common import (
+    check_prior_file,
+    emit,
+    enable_compilation_cache,
+    fix_parent,
+    image_parent,
+    parse_fix_options,
+    progress_parent,
+)
 
 INSTRUMENT_CHOICES = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
 """Instrument families a user can name (``estimation.INSTRUMENTS``; no numerical import here)."""
@@ -76,7 +83,7 @@ def add_parser(sub, parents) -> None:
 
 def posterior_config(args):
     """The ``PosteriorConfig`` of the options (checked), or None without ``--posterior``."""
-    from ..estimation import PosteriorConfig
+    from ..workflows.estimate import PosteriorConfig
 
     if not args.posterior:
         given = [n for n in _POSTERIOR_ONLY if getattr(args, n, None) is not None] + (["fix"] if args.fix else [])
@@ -95,10 +102,10 @@ def posterior_config(args):
 
 
 def parse_measurements(args) -> list:
-    """``--dmi-field``, ``--half-field`` and ``--measure`` as ``inference.Measurement`` values (checked)."""
+    """``--dmi-field``, ``--half-field`` and ``--measure`` as ``observations.Measurement`` values (checked)."""
     if args.dmi_field is None and args.half_field is None and not args.measure:
         return []
-    from ..inference.measurements import KINDS, parse_measurement
+    from ..observations.measurements import KINDS, parse_measurement
 
     out = [parse_measurement(kind, getattr(args, kind)) for kind in ("dmi_field", "half_field")
            if getattr(args, kind) is not None]
@@ -114,7 +121,7 @@ def parse_measurements(args) -> list:
 
 def run(args) -> int:
     enable_compilation_cache()
-    import domainfit
+    from ..workflows.estimate import estimate
 
     config = posterior_config(args)  # every option is checked before any work
     measurements = parse_measurements(args)
@@ -124,7 +131,7 @@ def run(args) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise DomainfitError(f"cannot create --out folder {args.out}: {err.strerror or err}") from None
-    result = domainfit.estimate(
+    result = estimate(
         args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
         resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress, sets=args.sets,

@@ -27,7 +27,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from ..imaging import parse_pixel_size
-    from ..inspection import inspect_image
+    from ..workflows.inspect import inspect_image
 
     pixel_size = parse_pixel_size(args.pixel_size)
     figure = None if args.no_figure else (args.figure or Path(f"{args.image.stem}_inspect.png"))

@@ -41,7 +41,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from ..film import npz_path, relax_film
+    from ..workflows.film import npz_path, relax_film
 
     given = {name: units.to_si(name, getattr(args, name)) for name in ("D", "Ms", "Ku", "A")
              if getattr(args, name) is not None}

@@ -1,7 +1,12 @@
 """Training data: prior boxes, resumable chunked generation, the dataset reader, augmentation,
 instrument distributions and instrument-rendered views."""
 
-from .augment import augment as augment, crop_centred as crop_centred, dihedral as dihedral, place_centred as place_centred
+from .augment import (
+    augment as augment,
+    crop_centred as crop_centred,
+    dihedral as dihedral,
+    place_centred as place_centred,
+)
 from .generate import (
     GenerateConfig as GenerateConfig,
     GenerateReport as GenerateReport,

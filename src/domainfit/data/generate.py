@@ -97,7 +97,7 @@ class GenerateConfig:
 
     def identity(self) -> dict:
         """The JSON-able description stored in ``dataset.json`` and compared on a rerun."""
-        from .. import PHYSICS_VERSION
+        from .._version import PHYSICS_VERSION
 
         g = self.grid
         return {
@@ -266,7 +266,7 @@ def generate(
             time, docs/performance.md); 8 per device on GPU, where batching fills the device.
         progress: show a progress bar with images/s and ETA on stderr (default: when a terminal).
     """
-    from .. import __version__
+    from .._version import __version__
 
     out = Path(out)
     i_shard, n_shard = shard

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..errors import DomainfitError
-from ..imaging._instrument import BACKGROUND_TERMS, Instrument
+from ..imaging import BACKGROUND_TERMS, Instrument
 
 NM = 1e-9
 
@@ -178,3 +178,19 @@ def draw_instrument(prior: InstrumentPrior, rng: np.random.Generator, *, family:
         kw["bits"] = int(bits[int(rng.choice(len(bits), p=np.array(w) / sum(w)))])
     kw.update(fixed)
     return Instrument(**kw)
+
+
+SETTING_REFERENCE_NM: dict[str, float] = {"height": 30.0, "resolution": 20.0}
+"""Reference settings [nm] of the setting models' covariates log(setting / reference)."""
+
+
+def setting_covariates(family: str, field_of_view: np.ndarray, settings: dict[str, np.ndarray]) -> np.ndarray:
+    """Covariates [n, 1 + 1 + S] of the spread model of ``family``: 1, log(F / 1 µm), and
+    log(setting / reference) for each setting the family has (``data.instruments.FAMILY_RANGES``),
+    settings [m] clipped to the family's range (constant beyond it, as the per-scale factors)."""
+    fov = np.atleast_1d(np.asarray(field_of_view, np.float64))
+    cols = [np.ones_like(fov), np.log(fov / 1e-6)]
+    for name, (lo, hi) in sorted(FAMILY_RANGES[family].items()):
+        v = np.clip(np.asarray(settings[name], np.float64) * 1e9, lo, hi)
+        cols.append(np.broadcast_to(np.log(v / SETTING_REFERENCE_NM[name]), fov.shape))
+    return np.stack(cols, axis=1)

@@ -23,17 +23,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..errors import DomainfitError
+from ..parameters import MATERIAL, PRESETS as PARAMETER_SETS, SI_UNITS
 
-PARAMETERS: tuple[str, ...] = ("D", "Ms", "sigma", "Ku", "A")
+PARAMETERS: tuple[str, ...] = MATERIAL
 """Order of the columns of a parameter array ``params[n, 5]`` (SI: J/m², A/m, 1, J/m³, J/m)."""
 
-UNITS_SI: dict[str, str] = {"D": "J/m^2", "Ms": "A/m", "sigma": "1", "Ku": "J/m^3", "A": "J/m"}
+UNITS_SI: dict[str, str] = {n: SI_UNITS[n] for n in MATERIAL}
 
-_PRESET_BOXES: dict[str, dict[str, tuple[float, float]]] = {
-    "co-pt": dict(D=(0.1e-3, 1.0e-3), Ms=(1.5e6, 1.5e6), sigma=(0.05, 0.2), Ku=(1.6e6, 1.6e6), A=(31e-12, 31e-12)),
-    "low-ms": dict(D=(0.0, 0.0), Ms=(200e3, 700e3), sigma=(0.05, 0.2), Ku=(0.4e6, 0.4e6), A=(10e-12, 10e-12)),
-}
-PRESETS: tuple[str, ...] = ("co-pt", "low-ms", "mix")
+_PRESET_BOXES: dict[str, dict[str, tuple[float, float]]] = {name: dict(p.box) for name, p in PARAMETER_SETS.items()}
+PRESETS: tuple[str, ...] = (*PARAMETER_SETS, "mix")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..imaging._instrument import BACKGROUND_TERMS, Instrument, record
-from ..imaging._prepare import model_input
+from ..imaging import BACKGROUND_TERMS, Instrument, model_input, record
 from .instruments import InstrumentPrior, draw_instrument
 
 _VIEW_STREAM = 0x1A57

@@ -26,9 +26,10 @@ from ._normalise import (
     binarise as binarise,
     flatten_background as flatten_background,
     normalise_contrast as normalise_contrast,
+    otsu_threshold as otsu_threshold,
 )
-from ._instrument import Instrument as Instrument, record as record
-from ._prepare import model_input as model_input
+from ._instrument import BACKGROUND_TERMS as BACKGROUND_TERMS, Instrument as Instrument, record as record
+from ._prepare import FLATTEN_DEGREE as FLATTEN_DEGREE, model_input as model_input
 from ._render import render as render
 from ._scale import (
     area_average as area_average,
@@ -40,7 +41,9 @@ from ._scale import (
 )
 
 __all__ = [
+    "BACKGROUND_TERMS",
     "DomainImage",
+    "FLATTEN_DEGREE",
     "Instrument",
     "MIN_PIXELS",
     "area_average",
@@ -52,6 +55,7 @@ __all__ = [
     "model_input",
     "multiscale_crop",
     "normalise_contrast",
+    "otsu_threshold",
     "parse_pixel_size",
     "random_crop",
     "record",

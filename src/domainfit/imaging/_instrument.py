@@ -47,7 +47,7 @@ import numpy as np
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
 from ._image import check_pixel_size
-from ._scale import _apply, _integer_ratio, area_average, overlap_matrix
+from ._scale import apply_overlap, integer_ratio, area_average, overlap_matrix
 
 TRANSFERS = ("ideal", "probe", "mfm")
 PSFS = ("none", "gaussian", "lorentzian", "airy")
@@ -169,12 +169,12 @@ def sample(image: Float[Array, "ny nx"], cell_size: float, pixel_size: float, sa
         iy = np.minimum(np.floor((np.arange(out_y) + 0.5) * pixel_size / cell_size + 1e-6).astype(int), ny - 1)
         ix = np.minimum(np.floor((np.arange(out_x) + 0.5) * pixel_size / cell_size + 1e-6).astype(int), nx - 1)
         return image[..., iy[:, None], ix[None, :]]
-    factor = _integer_ratio(pixel_size / cell_size)
+    factor = integer_ratio(pixel_size / cell_size)
     if factor is not None:
         return area_average(image, factor)
     wy = overlap_matrix(ny, cell_size, out_y, pixel_size).astype(np.float32)
     wx = overlap_matrix(nx, cell_size, out_x, pixel_size).astype(np.float32)
-    return _apply(image, wy, wx)
+    return apply_overlap(image, wy, wx)
 
 
 def background_polynomial(coefficients, shape: tuple[int, int]) -> Float[Array, "ny nx"]:

@@ -44,7 +44,7 @@ EXAMPLES: dict[str, str] = {"example": "example_maze.npz", "example-512": "examp
 ``example``: a simulated co-pt maze, 512² cells of 4 nm rendered at 8 nm (256² px, 2.048 µm);
 ``example-512``: the same film (same seed and parameters) at its cell size, 512² px of 4 nm;
 ``example-mfm``: the same film recorded by a simulated MFM (30 nm lift, 8 nm pixels, noise, a tilted
-background, 16-bit TIFF with its pixel size in the tags; scripts/make_mfm_example.py)."""
+background, 16-bit TIFF with its pixel size in the tags; tools/assets/mfm_example.py)."""
 
 
 def example_path(name: str = EXAMPLE_NAME) -> Path:

@@ -11,7 +11,7 @@ import numpy as np
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
 from ._image import check_pixel_size
-from ._scale import _apply, _integer_ratio, _pair, area_average, overlap_matrix
+from ._scale import apply_overlap, integer_ratio, as_pair, area_average, overlap_matrix
 
 FWHM_PER_SIGMA: float = 2.0 * math.sqrt(2.0 * math.log(2.0))
 """FWHM = 2√(2 ln 2) σ ≈ 2.3548 σ for a Gaussian."""
@@ -61,7 +61,7 @@ def render(
     mz = jnp.asarray(mz)
     ny, nx = mz.shape[-2:]
     grid_y, grid_x = ny * cell_size, nx * cell_size
-    fy, fx = _pair((grid_y, grid_x) if field_of_view is None else field_of_view, "field of view")
+    fy, fx = as_pair((grid_y, grid_x) if field_of_view is None else field_of_view, "field of view")
     fy, fx = float(fy), float(fx)
     if not (0 < fy <= grid_y * (1 + 1e-9) and 0 < fx <= grid_x * (1 + 1e-9)):
         raise DomainfitError(
@@ -78,13 +78,13 @@ def render(
             raise DomainfitError(f"blur FWHM {blur_fwhm!r} m: need a finite non-negative length")
         image = gaussian_blur(image, cell_size, blur_fwhm)
 
-    factor = _integer_ratio(pixel_size / cell_size)
+    factor = integer_ratio(pixel_size / cell_size)
     if factor is not None and out_y * factor <= ny and out_x * factor <= nx:
         image = area_average(image[..., : out_y * factor, : out_x * factor], factor)
     else:
         wy = overlap_matrix(ny, cell_size, out_y, pixel_size).astype(image.dtype)
         wx = overlap_matrix(nx, cell_size, out_x, pixel_size).astype(image.dtype)
-        image = _apply(image, wy, wx)
+        image = apply_overlap(image, wy, wx)
 
     image = contrast * image + offset
     if key is not None:

@@ -16,7 +16,7 @@ from ..errors import DomainfitError
 _HIGHEST = jax.lax.Precision.HIGHEST  # no TF32/bfloat16 passes on GPUs: averages must stay exact
 
 
-def _integer_ratio(ratio: float, rtol: float = 1e-6) -> int | None:
+def integer_ratio(ratio: float, rtol: float = 1e-6) -> int | None:
     """``ratio`` as a positive integer when it is one (to rtol), else None."""
     n = round(ratio)
     return int(n) if n >= 1 and abs(ratio - n) <= rtol * max(1.0, ratio) else None
@@ -48,7 +48,7 @@ def overlap_matrix(n_in: int, size_in: float, n_out: int, size_out: float, origi
     return np.clip(overlap, 0.0, None) / size_out
 
 
-def _apply(image, wy, wx):
+def apply_overlap(image, wy, wx):
     return jnp.einsum("ij,...jk,lk->...il", wy, image, wx, precision=_HIGHEST)
 
 
@@ -67,10 +67,10 @@ def resample(
     pixel_size, target_pixel_size = check_pixel_size(pixel_size), check_pixel_size(target_pixel_size, "target pixel size")
     image = jnp.asarray(image)
     ny, nx = image.shape[-2:]
-    factor = _integer_ratio(target_pixel_size / pixel_size)
+    factor = integer_ratio(target_pixel_size / pixel_size)
     if factor is not None:
         return area_average(image, factor)
-    up = _integer_ratio(pixel_size / target_pixel_size)
+    up = integer_ratio(pixel_size / target_pixel_size)
     if up is not None:
         return jnp.repeat(jnp.repeat(image, up, axis=-2), up, axis=-1)
     my = math.floor(ny * pixel_size / target_pixel_size + 1e-9)
@@ -79,10 +79,10 @@ def resample(
         raise DomainfitError(f"target pixel size {target_pixel_size:g} m is larger than the image")
     wy = overlap_matrix(ny, pixel_size, my, target_pixel_size).astype(image.dtype)
     wx = overlap_matrix(nx, pixel_size, mx, target_pixel_size).astype(image.dtype)
-    return _apply(image, wy, wx)
+    return apply_overlap(image, wy, wx)
 
 
-def _pair(value, what: str) -> tuple:
+def as_pair(value, what: str) -> tuple:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise DomainfitError(f"{what} {value!r}: give one value or a pair (y, x)")
@@ -99,7 +99,7 @@ def tiles(image: Float[Array, "ny nx"], pixel_size: float, field_of_view) -> Flo
     """
     image = jnp.asarray(image)
     ny, nx = image.shape[-2:]
-    fy, fx = _pair(field_of_view, "field of view")
+    fy, fx = as_pair(field_of_view, "field of view")
     h, w = round(float(fy) / pixel_size), round(float(fx) / pixel_size)
     if h < 1 or w < 1 or h > ny or w > nx:
         raise DomainfitError(
@@ -134,8 +134,8 @@ def random_crop(
     whose output pixel is an integer number of input pixels is an exact area average."""
     image = jnp.asarray(image)
     ny, nx = image.shape[-2:]
-    fy, fx = _pair(field_of_view, "field of view")
-    oy, ox = _pair(out_pixels, "out_pixels")
+    fy, fx = as_pair(field_of_view, "field of view")
+    oy, ox = as_pair(out_pixels, "out_pixels")
     if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in (oy, ox)):
         raise DomainfitError(f"out_pixels {out_pixels!r}: need positive integers")
     span_y, span_x = jnp.asarray(fy) / pixel_size, jnp.asarray(fx) / pixel_size
@@ -149,7 +149,7 @@ def random_crop(
         y0, x0 = jnp.floor(y0), jnp.floor(x0)
     wy = _traced_overlap(ny, oy, y0, span_y).astype(image.dtype)
     wx = _traced_overlap(nx, ox, x0, span_x).astype(image.dtype)
-    return _apply(image, wy, wx)
+    return apply_overlap(image, wy, wx)
 
 
 def multiscale_crop(

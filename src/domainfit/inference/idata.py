@@ -12,7 +12,7 @@ and ``az.compare`` work:
   log p(s) = Σ_i log p(s_i | s_<i) (Cholesky of Σ(θ), statistics in the emulator's order): the
   terms sum exactly to the joint log-likelihood of the statistics the sampler used, so LOO/WAIC
   values and ``az.compare`` weigh the same likelihood, with "leave one statistic out" meaning the
-  i-th conditional. The factor log p_w(θ) that the film keeps walls (``inference.presence``) is in
+  i-th conditional. The factor log p_w(θ) that the film keeps walls (``surrogate.presence``) is in
   the sampler's target but is no statistic, so it is not among the terms. An image without walls
   has no statistics: its InferenceData holds posterior, prior and sample_stats only.
 """
@@ -56,7 +56,7 @@ def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 
     ``run_nuts`` / ``fit_posterior`` returned for ``problem``.
 
     ``problem.likelihood`` must have ``moments(θ)`` (emulator and synthetic likelihoods do) and
-    ``problem.s_obs`` must be set, unless the image shows no walls (``inference.presence``): then
+    ``problem.s_obs`` must be set, unless the image shows no walls (``surrogate.presence``): then
     only posterior, prior and sample_stats.
     """
     import arviz as az
@@ -73,7 +73,7 @@ def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 
     attrs = dict(sampled.attrs)
     groups = {}
     if wall_free:
-        attrs["walls"] = "none: the likelihood is only that the film kept no walls (domainfit.inference.presence)"
+        attrs["walls"] = "none: the likelihood is only that the film kept no walls (domainfit.surrogate.presence)"
     else:
         theta = {n: jnp.full((chains * draws,), v) for n, v in base.items()}
         theta.update({n: jnp.asarray(np.asarray(post[n], np.float64).reshape(-1)) for n in names})

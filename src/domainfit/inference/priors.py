@@ -32,23 +32,12 @@ from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
-from ..units import PARAMETER_UNITS
+from ..parameters import DESCRIPTIONS, PRESETS as PARAMETER_SETS, SI_UNITS, USER
 
-PARAMETERS: dict[str, tuple[str, str]] = {
-    # name: (SI unit, description) — the θ a likelihood may ask for.
-    "D": ("J/m^2", "DMI constant"),
-    "Ms": ("A/m", "saturation magnetisation"),
-    "sigma": ("1", "anisotropy dispersion ΔKu/Ku"),
-    "Ku": ("J/m^3", "uniaxial anisotropy"),
-    "A": ("J/m", "exchange stiffness"),
-    "thickness": ("m", "film thickness"),
-    "blur_fwhm": ("m", "imaging point-spread FWHM"),
-    "contrast": ("1", "imaging contrast factor"),
-    "offset": ("1", "imaging contrast offset"),
-}
+PARAMETERS: dict[str, tuple[str, str]] = {name: (SI_UNITS[name], DESCRIPTIONS[name]) for name in SI_UNITS}
 """Known parameter names with their SI unit and meaning (others are allowed, with unit "?")."""
 
-USER_UNITS = PARAMETER_UNITS  # one table, in units.py
+USER_UNITS = USER  # one table, in parameters.py
 """Units used in reports (unit, factor to SI); the code itself stays in SI."""
 
 
@@ -108,13 +97,11 @@ def default_priors(preset: str = "co-pt", *, free: tuple[str, ...] = ()) -> dict
     Imaging: blur 0 nm and contrast 1 fixed. ``free`` frees nuisance parameters with a ±10 % box
     (blur: 0–30 nm; contrast: 0.8–1.2).
     """
-    boxes = {
-        "co-pt": dict(D=(0.1e-3, 1.0e-3), sigma=(0.05, 0.2), Ms=1.5e6, Ku=1.6e6, A=31e-12),
-        "low-ms": dict(Ms=(200e3, 700e3), sigma=(0.05, 0.2), D=0.0, Ku=0.4e6, A=10e-12),
-    }
-    if preset not in boxes:
-        raise DomainfitError(f"no default priors for preset {preset!r}: choose one of {', '.join(boxes)}")
-    spec: dict[str, Any] = dict(boxes[preset], thickness=4e-9, blur_fwhm=0.0, contrast=1.0)
+    if preset not in PARAMETER_SETS:
+        raise DomainfitError(f"no default priors for preset {preset!r}: choose one of {', '.join(PARAMETER_SETS)}")
+    box = PARAMETER_SETS[preset]
+    # the set's free parameters first (their order is the order of the samplers' u), then the held ones
+    spec: dict[str, Any] = dict(box.free(), **box.fixed(), thickness=box.thickness, blur_fwhm=0.0, contrast=1.0)
     nuisance_box = {"blur_fwhm": (0.0, 30e-9), "contrast": (0.8, 1.2)}
     for name in free:
         if name not in spec:

@@ -37,6 +37,7 @@ from scipy.stats import norm
 from ..data.store import Dataset
 from ..errors import DomainfitError
 from .._files import atomic_write
+from ..data.instruments import SETTING_REFERENCE_NM, setting_covariates as setting_covariates
 from .checkpoint import LoadedModel
 from .evaluate import view_estimates
 
@@ -50,24 +51,6 @@ def spread_factors(z: np.ndarray, level: float = 0.9) -> np.ndarray:
     if not 0 < level < 1:
         raise DomainfitError(f"calibration level {level}: need 0 < level < 1")
     return np.quantile(np.abs(z), level, axis=0) / norm.ppf(0.5 + level / 2)
-
-
-SETTING_REFERENCE_NM: dict[str, float] = {"height": 30.0, "resolution": 20.0}
-"""Reference settings [nm] of the setting models' covariates log(setting / reference)."""
-
-
-def setting_covariates(family: str, field_of_view: np.ndarray, settings: dict[str, np.ndarray]) -> np.ndarray:
-    """Covariates [n, 1 + 1 + S] of the spread model of ``family``: 1, log(F / 1 µm), and
-    log(setting / reference) for each setting the family has (``data.instruments.FAMILY_RANGES``),
-    settings [m] clipped to the family's range (constant beyond it, as the per-scale factors)."""
-    from ..data.instruments import FAMILY_RANGES
-
-    fov = np.atleast_1d(np.asarray(field_of_view, np.float64))
-    cols = [np.ones_like(fov), np.log(fov / 1e-6)]
-    for name, (lo, hi) in sorted(FAMILY_RANGES[family].items()):
-        v = np.clip(np.asarray(settings[name], np.float64) * 1e9, lo, hi)
-        cols.append(np.broadcast_to(np.log(v / SETTING_REFERENCE_NM[name]), fov.shape))
-    return np.stack(cols, axis=1)
 
 
 def fit_setting_model(z: np.ndarray, X: np.ndarray, level: float = 0.9, ridge: float = 1e-3) -> tuple[np.ndarray, float]:

@@ -136,14 +136,13 @@ class LoadedModel:
         constant beyond the calibrated scales. With an instrument ``family`` the model was
         calibrated on: that family's factor relative to the pooled one multiplies them; with all of
         a model of that family (``per_family_settings``) and ``field_of_view``: the per-scale factors
-        times exp(X b) of ``nn.calibrate.setting_covariates`` — with all the family's ``settings``
+        times exp(X b) of ``data.instruments.setting_covariates`` — with all the family's ``settings``
         (``height``, ``resolution`` [m], as in ``data.instruments.FAMILY_RANGES``), else with the
         field of view alone (the family's settings averaged over its calibration draws)."""
         record = self.meta.get("spread_calibration", {})
         missing = self.missing_settings(family, settings)
         if missing is not None and field_of_view is not None:
-            from ..data.instruments import FAMILY_RANGES
-            from .calibrate import setting_covariates
+            from ..data.instruments import FAMILY_RANGES, setting_covariates
 
             model = record["per_family_settings"][family]
             names = FAMILY_RANGES[family]

@@ -36,7 +36,8 @@ from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
 from ..units import user_unit
 from .checkpoint import LoadedModel
-from .support import assess, check_size, domain_geometry, pattern_contrast, pattern_geometry
+from .support import assess, check_size
+from ..features.geometry import domain_geometry, pattern_contrast, pattern_geometry
 
 
 
@@ -338,7 +339,7 @@ def estimate(
         feature_score=None if reference is None else float(reference.score(r.features)),
         contrast=pattern_contrast(np.asarray(image)),
     )  # fmt: skip
-    domains = domain_geometry(img, p)  # the geometry the set emulators read (``inference.learned``)
+    domains = domain_geometry(img, p)  # the geometry the set emulators read (``surrogate.learned``)
     measures["domains_period_nm"] = domains["period"] * 1e9 if math.isfinite(domains["period"]) else None
     measures["domains_wall_density_per_um"] = domains["wall_density"] * 1e-6
     warnings = []

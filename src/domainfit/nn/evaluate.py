@@ -169,9 +169,9 @@ def scale_generalisation(rmse: dict[float, float], trained) -> list[dict]:
 
 
 def _plots(folder: Path, targets, truth, results, fields_of_view, skip=()) -> list[str]:
-    from ..plots import _pyplot
+    from .._files import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -24,7 +24,8 @@ from ..data.views import recorded
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
 from .estimate import read_image
-from .support import assess, domain_geometry, pattern_contrast, pattern_geometry, transition_width
+from .support import assess
+from ..features.geometry import domain_geometry, pattern_contrast, pattern_geometry, transition_width
 
 _STREAM = 0xE7A1
 
@@ -39,8 +40,8 @@ class Readings:
         of its ``support.domain_sign``; family [N] and pixel_size [N] [m] of the instrument; field_of_view
         [N] [m]; row [N]; draw [N]; trusted [N]: no support check failed (``nn.support``, as
         ``estimate`` checks a user's image); width [N] [m]: the apparent wall width of the prepared
-        image (``nn.support.transition_width``); contrast [N]: its ``pattern_contrast``; walls [N]: the
-        recording shows walls (``inference.presence.shows_walls``); instruments: ``Instrument.describe()``
+        image (``features.geometry.transition_width``); contrast [N]: its ``pattern_contrast``; walls [N]: the
+        recording shows walls (``features.walls.shows_walls``); instruments: ``Instrument.describe()``
         of each view; reasons: the failed checks of each view.
     """
 
@@ -104,7 +105,7 @@ def recorded_readings(
     """
     from tqdm.auto import tqdm
 
-    from ..inference.presence import shows_walls  # here: the CNN-only estimate must not load the inference stack
+    from ..features.walls import shows_walls  # here: the CNN-only estimate must not load the inference stack
 
     rows = np.asarray(rows)
     if len(rows) == 0:

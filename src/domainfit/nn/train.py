@@ -33,217 +33,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data.augment import FILLS, N_UNIFORMS, augment_with, place_centred
-from ..data.instruments import TRAINING as TRAINING_INSTRUMENTS, InstrumentPrior
+from ..data.augment import N_UNIFORMS, augment_with, place_centred
 from ..data.store import Dataset
-from ..imaging._prepare import FLATTEN_DEGREE
+from ..imaging import FLATTEN_DEGREE
 from ..errors import DomainfitError
+from ..parameters import MATERIAL
 from .checkpoint import load_model, load_tree, save_model, save_tree
-from .model import DEFAULT_WIDTHS, forward, make_model
-
-TARGETS: tuple[str, ...] = ("D", "Ms", "sigma")
-PRECISE_BN_BATCHES = 200
-"""Training batches whose batch-norm statistics are averaged for inference at the end (``precise_batch_norm``)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training settings (SI lengths).
-
-    Attributes:
-        steps: optimiser steps in total; batch_size: images per step.
-        learning_rate: peak AdamW learning rate; weight_decay: AdamW decoupled weight decay.
-        warmup_steps: linear warm-up before the cosine decay (to 1 % of the peak at ``steps``).
-        pixel_size: model input pixel size [m]; in_pixels: input side P (multiple of 64).
-        widths, norm: architecture (see ``model.CNN``).
-        fov_min, fov_max: field-of-view range of the training crops [m] (fov_max None: P·p,
-            limited by the image size), drawn log-uniform.
-        fov_set: instead of a range, a set of fields of view [m] drawn with equal probability
-            (each limited by the image size); leaves other scales out of training, so that
-            generalisation across scales can be measured on them.
-        augment: random crops/rotations/flips/sign (False: the centred full image as is).
-        val_fraction: share of samples held out for validation (chosen by a hash of the index).
-        checkpoint_every: steps between checkpoints; log_every: steps between log lines.
-        seed: seed of initialisation, batches and augmentation.
-        beta: β of the β-NLL loss (Seitzer et al., ICLR 2022): each target's NLL is weighted by
-            stop_gradient(s^{2β}), so the means are fitted with weights 1/s^{2−2β} instead of 1/s²
-            (0: the plain Gaussian NLL; 1: mean-squared error for the means). The spreads' optimum
-            is unchanged.
-        frozen_bn_steps: steps after ``steps`` with the batch norm frozen at its precise statistics
-            (inference mode) and AdamW at 0.1× the peak rate decaying to 0 (``train``). Networks
-            trained with batch statistics read full images with a bias under fixed statistics
-            (D −0.06 mJ/m² at 2 µm); these steps fit the network to the statistics it is used with.
-        fill: what surrounds a crop smaller than the input: "zero" or its mirror images "mirror"
-            (``data.augment``); recorded in the model JSON, and estimation fills the same way.
-        instruments: train on instrument-rendered views (``data.instruments.InstrumentPrior``):
-            each stored m_z is recorded by ``views`` instruments drawn from it and prepared by
-            ``imaging.model_input`` (``data.views.render_pool``), and crops do not wrap around
-            (a recorded image is not periodic). None: the stored clean images (models before
-            December 2026). Needs a dataset with m_z (the default of ``generate``).
-        views: instrument draws per stored state (the pool a step picks from).
-    """
-
-    steps: int = 20_000
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 500
-    pixel_size: float = 16e-9
-    in_pixels: int = 128
-    widths: tuple[int, ...] = DEFAULT_WIDTHS
-    norm: str = "batch"
-    fov_min: float = 0.5e-6
-    fov_max: float | None = None
-    fov_set: tuple[float, ...] | None = None
-    augment: bool = True
-    val_fraction: float = 0.1
-    checkpoint_every: int = 500
-    log_every: int = 50
-    seed: int = 0
-    beta: float = 0.0
-    frozen_bn_steps: int = 0
-    fill: str = "zero"
-    instruments: InstrumentPrior | None = TRAINING_INSTRUMENTS
-    views: int = 8
-
-    def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1:
-            raise DomainfitError("steps and batch size must be at least 1")
-        if not (self.learning_rate > 0) or self.weight_decay < 0:
-            raise DomainfitError("learning rate must be positive and weight decay non-negative")
-        if not (0 <= self.val_fraction < 1):
-            raise DomainfitError(f"validation fraction {self.val_fraction}: need 0 ≤ f < 1")
-        if not (self.pixel_size > 0 and self.fov_min > 0):
-            raise DomainfitError("pixel size and field of view must be positive")
-        if self.fov_set is not None and not (self.fov_set and all(f > 0 for f in self.fov_set)):
-            raise DomainfitError(f"fields of view {self.fov_set}: need at least one, all positive")
-        if self.fill not in FILLS:
-            raise DomainfitError(f"fill {self.fill!r}: use one of {', '.join(FILLS)}")
-        if self.frozen_bn_steps < 0 or (self.frozen_bn_steps and self.norm != "batch"):
-            raise DomainfitError(f"frozen batch-norm steps {self.frozen_bn_steps}: need ≥ 0, and batch norm")
-        if not (0 <= self.beta <= 1):
-            raise DomainfitError(f"beta {self.beta}: need 0 ≤ β ≤ 1")
-        if self.views < 1:
-            raise DomainfitError(f"views {self.views}: need at least one instrument draw per state")
-
-    def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["widths"] = list(self.widths)
-        if self.fov_set is None:
-            del d["fov_set"]  # runs from before the option keep their identity
-        else:
-            d["fov_set"] = list(self.fov_set)
-        if d["fill"] == "zero":
-            del d["fill"]  # runs from before the option keep their identity
-        for name in ("beta", "frozen_bn_steps"):
-            if d[name] == 0:
-                del d[name]  # runs from before the option keep their identity
-        if self.instruments is None:
-            del d["instruments"], d["views"]  # runs from before the option keep their identity
-        else:
-            d["instruments"] = self.instruments.to_json()
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        d = dict(d)
-        d["widths"] = tuple(d["widths"])
-        if d.get("fov_set") is not None:
-            d["fov_set"] = tuple(d["fov_set"])
-        if d.get("instruments") is not None:
-            d["instruments"] = InstrumentPrior.from_json(d["instruments"])
-        return cls(**d)
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps + self.frozen_bn_steps
-
-
-def validation_mask(index: np.ndarray, fraction: float) -> np.ndarray:
-    """True for the samples held out for validation: a fixed hash of the sample index below ``fraction``."""
-    h = (np.asarray(index, np.uint64) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)
-    return (h.astype(np.float64) / 2**32) < fraction
-
-
-def normalisation(ranges: dict[str, tuple[float, float]], targets=TARGETS) -> dict:
-    """centre and scale (half-width) per target from the prior ranges [SI]; a fixed range gets scale 1 of its unit."""
-    out = {}
-    for t in targets:
-        lo, hi = ranges[t]
-        scale = 0.5 * (hi - lo)
-        out[t] = {"centre": 0.5 * (lo + hi), "scale": scale if scale > 0 else max(abs(lo), 1e-30)}
-    return out
-
-
-def images_at_pixel_size(images: np.ndarray, pixel_size: float, target: float) -> np.ndarray:
-    """Resample a stack [n, h, w] from ``pixel_size`` to ``target`` [m] (no-op when equal)."""
-    if abs(pixel_size / target - 1) < 1e-9:
-        return images.astype(np.float32, copy=False)
-    from .. import imaging
-
-    return np.stack([np.asarray(imaging.resample(jnp.asarray(im), pixel_size, target)) for im in images]).astype(np.float32)
-
-
-class TrainingImages:
-    """What training steps draw from: the stored clean images [n, S, S] at the model pixel size, or
-    pools of instrument-rendered views [n, V, P, P] (``TrainConfig.instruments``), one view of a
-    sample picked at random per draw."""
-
-    def __init__(self, array: np.ndarray, pooled: bool):
-        self.array, self.pooled = array, pooled
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(height, width) of one image."""
-        return tuple(self.array.shape[-2:])
-
-    def take(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if not self.pooled:
-            return self.array[rows]
-        return self.array[rows, rng.integers(0, self.array.shape[1], len(rows))].astype(np.float32)
-
-    def first(self, rows: np.ndarray) -> np.ndarray:
-        """Fixed images of ``rows`` (the first view of a pool), for validation."""
-        return self.array[rows] if not self.pooled else self.array[rows, 0].astype(np.float32)
-
-
-def _training_images(ds: Dataset, cfg: TrainConfig, out: Path, data_hash: str, *, progress: bool) -> TrainingImages:
-    """The clean stored images, or the instrument view pool: rendered once and kept in ``out``
-    (``views-<hash>.npy``, written atomically) so that a resumed run does not render it again."""
-    if cfg.instruments is None:
-        return TrainingImages(images_at_pixel_size(ds.images(), ds.image_pixel_size, cfg.pixel_size), False)
-    import hashlib
-
-    from ..data.views import VIEWS_VERSION, render_pool
-
-    if not ds.has_mz:
-        raise DomainfitError(f"dataset {ds.root} stores no m_z (generated with --no-mz): instrument views need it")
-    ident = json.dumps([data_hash, cfg.instruments.to_json(), cfg.views, cfg.seed, cfg.pixel_size, cfg.in_pixels,
-                        VIEWS_VERSION], sort_keys=True)
-    path = out / f"views-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.npy"
-    if path.exists():
-        return TrainingImages(np.load(path, mmap_mode="r"), True)
-    grid = ds.grid
-    pool, _ = render_pool(ds.mz(), ds.index, cell_size=float(grid["cell_size"]), thickness=float(grid["thickness"]),
-                          prior=cfg.instruments, views=cfg.views, seed=cfg.seed, pixel_size=cfg.pixel_size,
-                          pixels=cfg.in_pixels, progress=progress)
-    tmp = out / f".{path.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, pool)
-    os.replace(tmp, path)
-    return TrainingImages(pool, True)
-
-
-def _crop_pixels(cfg: TrainConfig, image_shape: tuple[int, int]) -> tuple[int, ...]:
-    """Crop sides in pixels: (n_min, n_max) of the log-uniform range, or the sorted set of ``fov_set``."""
-    if cfg.fov_set is not None:
-        cap = min(image_shape[0], image_shape[1], cfg.in_pixels)
-        return tuple(sorted({max(1, min(int(round(f / cfg.pixel_size)), cap)) for f in cfg.fov_set}))
-    n_max_fov = cfg.in_pixels if cfg.fov_max is None else int(round(cfg.fov_max / cfg.pixel_size))
-    n_max = max(1, min(n_max_fov, image_shape[0], image_shape[1], cfg.in_pixels))
-    n_min = max(1, min(int(round(cfg.fov_min / cfg.pixel_size)), n_max))
-    return n_min, n_max
-
+from .train_config import PRECISE_BN_BATCHES, TARGETS, TrainConfig
+from .training_set import (
+    TrainingImages,
+    crop_pixels as crop_pixels_of,
+    images_at_pixel_size as images_at_pixel_size,
+    normalisation as normalisation,
+    prior_ranges,
+    training_images,
+    validation_mask as validation_mask,
+)
+from .model import forward, make_model
 
 @functools.lru_cache(maxsize=16)
 def _make_optimiser(cfg: TrainConfig):
@@ -367,7 +173,7 @@ def train(
     early with a checkpoint (for jobs with a wall-time limit); rerunning continues the same run.
     The report carries the final ``model`` and ``state``.
     """
-    from .. import PHYSICS_VERSION, __version__
+    from .._version import PHYSICS_VERSION, __version__
 
     ds = data if isinstance(data, Dataset) else Dataset(data)
     if len(ds) == 0:
@@ -376,7 +182,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     cfg = config
     data_hash = ds.content_hash()
-    ranges = {k: tuple(v) for k, v in _prior_ranges(ds).items()}
+    ranges = {k: tuple(v) for k, v in prior_ranges(ds).items()}
     norm = normalisation(ranges)
     run_identity = {"config": {k: v for k, v in cfg.to_json().items() if k not in ("checkpoint_every", "log_every")}, "data_hash": data_hash}
     run_file = out / "train.json"
@@ -395,14 +201,14 @@ def train(
     val = validation_mask(ds.index, cfg.val_fraction)
     if val.all():
         val[:] = False
-    images = _training_images(ds, cfg, out, data_hash, progress=sys.stderr.isatty() if progress is None else progress)
-    cols = [("D", "Ms", "sigma", "Ku", "A").index(t) for t in TARGETS]
+    images = training_images(ds, cfg, out, data_hash, progress=sys.stderr.isatty() if progress is None else progress)
+    cols = [MATERIAL.index(t) for t in TARGETS]
     centre = np.array([norm[t]["centre"] for t in TARGETS])
     scale = np.array([norm[t]["scale"] for t in TARGETS])
     z_all = ((ds.params[:, cols] - centre) / scale).astype(np.float32)
     train_rows = np.nonzero(~val)[0]
     val_rows = np.nonzero(val)[0]
-    crop_pixels = _crop_pixels(cfg, images.shape)
+    crop_pixels = crop_pixels_of(cfg, images.shape)
     # Targets the data hold at one value (e.g. Ms of a Co/Pt-only set) are left out of the loss.
     active = jnp.asarray([float(ranges[t][0] < ranges[t][1]) for t in TARGETS], jnp.float32)
     if not bool(jnp.any(active > 0)):
@@ -570,12 +376,6 @@ def precise_batch_norm(model, state, images, rows, cfg: TrainConfig, crop_pixels
     treedef = jax.tree_util.tree_structure(state)
     like = jax.tree_util.tree_leaves(state)
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(t / n_batches, x.dtype) for t, x in zip(total, like)])
-
-
-def _prior_ranges(ds: Dataset) -> dict[str, tuple[float, float]]:
-    from ..data.prior import PriorBox
-
-    return PriorBox.from_json(ds.meta["identity"]["prior"]).ranges()
 
 
 def _checkpoint(out: Path, step: int, model, state, opt_state, meta: dict, keep: int) -> None:

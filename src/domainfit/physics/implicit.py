@@ -45,6 +45,7 @@ from ..units import MU0
 from .energy import total_energy
 from .grid import Grid
 from .material import Material
+from .minimiser import AbstractMinimiser, run
 from . import vec
 
 CG_RTOL = {"float32": 1e-5, "float64": 1e-9}
@@ -82,21 +83,22 @@ def _tangent_gradient(u, m_star, basis, material, grid, terms, scale):
     return jax.grad(energy_u)(u)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def implicit_minimum(m_star: Magnetisation, material: Material, grid: Grid, terms: tuple[str, ...]) -> Magnetisation:
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def implicit_minimum(m_star: Magnetisation, material: Material, grid: Grid, terms: tuple[str, ...],
+                     minimiser: AbstractMinimiser) -> Magnetisation:
     """Identity on a relaxed state ``m_star`` whose reverse-mode derivative w.r.t. ``material`` is implicit.
 
     ``m_star`` must be a (converged) minimum of ``material`` on ``grid``. Under differentiation it is
-    first relaxed further to ``POLISH_TOL`` (and that state returned); gradients are then as accurate
+    first relaxed further to ``POLISH_TOL`` by ``minimiser`` (and that state returned); gradients are then as accurate
     as the CG solve (relative residual ``CG_RTOL``).
     """
     return m_star
 
 
-def _fwd(m_star, material, grid, terms):
+def _fwd(m_star, material, grid, terms, minimiser):
     # Under differentiation the state is polished first, so that the statistic's cotangent and the
     # Hessian are taken at the same, true minimum (module docstring).
-    m_star = polish(m_star, material, grid, terms)
+    m_star = polish(m_star, material, grid, terms, minimiser)
     return m_star, (m_star, material)
 
 
@@ -138,17 +140,17 @@ def conjugate_gradients(hvp, b, rtol: float, max_steps: int, refine: int = REFIN
     return x, true_residual, negative, steps
 
 
-def polish(m_star: Magnetisation, material: Material, grid: Grid, terms: tuple[str, ...]) -> Magnetisation:
-    """``m_star`` relaxed further to ``POLISH_TOL`` (module docstring) by ``relax.PBB``: a relaxed
-    state is past its switch, so this is the preconditioned tail, 3–5× fewer steps than ``BB``."""
-    from .relax import PBB, advance, init_state
-
+def polish(m_star: Magnetisation, material: Material, grid: Grid, terms: tuple[str, ...],
+           minimiser: AbstractMinimiser) -> Magnetisation:
+    """``m_star`` relaxed further to ``POLISH_TOL`` (module docstring) by ``minimiser`` (``relax`` passes
+    ``PBB()``: a relaxed state is past its switch, so that is the preconditioned tail, 3–5× fewer steps
+    than ``BB``)."""
     tol = POLISH_TOL["float64" if m_star.dtype == jnp.float64 else "float32"]
-    state = init_state(m_star, material, grid, terms, PBB())
-    return advance(state, material, grid, tol, POLISH_MAX_STEPS, terms=terms, minimiser=PBB()).m
+    state = minimiser.init(m_star, material, grid, terms)
+    return run(state, material, grid, tol, POLISH_MAX_STEPS, terms=terms, minimiser=minimiser).m
 
 
-def _bwd(grid, terms, residuals, m_bar):
+def _bwd(grid, terms, minimiser, residuals, m_bar):
     m_star, material = residuals
     basis = tangent_basis(m_star)
     scale = jax.lax.stop_gradient(MU0 * material.Ms**2 * grid.cell_volume)

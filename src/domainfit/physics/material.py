@@ -11,6 +11,7 @@ import numpy as np
 
 from .._types import Array, CellMap, Float
 from ..errors import DomainfitError
+from ..parameters import PRESETS as PARAMETER_SETS
 
 DmiKind = Literal["interfacial", "bulk"]
 
@@ -59,14 +60,10 @@ class Material(eqx.Module):
         return self.Ku * (1.0 + self.sigma * self.xi)
 
 
-PRESETS: dict[str, dict[str, float]] = {
-    # Table 1 of the imaging-scale paper; thickness and cell 4 nm.
-    "co-pt": dict(Ms=1.5e6, A=31e-12, Ku=1.6e6, D=1.0e-3, sigma=0.1),
-    "low-ms": dict(Ms=450e3, A=10e-12, Ku=0.4e6, D=0.0, sigma=0.1),
-}
+PRESETS: dict[str, dict[str, float]] = {name: dict(p.reference) for name, p in PARAMETER_SETS.items()}
 """Reference parameter sets in SI. ``co-pt``: D spans 0.1–1.0 mJ/m²; ``low-ms``: Ms spans 200–700 kA/m, D = 0."""
 
-PRESET_DMI: dict[str, DmiKind] = {"co-pt": "bulk", "low-ms": "interfacial"}
+PRESET_DMI: dict[str, DmiKind] = {name: p.dmi for name, p in PARAMETER_SETS.items()}
 """DMI kind of each preset. ``co-pt`` uses bulk (nearest-neighbour, Bloch-wall) DMI as the imaging-scale
 paper does: in the one-cell 4 nm model film the magnetostatic cost of a Néel wall tilts interfacial-DMI
 walls only partly towards Néel (cos ψ = D/D_N, fully Néel above D_N = 1.33 mJ/m², measured on relaxed

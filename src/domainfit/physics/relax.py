@@ -31,12 +31,13 @@ from ..errors import DomainfitError
 from .energy import ALL_TERMS, check_terms, reduced_field, total_energy
 from .grid import Grid
 from .implicit import implicit_minimum
+from .minimiser import AbstractMinimiser
 from .spectral import laplacian_symbol, spectral_reduced_field
 from .material import Material
 from . import vec
 
 
-class BB(eqx.Module):
+class BB(AbstractMinimiser):
     """Barzilai–Borwein projected steepest descent (all fields static configuration).
 
     Attributes:
@@ -52,8 +53,20 @@ class BB(eqx.Module):
     step_max: float = eqx.field(static=True, default=1e3)
     field: str = eqx.field(static=True, default="terms")
 
+    def init(self, m0, material, grid, terms):
+        return _bb_init(m0, material, grid, terms, self)
 
-class PBB(eqx.Module):
+    def advance(self, state, material, grid, tol, max_steps, terms):
+        def cond(s):
+            return (s.max_torque >= tol) & (s.steps < max_steps)
+
+        return jax.lax.while_loop(cond, lambda s: bb_step(s, material, grid, terms, self), state)
+
+    def step(self, state, material, grid, terms):
+        return bb_step(state, material, grid, terms, self)
+
+
+class PBB(AbstractMinimiser):
     """Barzilai–Borwein descent that turns Fourier-preconditioned once the domain pattern is frozen.
 
     Two phases with the same stopping rule as ``BB`` (max |m × H|/Ms < tol):
@@ -113,6 +126,20 @@ class PBB(eqx.Module):
     step_max: float = eqx.field(static=True, default=1e3)
     field: str = eqx.field(static=True, default="spectral")
 
+    def init(self, m0, material, grid, terms):
+        state = _bb_init(m0, material, grid, terms, self)
+        return _enter_tail(PBBState(state.m, state.d, state.d, state.step_size, state.max_torque, state.steps,
+                                    state.max_torque < self.switch), material, grid, self)
+
+    def advance(self, state, material, grid, tol, max_steps, terms):
+        return _pbb_advance(state, material, grid, tol, max_steps, terms, self)
+
+    def step(self, state, material, grid, terms):
+        def plain(s):
+            return _enter_tail(_pbb_plain_step(s, material, grid, terms, self), material, grid, self)
+
+        return jax.lax.cond(state.switched, lambda s: pbb_step(s, material, grid, terms, self), plain, state)
+
 
 class PBBState(eqx.Module):
     """Loop state of ``PBB``: as ``RelaxState`` plus the preconditioned direction and the phase."""
@@ -168,18 +195,19 @@ def _descent(m, h):
     return d, jnp.sqrt(jnp.max(vec.dot(d, d)))
 
 
-Minimiser = BB | PBB
-"""The minimisers ``relax`` accepts (``minimiser=``)."""
+Minimiser = AbstractMinimiser
+"""The minimisers ``relax`` accepts (``minimiser=``): ``BB``, ``PBB``, or any ``AbstractMinimiser``."""
+
+
+def _bb_init(m0: Magnetisation, material: Material, grid: Grid, terms, minimiser) -> RelaxState:
+    m = vec.normalise(m0)
+    d, torque = _descent(m, _field(minimiser)(m, material, grid, terms))
+    return RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
 
 
 def init_state(m0: Magnetisation, material: Material, grid: Grid, terms, minimiser: Minimiser) -> RelaxState | PBBState:
     """Normalise ``m0`` and evaluate field and torque there (the loop state of ``minimiser``)."""
-    m = vec.normalise(m0)
-    d, torque = _descent(m, _field(minimiser)(m, material, grid, terms))
-    state = RelaxState(m, d, jnp.asarray(minimiser.step0, m.dtype), torque, jnp.asarray(0))
-    if isinstance(minimiser, PBB):
-        return _enter_tail(PBBState(m, d, d, state.step_size, torque, state.steps, torque < minimiser.switch), material, grid, minimiser)
-    return state
+    return minimiser.init(m0, material, grid, terms)
 
 
 def _bb_step_size(s, y, tau, steps, minimiser: Minimiser):
@@ -256,17 +284,6 @@ def _pbb_advance(state: PBBState, material, grid, tol, max_steps, terms, minimis
     return jax.lax.while_loop(tail, lambda s: pbb_step(s, material, grid, terms, minimiser), state)
 
 
-def _any_step(state, material, grid, terms, minimiser: Minimiser):
-    """One step of ``minimiser`` in whichever phase ``state`` is (for ``relax_unrolled``)."""
-    if not isinstance(minimiser, PBB):
-        return bb_step(state, material, grid, terms, minimiser)
-
-    def plain(s):
-        return _enter_tail(_pbb_plain_step(s, material, grid, terms, minimiser), material, grid, minimiser)
-
-    return jax.lax.cond(state.switched, lambda s: pbb_step(s, material, grid, terms, minimiser), plain, state)
-
-
 @partial(jax.jit, static_argnames=("grid", "terms", "minimiser"))
 def advance(
     state: RelaxState,
@@ -279,19 +296,13 @@ def advance(
     minimiser: Minimiser = BB(),
 ) -> RelaxState | PBBState:
     """Run minimiser steps from ``state`` until torque < ``tol`` or ``state.steps`` reaches ``max_steps``."""
-    if isinstance(minimiser, PBB):
-        return _pbb_advance(state, material, grid, tol, max_steps, terms, minimiser)
-
-    def cond(s):
-        return (s.max_torque >= tol) & (s.steps < max_steps)
-
-    return jax.lax.while_loop(cond, lambda s: bb_step(s, material, grid, terms, minimiser), state)
+    return minimiser.advance(state, material, grid, tol, max_steps, terms)
 
 
 def _finish(state: RelaxState | PBBState, material, grid, terms, tol, implicit: bool) -> Relaxed:
     m = jax.lax.stop_gradient(state.m)
     if implicit:
-        m = implicit_minimum(m, material, grid, terms)
+        m = implicit_minimum(m, material, grid, terms, PBB())  # polished by PBB's preconditioned tail
     # With implicit gradients this carries dE*/dθ = ∂E/∂θ (envelope theorem at the minimum).
     energy = total_energy(m, material, grid, terms)
     return Relaxed(m, energy, state.max_torque, state.steps, state.max_torque < tol)
@@ -375,7 +386,7 @@ def relax_unrolled(
     state = init_state(m0, material, grid, terms, minimiser)
 
     def body(s, _):
-        new = _any_step(s, material, grid, terms, minimiser)
+        new = minimiser.step(s, material, grid, terms)
         return eqx.tree_at(lambda t: t.step_size, new, jax.lax.stop_gradient(new.step_size)), None
 
     state, _ = jax.lax.scan(body, state, None, length=n_steps)

@@ -1,0 +1,2 @@
+"""Speed and accuracy benchmarks against peers, run from the repository root: ``python -m benchmarks.NAME``
+(figures in docs/performance.md)."""

@@ -1,0 +1,265 @@
+"""``domainfit.estimate``: D, Ms and σ of one domain image in one call, optionally with a posterior.
+
+The CNN reads the image (``nn.estimate``); with ``posterior=`` its estimate seeds a MAP and NUTS on the
+emulator likelihood of the model (``inference.posterior_from_image``), with a posterior-predictive
+check. The result holds the JSON report the command line prints, a full ArviZ ``InferenceData`` in
+user units, and writes the same files as ``domainfit estimate --out DIR``::
+
+    import domainfit as df
+    r = df.estimate("example", posterior=True)
+    print(r)                 # the text of `domainfit estimate example --posterior`
+    r.idata                  # az.summary(r.idata), az.loo(r.idata), az.plot_pair(r.idata)
+    r.save("result/")        # idata.nc, report.json, pair.png, predictive.png, config.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from .._version import __version__
+from ..errors import DomainfitError
+from .inputs import instrument_settings, is_domain_image, load_model, parse_fixes, read_image
+from .result import EstimateResult, PosteriorConfig, StageBar
+
+def estimate(
+    image,
+    *,
+    pixel_size: float | str | None = None,
+    model="default",
+    posterior: bool | PosteriorConfig | None = None,
+    priors=None,
+    fix: Mapping[str, float | str] | None = None,
+    key=0,
+    invert: bool = False,
+    flatten: int | None = None,
+    instrument: str | None = None,
+    lift: float | str | None = None,
+    resolution: float | str | None = None,
+    single_view: bool = False,
+    progress: bool = False,
+    measurements=(),
+    sets: bool = False,
+) -> EstimateResult:
+    """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
+
+    Args:
+        image: a file (PNG, JPEG, TIFF, .npy/.npz; "example" for the shipped one), an array of raw
+            levels (then ``pixel_size`` is needed) or an ``imaging.DomainImage`` — or a list of them:
+            separate fields of view of one film at zero field, estimated jointly (the CNN reads each;
+            the posterior's likelihood is the sum of theirs).
+        pixel_size: pixel side in metres or with its unit ("15.6nm"); needed unless the file has it.
+            With several images: one value for all, or a list, one per image.
+        model: "default" (shipped), a model path, or a ``LoadedModel``.
+        posterior: True (defaults) or a ``PosteriorConfig``: MAP then NUTS on the emulator likelihood.
+        priors: a ``Prior``, list/dict of them, a ``PriorModel``, a numpyro prior function, or a prior
+            file (``workflows.setup``); default: uniform over the emulator's training box.
+        fix: parameters held at a value: ``{"sigma": 0.1, "Ku": "1.6MJ/m3"}`` (numbers SI).
+        key: seed (int) or JAX key of the chains and predictive draws.
+        invert: contrast sign flip.
+        flatten: degree of the polynomial background removed first (default: the model's).
+        instrument: the instrument family that recorded the image, when known (its own spread
+            calibration is used; docs/imaging.md).
+        lift: its sensor or tip height (probe, mfm), when known.
+        resolution: its point-spread FWHM (sensor or tip size), when known.
+        single_view: read each tile once instead of in its 16 symmetric versions.
+        progress: stage lines and progress bars on stderr.
+        measurements: scalar measurements of the film (``observations.Measurement``, e.g.
+            ``observations.parse_measurement("dmi_field", "28mT±3mT")``), joined to the posterior's
+            likelihood; they need ``posterior``.
+        sets: first weigh the shipped parameter sets (co-pt, low-ms) on the image as ``compare``
+            does (``set_choice``): the report names the set that explains it with posterior
+            probabilities, says first when they are not distinguishable or when the winner is a set
+            the CNN was not trained on, and the posterior uses the winning set's emulator and box.
+    """
+    import jax
+
+    from .._compiled import release_if_crowded
+    from ..nn import estimate as cnn_estimate
+
+    release_if_crowded()  # a process that estimates image after image must not reach the kernel's mapping limit
+    t0 = time.perf_counter()
+    config = PosteriorConfig() if posterior is True else (posterior or None)
+    if config is not None and not isinstance(config, PosteriorConfig):
+        raise DomainfitError(f"posterior={posterior!r}: pass True or a PosteriorConfig")
+    fixes = parse_fixes(fix)
+    measurements = list(measurements or ())
+    if config is None and (fixes or priors is not None or measurements):
+        what = "fix" if fixes else "priors" if priors is not None else "measurements"
+        raise DomainfitError(f"{what} only applies with a posterior (posterior=True, --posterior)")
+    if measurements:  # the measurement module pulls in the inference package: not on the CNN-only path
+        from ..observations.measurements import Measurement
+    for m in measurements:
+        if not isinstance(m, Measurement):
+            raise DomainfitError(f"measurement {m!r}: build it with observations.Measurement or "
+                                 "observations.parse_measurement('dmi_field', '28mT±3mT')")
+    several = isinstance(image, (list, tuple))
+    if several:
+        if not image:
+            raise DomainfitError("an empty list of images: give at least one")
+        if len(image) == 1:
+            image, several = image[0], False
+            pixel_size = pixel_size[0] if isinstance(pixel_size, (list, tuple)) else pixel_size
+    if sets:
+        from .sets import check_sets_options
+
+        check_sets_options(emulator=None if config is None else config.emulator, priors=priors)
+        if several:
+            raise DomainfitError("sets=True (--sets) weighs the parameter sets on one image; the comparison of "
+                                 "several images of one film is not built: compare each image (domainfit compare)")
+    if several:
+        return _estimate_several(list(image), pixel_size=pixel_size, model=model, config=config, priors=priors,
+                                 fixes=fixes, key=key, invert=invert, flatten=flatten, instrument=instrument, lift=lift,
+                                 resolution=resolution, single_view=single_view, progress=progress,
+                                 measurements=measurements, t0=t0)
+    if config is not None:
+        config.check()
+    seed = key if isinstance(key, int) else None
+    key = jax.random.key(key) if isinstance(key, int) else key
+    bar = StageBar(2, enabled=config is not None and progress)
+    loaded = load_model(model)
+    # A model trained on instrument views reads images with their background removed: do it before
+    # the loader's contrast scaling clips the brightest and darkest pixels, as training did.
+    if flatten is None and not is_domain_image(image):  # a DomainImage was read already: as it is
+        flatten = loaded.flatten
+    img = read_image(image, pixel_size, invert=invert, flatten=flatten)
+    candidates = _prepare_posterior(loaded, config, fixes, priors) if config is not None else []
+    t1 = time.perf_counter()
+    bar("CNN estimate")
+    settings = instrument_settings(loaded, instrument, lift, resolution)
+    cnn = cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None,
+                       family=instrument, settings=settings["settings"])
+    if settings["reasons"] or settings["warnings"] or img.notes:
+        cnn = dataclasses.replace(cnn, reasons=cnn.reasons + tuple(settings["reasons"]),
+                                  warnings=cnn.warnings + tuple(settings["warnings"]) + img.notes)
+    report = _report_head(cnn, settings, loaded)
+    report["image"] = {"path": str(img.source if not isinstance(image, (str, Path)) else image),
+                       "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
+    report["timing"] = {"estimate_s": round(cnn.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
+                        "load_s": round(t1 - t0, 4)}
+    run = {"command": "estimate", "image": report["image"]["path"], "pixel_size_m": img.pixel_size,
+           "invert": invert, "flatten": flatten, "model": str(loaded.path), "instrument": settings["given"] or None,
+           "single_view": single_view, "seed": seed, "domainfit_version": __version__}
+    result = EstimateResult(report=report, config=run, cnn=cnn, image=img, model=loaded)
+    if sets:
+        from .sets import weigh_sets
+
+        key, k_sets = jax.random.split(key)
+        choice = weigh_sets(img, loaded, fixes=fixes, key=k_sets, posterior=config is not None)
+        report["parameter_set"] = choice.block
+        report["reasons"] = choice.reasons + report["reasons"]
+        report["trustworthy"] = not report["reasons"]
+        report["warnings"] = choice.reasons + choice.warnings + report.get("warnings", [])
+        run["parameter_set"] = choice.block["best"]
+        if config is not None:
+            candidates = [choice.candidate]
+        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+    if config is not None:
+        from .posterior import run_posterior
+
+        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
+                      measurements=measurements)
+        if sets:  # the sets' verdict leads the posterior's warnings too
+            report["warnings"] = choice.reasons + choice.warnings + report["warnings"]
+        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+    return result
+
+
+def _estimate_several(images: list, *, pixel_size, model, config, priors, fixes, key, invert, flatten, instrument, lift,
+                      resolution, single_view, progress, measurements, t0) -> EstimateResult:
+    """``estimate`` of several images of one film: the CNN reads each, the posterior is joint.
+
+    The report's ``parameters`` (the CNN block) combine the images' CNN means by inverse variance but keep
+    the smallest single-image spread: the CNN's error is mostly the D–σ ridge, shared by every image of
+    the film, so it does not average away. ``images`` lists each image's own CNN estimate.
+    """
+    import jax
+
+    from ..nn import estimate as cnn_estimate
+
+    sizes = list(pixel_size) if isinstance(pixel_size, (list, tuple)) else [pixel_size] * len(images)
+    if len(sizes) != len(images):
+        raise DomainfitError(f"{len(images)} images but {len(sizes)} pixel sizes: give one for all or one per image")
+    seed = key if isinstance(key, int) else None
+    key = jax.random.key(key) if isinstance(key, int) else key
+    bar = StageBar(2, enabled=config is not None and progress)
+    loaded = load_model(model)
+    imgs = []
+    for i, (im, ps) in enumerate(zip(images, sizes)):
+        try:
+            imgs.append(read_image(im, ps, invert=invert,
+                                   flatten=loaded.flatten if flatten is None and not is_domain_image(im) else flatten))
+        except DomainfitError as err:
+            raise DomainfitError(f"image {i + 1}: {err}") from None
+    candidates = _prepare_posterior(loaded, config, fixes, priors) if config is not None else []
+    t1 = time.perf_counter()
+    bar(f"CNN estimates of {len(imgs)} images")
+    settings = instrument_settings(loaded, instrument, lift, resolution)
+    cnns, per_image = [], []
+    for i, img in enumerate(imgs):
+        cnn = cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None,
+                           family=instrument, settings=settings["settings"])
+        cnns.append(cnn)
+        per_image.append({"path": str(images[i]) if isinstance(images[i], (str, Path)) else str(img.source),
+                          "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9, "cnn": cnn.to_json()})
+    first = cnns[0]
+    mean, sd = {}, {}
+    for t in first.targets:
+        sds = [c.sd[t] for c in cnns]
+        if min(sds) > 0:
+            w = [1.0 / s**2 for s in sds]
+            mean[t] = sum(wi * c.mean[t] for wi, c in zip(w, cnns)) / sum(w)
+        else:
+            mean[t] = first.mean[t]
+        sd[t] = min(sds)
+    reasons = tuple(f"image {i + 1}: {r}" for i, c in enumerate(cnns) for r in c.reasons) + tuple(settings["reasons"])
+    warns = tuple(f"image {i + 1}: {w}" for i, c in enumerate(cnns) for w in c.warnings) + tuple(settings["warnings"])
+    warns += tuple(f"image {i + 1}: {n}" for i, img in enumerate(imgs) for n in img.notes)
+    combined = dataclasses.replace(first, mean=mean, sd=sd, reasons=reasons, warnings=warns,
+                                   wall_time_s=sum(c.wall_time_s for c in cnns))
+    report = _report_head(combined, settings, loaded)
+    report["image"] = {k: v for k, v in per_image[0].items() if k != "cnn"}
+    report["images"] = per_image
+    report["timing"] = {"estimate_s": round(combined.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
+                        "load_s": round(t1 - t0, 4)}
+    run = {"command": "estimate", "image": report["image"]["path"], "images": [p["path"] for p in per_image],
+           "pixel_size_m": [img.pixel_size for img in imgs], "invert": invert, "flatten": flatten,
+           "model": str(loaded.path), "instrument": settings["given"] or None, "single_view": single_view,
+           "seed": seed, "domainfit_version": __version__}
+    result = EstimateResult(report=report, config=run, cnn=combined, image=imgs[0], model=loaded, images=imgs,
+                            cnns=cnns)
+    if config is not None:
+        from .posterior import run_posterior
+
+        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
+                      measurements=measurements)
+        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+    return result
+
+
+def _report_head(cnn, settings: dict, loaded) -> dict:
+    """The report's CNN block, the instrument the user named and the model that read the image(s)."""
+    report = cnn.to_json()
+    if settings["given"]:
+        report["instrument"] = settings["given"]
+    report["model"] = {"path": str(loaded.path), "pixel_size_nm": loaded.pixel_size * 1e9,
+                       "input_pixels": loaded.in_pixels, "training_steps": loaded.training.steps,
+                       "data_hash": loaded.training.data_hash}
+    return report
+
+
+def _prepare_posterior(loaded, config: PosteriorConfig, fixes, priors) -> list[dict]:
+    """The model's emulators with their priors, built before any estimate runs (so errors come first)."""
+    from ..surrogate.learned import check_same_model
+    from .setup import build_prior, find_emulators
+
+    candidates = []
+    for emulator, path in find_emulators(loaded.path, config.emulator):
+        check_same_model(emulator, loaded)
+        prior, boxed = build_prior(emulator, fixes, priors)
+        candidates.append(dict(emulator=emulator, emulator_path=path, prior_model=prior, boxed=boxed))
+    return candidates
+
+

@@ -1,0 +1,100 @@
+"""What ``estimate`` and ``compare`` read from the user: the image, the model, held parameters and the
+instrument, each checked with an error in words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .. import units
+from ..errors import DomainfitError
+
+INSTRUMENTS = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
+"""Instrument families a user can name (``data.instruments.FAMILIES`` without the bound's ``binary``)."""
+
+def parse_fixes(fix: Mapping[str, float | str] | None) -> dict[str, float]:
+    """``{"Ku": "1.6MJ/m3", "sigma": 0.1}`` → SI values; numbers are taken as SI, strings carry their unit."""
+    out = {}
+    for name, value in (fix or {}).items():
+        if name not in units.PARAMETER_UNITS:
+            raise DomainfitError(f"cannot fix {name!r}: parameters are {', '.join(units.PARAMETER_UNITS)}")
+        out[name] = units.parse_quantity(name, value) if isinstance(value, str) else float(value)
+    return out
+
+
+def load_model(model):
+    """A ``LoadedModel`` from "default" (the shipped one), a path, or a ``LoadedModel``."""
+    from ..nn import load_default, load_model as load_path
+    from ..nn.checkpoint import LoadedModel
+
+    if isinstance(model, LoadedModel):
+        return model
+    return load_default() if model in (None, "default") else load_path(model)
+
+
+def read_image(image, pixel_size=None, *, invert: bool = False, flatten: int | None = None, binarise: bool = False):
+    """A ``DomainImage`` from a file path (or "example"), an array of raw levels, or a ``DomainImage``.
+    ``pixel_size``: metres, or a string with its unit ("15.6nm"); ``binarise``: two-level (Otsu)."""
+    import numpy as np
+
+    from .. import imaging
+
+    if isinstance(pixel_size, str):
+        pixel_size = imaging.parse_pixel_size(pixel_size)
+    if isinstance(image, imaging.DomainImage):
+        if invert or flatten is not None or binarise:
+            raise DomainfitError("invert/flatten/binarise apply when reading an image: pass the file or the raw array")
+        return image
+    if isinstance(image, (str, Path)):
+        return imaging.load(image, pixel_size=pixel_size, invert=invert, flatten=flatten, binarise=binarise)
+    if pixel_size is None:
+        raise DomainfitError("an image given as an array needs its pixel size: pixel_size=15.6e-9 (m) or '15.6nm'")
+    return imaging.from_array(np.asarray(image), pixel_size, invert=invert, flatten=flatten, binarise=binarise)
+
+
+def instrument_settings(loaded, instrument: str | None, lift=None, resolution=None) -> dict:
+    """The instrument the user named and its settings (``lift``, ``resolution``: metres or "25nm"),
+    checked against what the model was trained on: ``given`` (for the report, nm), ``settings`` (SI,
+    for the spread calibration), ``reasons`` not to trust the estimate, ``warnings``."""
+    from ..data.instruments import FAMILY_RANGES
+
+    if instrument is not None and instrument not in INSTRUMENTS:
+        raise DomainfitError(f"instrument {instrument!r}: use one of {', '.join(INSTRUMENTS)}")
+    given, reasons, warnings, settings = {}, [], [], {}
+    if instrument:
+        given["family"] = instrument
+    prior = loaded.instruments
+    trained = set(prior.family_names()) if prior is not None else set()
+    if not instrument and prior is not None:
+        # measured (docs/cnn.md, microscope benchmark): pooled spreads hold σ for most instruments, but a
+        # saturated image from a stray-field probe high over the film reads σ low with too narrow a spread
+        warnings.append("the instrument is not named, so the spreads are pooled over all the instruments of "
+                        "training: for a scanning-probe image σ's interval is too narrow (it held the truth in 79 % "
+                        "of probe test images, 88 % with the probe and its settings named); name yours: --instrument (--lift, "
+                        "--resolution)")
+    if instrument and prior is not None and instrument not in trained:
+        warnings.append(f"the network was never trained on {instrument} images (it was on: "
+                        f"{', '.join(sorted(trained))}): the estimate relies on what it learnt from the others")
+    for name, value, key in (("height", lift, "lift"), ("resolution", resolution, "resolution")):
+        if value is None:
+            continue
+        if not instrument:
+            raise DomainfitError(f"--{key} needs --instrument (which kind of instrument it belongs to)")
+        value = units.parse_length(value, default_unit="nm") if isinstance(value, str) else float(value)
+        given[f"{key}_nm"] = value * 1e9
+        settings[name] = value
+        lo, hi = FAMILY_RANGES.get(instrument, {}).get(name, (None, None))
+        if lo is None:
+            raise DomainfitError(f"--{key} does not apply to a {instrument} instrument")
+        if not lo * 1e-9 <= value <= hi * 1e-9:
+            reasons.append(f"{key} {value * 1e9:.3g} nm is outside the {instrument} settings the network was "
+                           f"trained on ({lo:.3g}–{hi:.3g} nm)")
+    return {"given": given, "reasons": reasons, "warnings": warnings, "settings": settings or None}
+
+
+def is_domain_image(image) -> bool:
+    from ..imaging import DomainImage
+
+    return isinstance(image, DomainImage)
+
+
