@@ -33,8 +33,8 @@ from domainfit.data.splits import chunk_rows, held_out_view
 
 def views(name: str, path: str, loaded, max_images: int) -> list[dict]:
     """Clean and recorded sign geometry of the held-out states of one set (films with walls)."""
-    from domainfit.workflows.estimate import read_image
-    from domainfit.nn.estimate import read_image as read_for_model
+    from domainfit.nn.estimate import reading_of as read_for_model
+    from domainfit.workflows.inputs import read_image
     from domainfit.nn.estimate import trained_with_symmetries
     from domainfit.features.geometry import domain_geometry, pattern_geometry
 

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from domainfit import DomainfitError
 from domainfit.cli import main
 from domainfit.nn import make_model, save_model
 from domainfit.nn.train import normalisation
@@ -229,3 +230,16 @@ def test_one_call_estimate_takes_an_image_already_read():
     from_image = df.estimate(imaging.load("example", flatten=model.flatten), model=model, single_view=True)
     assert from_image.report["parameters"]["D"]["mean"] == pytest.approx(from_file.report["parameters"]["D"]["mean"])
     assert from_image.config["flatten"] is None and from_file.config["flatten"] == model.flatten == 2
+
+
+@pytest.mark.parametrize("config, words", [
+    (dict(hdi_prob=1.5), "HDI probability 1.5"),
+    (dict(chains=1, samples=50), "budget too small"),
+])
+def test_several_images_check_the_posterior_settings_before_anything_runs(config, words):
+    """One image and several take one path: a posterior budget that cannot work is refused at once for
+    a list of images too (the several-image path used to skip the check and fail deep inside)."""
+    import domainfit as df
+
+    with pytest.raises(DomainfitError, match=words):
+        df.estimate(["example", "example-512"], posterior=df.PosteriorConfig(**config))

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_gpu_round_runs_at_a_tiny_size_and_reports_images_per_minute(tmp_path):
     # with PBB (GPU_ROUND_MINIMISER=pbb): the round passes the minimiser to generate, which records it
     env = dict(os.environ, GPU_ROUND_TINY="1", PYTHON=sys.executable, GPU_ROUND_MINIMISER="pbb")
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_round.sh"), str(tmp_path / "round")], env=env,
+    proc = subprocess.run(["bash", str(ROOT / "tools" / "gpu_round.sh"), str(tmp_path / "round")], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr + (tmp_path / "round" / "gpu_round.log").read_text()
     summary = json.loads((tmp_path / "round" / "gpu_round.json").read_text())

@@ -309,3 +309,21 @@ def test_dihedral_is_the_group_of_the_square():
         assert any(t.shape == image.shape and np.array_equal(t, image) for t in twice)
     with pytest.raises(DomainfitError):
         imaging.dihedral(image, 8)
+
+
+def test_one_dihedral_serves_training_in_its_own_order_with_a_traced_element():
+    """Training's draw k (rot90 by k mod 4, then a transpose for k ≥ 4: the order every shipped model
+    drew in) is ``imaging.dihedral``'s element ``AUGMENT_ORDER[k]``, exactly, under jit too; an element
+    chosen at run time needs a square image."""
+    import jax
+
+    from domainfit.data.augment import AUGMENT_ORDER, dihedral as augment_dihedral
+
+    image = jnp.asarray(np.random.default_rng(5).standard_normal((7, 7)), jnp.float32)
+    for k in range(8):
+        want = np.rot90(np.asarray(image), k % 4)
+        want = want.T if k >= 4 else want
+        np.testing.assert_array_equal(np.asarray(jax.jit(augment_dihedral)(image, jnp.int32(k))), want)
+        np.testing.assert_array_equal(np.asarray(imaging.dihedral(image, AUGMENT_ORDER[k])), want)
+    with pytest.raises(DomainfitError, match="square"):
+        jax.jit(imaging.dihedral)(jnp.zeros((4, 6)), jnp.int32(1))

@@ -288,9 +288,9 @@ def test_image_to_posterior_pipeline_with_checks_and_files(emulator, tmp_path):
     # check must not reject it.
     assert summary["posterior_predictive"]["p_joint"] > 0.05
     assert result.check["samples"].shape == (200, 3)
-    for name in ("posterior.nc", "posterior.json", "pair.png", "predictive.png"):
+    for name in ("idata.nc", "report.json", "pair.png", "predictive.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert json.loads((tmp_path / "posterior.json").read_text())["parameters"]["sigma"]["unit"] == "1"
+    assert json.loads((tmp_path / "report.json").read_text())["parameters"]["sigma"]["unit"] == "1"
 
 
 def test_emulator_refine_with_fresh_simulations_and_gradients(emulator):

@@ -20,4 +20,4 @@ def test_the_summary_reads_known_ratios_per_set_and_family():
     assert t["mfm"]["wall_density_off_by_2x"] == 0.5  # 2 × 1.2 is off by more than 2, 2 / 1.2 is not
     assert t["probe"]["wall_density_off_by_2x"] == 0.0 and abs(t["probe"]["log_wall_ratio_median"]) < 0.011
     assert t["all"]["n"] == 20 and np.isclose(t["all"]["wall_density_off_by_2x"], 0.25)
-    assert "set_comparison" in sys.modules  # the held-out rows and stream are the set comparison's
+    assert "domainfit.data.splits" in sys.modules  # the held-out rows and stream are the set comparison's

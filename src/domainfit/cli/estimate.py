@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..families import USER_FAMILIES
 from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
 from ._common import (
     check_prior_file,
@@ -19,8 +20,8 @@ from ._common import (
     progress_parent,
 )
 
-INSTRUMENT_CHOICES = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
-"""Instrument families a user can name (``estimation.INSTRUMENTS``; no numerical import here)."""
+INSTRUMENT_CHOICES = USER_FAMILIES
+"""Instrument families a user can name (``families.USER_FAMILIES``: no numerical import here)."""
 
 _POSTERIOR_ONLY = ("hdi", "chains", "samples", "warmup", "emulator", "predictive", "prior", "dmi_field", "half_field")
 

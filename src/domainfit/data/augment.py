@@ -20,15 +20,19 @@ import jax
 import jax.numpy as jnp
 
 from .._types import Array, Float, Key
+from ..imaging import dihedral as imaging_dihedral
+
+
+AUGMENT_ORDER = (0, 1, 2, 3, 7, 4, 5, 6)
+"""``imaging.dihedral``'s element for training's draw k: rot90 by k mod 4, then for k ≥ 4 a transpose,
+which is rot90 by 3 more quarter turns and a left–right flip (the order every trained model drew in)."""
 
 
 def dihedral(image: Float[Array, "h w"], k) -> Float[Array, "h w"]:
-    """Symmetry ``k`` ∈ {0..7} of the square: rot90 by k mod 4, then a transpose when k ≥ 4 (traced k ok)."""
+    """Symmetry ``k`` ∈ {0..7} of the square in training's order (``AUGMENT_ORDER``; traced k ok)."""
     if image.shape[0] != image.shape[1]:
         raise ValueError("dihedral augmentation needs square images")
-    branches = [lambda x, r=r: jnp.rot90(x, r) for r in range(4)]
-    branches += [lambda x, r=r: jnp.rot90(x, r).T for r in range(4)]
-    return jax.lax.switch(k, branches, image)
+    return imaging_dihedral(image, jnp.asarray(AUGMENT_ORDER)[k])
 
 
 FILLS = ("zero", "mirror")

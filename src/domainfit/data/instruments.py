@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ..errors import DomainfitError
+from ..families import FAMILIES as ALL_FAMILIES
 from ..imaging import BACKGROUND_TERMS, Instrument
 
 NM = 1e-9
@@ -40,7 +41,7 @@ FAMILY_RANGES: dict[str, dict[str, tuple[float, float]]] = {
 """Log-uniform ranges of each family's physical settings [nm]: resolution = FWHM of the point
 spread (tip or sensor size for mfm/probe), height = lift or sensor height above the film."""
 
-FAMILIES = tuple(FAMILY_RANGES)
+FAMILIES = ALL_FAMILIES
 
 PIXEL_SIZES_NM: tuple[float, ...] = (4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0)
 """Detector pixel sizes drawn (equal probability) [nm]."""

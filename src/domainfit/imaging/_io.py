@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import units
+from .._assets import asset_path
 from ..errors import DomainfitError
 from ._image import MIN_PIXELS, DomainImage, check_pixel_size
 from ._normalise import binarise as _binarise, flatten_background, normalise_contrast
@@ -51,7 +52,7 @@ def example_path(name: str = EXAMPLE_NAME) -> Path:
     """Path of a shipped example image (``EXAMPLES``)."""
     if name not in EXAMPLES:
         raise DomainfitError(f"no shipped example {name!r}: the examples are {', '.join(EXAMPLES)}")
-    return Path(__file__).resolve().parent.parent / "assets" / EXAMPLES[name]
+    return asset_path(EXAMPLES[name])
 
 
 def load(

@@ -177,10 +177,26 @@ def multiscale_crop(
     return crop, fov / out_pixels
 
 
-def dihedral(image: Float[Array, "... ny nx"], k: int) -> Float[Array, "... my mx"]:
-    """Element ``k`` (0–7) of the symmetry group of the square: rot90 by k mod 4 quarter turns
-    (counter-clockwise), followed for k ≥ 4 by a left–right flip. k = 0 is the identity."""
-    if not (isinstance(k, (int, np.integer)) and 0 <= k <= 7):
-        raise DomainfitError(f"dihedral element {k!r}: need an integer 0–7")
-    out = jnp.rot90(jnp.asarray(image), int(k) % 4, axes=(-2, -1))
+def _element(image, k: int):
+    out = jnp.rot90(image, k % 4, axes=(-2, -1))
     return jnp.flip(out, axis=-1) if k >= 4 else out
+
+
+def dihedral(image: Float[Array, "... ny nx"], k) -> Float[Array, "... my mx"]:
+    """Element ``k`` (0–7) of the symmetry group of the square: rot90 by k mod 4 quarter turns
+    (counter-clockwise), followed for k ≥ 4 by a left–right flip. k = 0 is the identity.
+
+    ``k`` may be a traced integer (a square image then: every element keeps its shape), as training's
+    augmentation draws it (``data.augment``)."""
+    image = jnp.asarray(image)
+    if isinstance(k, jax.Array) and not isinstance(k, jax.core.Tracer) and k.ndim == 0:
+        k = int(k)
+    if isinstance(k, (int, np.integer)):
+        if not 0 <= k <= 7:
+            raise DomainfitError(f"dihedral element {k!r}: need an integer 0–7")
+        return _element(image, int(k))
+    if not (isinstance(k, jax.Array) and k.ndim == 0 and jnp.issubdtype(k.dtype, jnp.integer)):
+        raise DomainfitError(f"dihedral element {k!r}: need an integer 0–7")
+    if image.shape[-1] != image.shape[-2]:
+        raise DomainfitError(f"dihedral element chosen at run time: needs a square image, got {image.shape}")
+    return jax.lax.switch(jnp.clip(k, 0, 7), [lambda x, e=e: _element(x, e) for e in range(8)], image)

@@ -32,13 +32,11 @@ from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
-from ..parameters import DESCRIPTIONS, PRESETS as PARAMETER_SETS, SI_UNITS, USER
+from ..parameters import DESCRIPTIONS, PRESETS as PARAMETER_SETS, SI_UNITS
 
 PARAMETERS: dict[str, tuple[str, str]] = {name: (SI_UNITS[name], DESCRIPTIONS[name]) for name in SI_UNITS}
 """Known parameter names with their SI unit and meaning (others are allowed, with unit "?")."""
 
-USER_UNITS = USER  # one table, in parameters.py
-"""Units used in reports (unit, factor to SI); the code itself stays in SI."""
 
 
 @dataclasses.dataclass(frozen=True)

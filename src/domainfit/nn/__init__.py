@@ -10,7 +10,7 @@ from .checkpoint import (
     load_model as load_model,
     save_model as save_model,
 )
-from .estimate import Estimate as Estimate, Reading as Reading, estimate as estimate, read_image as read_image
+from .estimate import Estimate as Estimate, Reading as Reading, estimate as estimate, reading_of as reading_of
 from .evaluate import evaluate as evaluate, select_rows as select_rows
 from .model import CNN as CNN, forward as forward, make_model as make_model, predict as predict
 from .recorded import Readings as Readings, recorded_readings as recorded_readings

@@ -284,7 +284,7 @@ def support_path(model_path: str | Path) -> Path:
 
 
 EMULATOR_SUFFIX = ".emulator.npz"
-"""A model's amortised emulator (``inference.Emulator``) lives beside it: NAME.eqx → NAME.emulator.npz."""
+"""A model's amortised emulator (``surrogate.Emulator``) lives beside it: NAME.eqx → NAME.emulator.npz."""
 
 
 def emulator_path(model_path: str | Path, component: str | None = None) -> Path:
@@ -330,17 +330,15 @@ def load_model(path: str | Path) -> LoadedModel:
 
 def load_default() -> LoadedModel:
     """The pretrained model shipped with domainfit (``domainfit/assets/cnn_default.{eqx,json}``)."""
-    from importlib import resources
+    from .._assets import asset_path
 
-    base = resources.files("domainfit") / "assets"
-    eqx_res, json_res = base / "cnn_default.eqx", base / "cnn_default.json"
+    eqx_res, json_res = asset_path("cnn_default.eqx"), asset_path("cnn_default.json")
     if not (eqx_res.is_file() and json_res.is_file()):
         raise DomainfitError(
             "no pretrained model in this installation (domainfit/assets/cnn_default.eqx): "
             "train one with 'domainfit train' and pass it with --model"
         )
-    with resources.as_file(eqx_res) as p:
-        return load_model(p)
+    return load_model(eqx_res)
 
 
 def save_tree(path: Path, tree) -> None:

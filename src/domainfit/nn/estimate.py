@@ -136,7 +136,7 @@ def make_tiles(image: np.ndarray, in_pixels: int, fill: str = "zero") -> np.ndar
     return np.stack(out)
 
 
-def normalise_contrast(image: np.ndarray) -> np.ndarray:
+def contrast_as_mz(image: np.ndarray) -> np.ndarray:
     """Images already in m_z units ([-1, 1]) are kept; others are mapped so that the 1st and 99th
     percentiles go to −1 and +1 (clipped), the contrast of simulated training images."""
     image = np.asarray(image, np.float32)
@@ -245,7 +245,7 @@ def prepare(loaded: LoadedModel, image: np.ndarray, pixel_size: float) -> np.nda
         raise DomainfitError(f"image of shape {image.shape}: need one 2D grey-scale image")
     check_size(image.shape, pixel_size, loaded.pixel_size)
     if loaded.flatten is None:
-        return to_model_pixels(normalise_contrast(image), pixel_size, loaded.pixel_size)
+        return to_model_pixels(contrast_as_mz(image), pixel_size, loaded.pixel_size)
     from ..imaging import model_input
 
     if not np.isfinite(image).all():
@@ -273,7 +273,7 @@ class Reading:
     n_eff: float
 
 
-def read_image(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symmetries: bool | None = None) -> Reading:
+def reading_of(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, symmetries: bool | None = None) -> Reading:
     """Prepare, tile and read one image (``estimate`` without spread calibration and checks)."""
     img = prepare(loaded, image, pixel_size)
     shape = np.shape(image)
@@ -298,7 +298,7 @@ def estimate(
 
     Args:
         loaded: a model from ``load_model``/``load_default``.
-        image: 2D contrast image [h, w] (m_z units, or any contrast: see ``normalise_contrast``).
+        image: 2D contrast image [h, w] (m_z units, or any contrast: see ``contrast_as_mz``).
         pixel_size: its pixel size [m].
         symmetries: read every tile in its 16 symmetric versions and merge them (module docstring);
             None (default): when the model was trained with augmentation, which showed it those versions.
@@ -318,7 +318,7 @@ def estimate(
         raise DomainfitError(f"instrument family {family!r}: use one of {', '.join(FAMILIES)}")
     if symmetries is None:
         symmetries = trained_with_symmetries(loaded)
-    r = read_image(loaded, image, pixel_size, symmetries=symmetries)
+    r = reading_of(loaded, image, pixel_size, symmetries=symmetries)
     img, mu, sd, fov, n_eff, mean, spread = r.prepared, r.tile_mean, r.tile_sd, r.field_of_view, r.n_eff, r.mean, r.sd
     p = loaded.pixel_size
     if family is not None and family not in loaded.calibrated_families:

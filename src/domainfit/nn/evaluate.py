@@ -22,7 +22,7 @@ from ..data.store import Dataset
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
 from ..units import user_unit
-from .estimate import combine, make_tiles, read_image, read_tiles, to_model_pixels
+from .estimate import combine, make_tiles, reading_of, read_tiles, to_model_pixels
 
 Z90 = 1.6448536269514722
 """Half-width of the central 90 % interval of a Gaussian in standard deviations."""
@@ -61,7 +61,7 @@ def view_estimates(
     for f in fields_of_view:
         n_px = max(1, int(round(f / pix)))
         if loaded.flatten is not None:  # each crop prepared as a user's image (``estimate.prepare``)
-            readings = [read_image(loaded, im[:n_px, :n_px], pix, symmetries=symmetries) for im in images]
+            readings = [reading_of(loaded, im[:n_px, :n_px], pix, symmetries=symmetries) for im in images]
             results[f] = (np.array([centre + scale * r.mean for r in readings]),
                           np.array([scale * r.sd for r in readings]))  # fmt: skip
             continue

@@ -3,7 +3,7 @@
 ``recorded_readings`` records every stored state of ``rows`` by ``draws`` instruments drawn from a
 prior (``data.instruments``; the family and pixel size may be forced), crops each recording (its
 top-left F × F) to every field of view F, and reads it exactly as ``nn.estimate`` reads a user's
-image (``read_image``: the same preparation, tiles and symmetric views), before any spread
+image (``reading_of``: the same preparation, tiles and symmetric views), before any spread
 calibration. Calibration (``nn.calibrate``), evaluation on recorded images, the learned statistics
 of the emulator and the microscope benchmark all stand on it. View (row i, draw j) takes its
 instrument and noise from the seed (seed, stream, index_i, j), so a set of readings is a pure
@@ -23,7 +23,7 @@ from ..data.store import Dataset
 from ..data.views import recorded
 from ..errors import DomainfitError
 from .checkpoint import LoadedModel
-from .estimate import read_image
+from .estimate import reading_of
 from .support import assess
 from ..features.geometry import domain_geometry, pattern_contrast, pattern_geometry, transition_width
 
@@ -152,7 +152,7 @@ def recorded_readings(
                             out[key].append(value)
                         bar.update(1)
                         continue
-                    reading = read_image(loaded, u[:n, :n], p)
+                    reading = reading_of(loaded, u[:n, :n], p)
                     geometry = pattern_geometry(reading.prepared, loaded.pixel_size)
                     contrast = pattern_contrast(u[:n, :n])
                     reasons, _ = assess(

@@ -37,7 +37,7 @@ from ..data.augment import N_UNIFORMS, augment_with, place_centred
 from ..data.store import Dataset
 from ..imaging import FLATTEN_DEGREE
 from ..errors import DomainfitError
-from ..parameters import MATERIAL
+from ..parameters import MATERIAL, SI_UNITS
 from .checkpoint import load_model, load_tree, save_model, save_tree
 from .train_config import PRECISE_BN_BATCHES, TARGETS, TrainConfig
 from .training_set import (
@@ -218,7 +218,7 @@ def train(
     meta = {
         "pixel_size": cfg.pixel_size,
         "targets": list(TARGETS),
-        "units": {"D": "J/m^2", "Ms": "A/m", "sigma": "1"},
+        "units": {t: SI_UNITS[t] for t in TARGETS},
         "normalisation": norm,
         "ranges": {t: list(ranges[t]) for t in TARGETS},
         "fov": [crop_pixels[0] * cfg.pixel_size, crop_pixels[-1] * cfg.pixel_size],

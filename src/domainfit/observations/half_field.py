@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
+from .._assets import asset_path
 from ..errors import DomainfitError
 
 ASSET = "half_field_co-pt.json"
@@ -112,4 +112,4 @@ class HalfFieldModel:
 @functools.lru_cache(maxsize=1)
 def shipped() -> HalfFieldModel:
     """The shipped H½ model of the co-pt set (package data)."""
-    return HalfFieldModel.from_json(json.loads((resources.files("domainfit") / "assets" / ASSET).read_text()))
+    return HalfFieldModel.from_json(json.loads(asset_path(ASSET).read_text()))

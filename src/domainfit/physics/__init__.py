@@ -11,6 +11,7 @@ from .energy import (
 from .grid import Grid as Grid
 from .implicit import implicit_minimum as implicit_minimum
 from .material import PRESET_DMI as PRESET_DMI, PRESETS as PRESETS, Material as Material, make_material as make_material
+from .minimiser import AbstractMinimiser as AbstractMinimiser
 from .relax import BB as BB, PBB as PBB, Relaxed as Relaxed, relax as relax, relax_unrolled as relax_unrolled
 from .simulate import random_state as random_state, simulate as simulate, simulate_batch as simulate_batch
 from .simulate import with_disorder as with_disorder

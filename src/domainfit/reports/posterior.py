@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DomainfitError
-from ..inference.priors import USER_UNITS
+from ..parameters import USER as USER_UNITS
 
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400

@@ -77,10 +77,9 @@ statistics of an image and their evidences compare."""
 
 def shipped_sets() -> dict[str, Path]:
     """{set: emulator file} of the shipped parameter sets; refuses when one is not installed."""
-    from importlib import resources
+    from .._assets import asset_path
 
-    base = resources.files("domainfit") / "assets"
-    found = {name: Path(str(base / f"set_{name}.emulator.npz")) for name in SETS}
+    found = {name: asset_path(f"set_{name}.emulator.npz") for name in SETS}
     missing = [name for name, path in found.items() if not path.is_file()]
     if missing:
         raise DomainfitError(f"this installation ships no emulator of the parameter set{'s' if len(missing) > 1 else ''} "

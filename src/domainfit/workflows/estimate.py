@@ -1,7 +1,7 @@
 """``domainfit.estimate``: D, Ms and σ of one domain image in one call, optionally with a posterior.
 
 The CNN reads the image (``nn.estimate``); with ``posterior=`` its estimate seeds a MAP and NUTS on the
-emulator likelihood of the model (``inference.posterior_from_image``), with a posterior-predictive
+emulator likelihood of the model (``workflows.pipeline.posterior_from_image``), with a posterior-predictive
 check. The result holds the JSON report the command line prints, a full ArviZ ``InferenceData`` in
 user units, and writes the same files as ``domainfit estimate --out DIR``::
 
@@ -95,13 +95,13 @@ def estimate(
         if not isinstance(m, Measurement):
             raise DomainfitError(f"measurement {m!r}: build it with observations.Measurement or "
                                  "observations.parse_measurement('dmi_field', '28mT±3mT')")
-    several = isinstance(image, (list, tuple))
-    if several:
-        if not image:
-            raise DomainfitError("an empty list of images: give at least one")
-        if len(image) == 1:
-            image, several = image[0], False
-            pixel_size = pixel_size[0] if isinstance(pixel_size, (list, tuple)) else pixel_size
+    images = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not images:
+        raise DomainfitError("an empty list of images: give at least one")
+    several = len(images) > 1
+    sizes = list(pixel_size) if isinstance(pixel_size, (list, tuple)) else [pixel_size] * len(images)
+    if len(sizes) != len(images):
+        raise DomainfitError(f"{len(images)} images but {len(sizes)} pixel sizes: give one for all or one per image")
     if sets:
         from .sets import check_sets_options
 
@@ -109,11 +109,6 @@ def estimate(
         if several:
             raise DomainfitError("sets=True (--sets) weighs the parameter sets on one image; the comparison of "
                                  "several images of one film is not built: compare each image (domainfit compare)")
-    if several:
-        return _estimate_several(list(image), pixel_size=pixel_size, model=model, config=config, priors=priors,
-                                 fixes=fixes, key=key, invert=invert, flatten=flatten, instrument=instrument, lift=lift,
-                                 resolution=resolution, single_view=single_view, progress=progress,
-                                 measurements=measurements, t0=t0)
     if config is not None:
         config.check()
     seed = key if isinstance(key, int) else None
@@ -121,33 +116,45 @@ def estimate(
     bar = StageBar(2, enabled=config is not None and progress)
     loaded = load_model(model)
     # A model trained on instrument views reads images with their background removed: do it before
-    # the loader's contrast scaling clips the brightest and darkest pixels, as training did.
-    if flatten is None and not is_domain_image(image):  # a DomainImage was read already: as it is
-        flatten = loaded.flatten
-    img = read_image(image, pixel_size, invert=invert, flatten=flatten)
+    # the loader's contrast scaling clips the brightest and darkest pixels, as training did. A
+    # DomainImage was read already: it is taken as it is.
+    flattens = [loaded.flatten if flatten is None and not is_domain_image(im) else flatten for im in images]
+    imgs = []
+    for i, (im, ps, fl) in enumerate(zip(images, sizes, flattens)):
+        try:
+            imgs.append(read_image(im, ps, invert=invert, flatten=fl))
+        except DomainfitError as err:
+            if not several:
+                raise
+            raise DomainfitError(f"image {i + 1}: {err}") from None
     candidates = _prepare_posterior(loaded, config, fixes, priors) if config is not None else []
     t1 = time.perf_counter()
-    bar("CNN estimate")
+    bar(f"CNN estimates of {len(imgs)} images" if several else "CNN estimate")
     settings = instrument_settings(loaded, instrument, lift, resolution)
-    cnn = cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None,
-                       family=instrument, settings=settings["settings"])
-    if settings["reasons"] or settings["warnings"] or img.notes:
-        cnn = dataclasses.replace(cnn, reasons=cnn.reasons + tuple(settings["reasons"]),
-                                  warnings=cnn.warnings + tuple(settings["warnings"]) + img.notes)
+    cnns = [cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None, family=instrument,
+                         settings=settings["settings"]) for img in imgs]
+    paths = [str(im) if isinstance(im, (str, Path)) else str(img.source) for im, img in zip(images, imgs)]
+    cnn = _combined(cnns, imgs, settings) if several else _with_notices(cnns[0], imgs[0], settings)
     report = _report_head(cnn, settings, loaded)
-    report["image"] = {"path": str(img.source if not isinstance(image, (str, Path)) else image),
-                       "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
+    per_image = [{"path": path, "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
+                 for path, img in zip(paths, imgs)]
+    report["image"] = per_image[0]
+    if several:
+        report["images"] = [dict(p, cnn=c.to_json()) for p, c in zip(per_image, cnns)]
     report["timing"] = {"estimate_s": round(cnn.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
                         "load_s": round(t1 - t0, 4)}
-    run = {"command": "estimate", "image": report["image"]["path"], "pixel_size_m": img.pixel_size,
-           "invert": invert, "flatten": flatten, "model": str(loaded.path), "instrument": settings["given"] or None,
-           "single_view": single_view, "seed": seed, "domainfit_version": __version__}
-    result = EstimateResult(report=report, config=run, cnn=cnn, image=img, model=loaded)
+    run = {"command": "estimate", "image": paths[0], **({"images": paths} if several else {}),
+           "pixel_size_m": [img.pixel_size for img in imgs] if several else imgs[0].pixel_size, "invert": invert,
+           "flatten": flatten if several else flattens[0], "model": str(loaded.path),
+           "instrument": settings["given"] or None, "single_view": single_view, "seed": seed,
+           "domainfit_version": __version__}
+    result = EstimateResult(report=report, config=run, cnn=cnn, image=imgs[0], model=loaded,
+                            images=imgs if several else None, cnns=cnns if several else None)
     if sets:
         from .sets import weigh_sets
 
         key, k_sets = jax.random.split(key)
-        choice = weigh_sets(img, loaded, fixes=fixes, key=k_sets, posterior=config is not None)
+        choice = weigh_sets(imgs[0], loaded, fixes=fixes, key=k_sets, posterior=config is not None)
         report["parameter_set"] = choice.block
         report["reasons"] = choice.reasons + report["reasons"]
         report["trustworthy"] = not report["reasons"]
@@ -167,43 +174,18 @@ def estimate(
     return result
 
 
-def _estimate_several(images: list, *, pixel_size, model, config, priors, fixes, key, invert, flatten, instrument, lift,
-                      resolution, single_view, progress, measurements, t0) -> EstimateResult:
-    """``estimate`` of several images of one film: the CNN reads each, the posterior is joint.
+def _with_notices(cnn, img, settings: dict):
+    """One image's CNN estimate with the instrument's reasons and warnings and the image's own notes."""
+    if not (settings["reasons"] or settings["warnings"] or img.notes):
+        return cnn
+    return dataclasses.replace(cnn, reasons=cnn.reasons + tuple(settings["reasons"]),
+                               warnings=cnn.warnings + tuple(settings["warnings"]) + img.notes)
 
-    The report's ``parameters`` (the CNN block) combine the images' CNN means by inverse variance but keep
-    the smallest single-image spread: the CNN's error is mostly the D–σ ridge, shared by every image of
-    the film, so it does not average away. ``images`` lists each image's own CNN estimate.
-    """
-    import jax
 
-    from ..nn import estimate as cnn_estimate
-
-    sizes = list(pixel_size) if isinstance(pixel_size, (list, tuple)) else [pixel_size] * len(images)
-    if len(sizes) != len(images):
-        raise DomainfitError(f"{len(images)} images but {len(sizes)} pixel sizes: give one for all or one per image")
-    seed = key if isinstance(key, int) else None
-    key = jax.random.key(key) if isinstance(key, int) else key
-    bar = StageBar(2, enabled=config is not None and progress)
-    loaded = load_model(model)
-    imgs = []
-    for i, (im, ps) in enumerate(zip(images, sizes)):
-        try:
-            imgs.append(read_image(im, ps, invert=invert,
-                                   flatten=loaded.flatten if flatten is None and not is_domain_image(im) else flatten))
-        except DomainfitError as err:
-            raise DomainfitError(f"image {i + 1}: {err}") from None
-    candidates = _prepare_posterior(loaded, config, fixes, priors) if config is not None else []
-    t1 = time.perf_counter()
-    bar(f"CNN estimates of {len(imgs)} images")
-    settings = instrument_settings(loaded, instrument, lift, resolution)
-    cnns, per_image = [], []
-    for i, img in enumerate(imgs):
-        cnn = cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None,
-                           family=instrument, settings=settings["settings"])
-        cnns.append(cnn)
-        per_image.append({"path": str(images[i]) if isinstance(images[i], (str, Path)) else str(img.source),
-                          "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9, "cnn": cnn.to_json()})
+def _combined(cnns: list, imgs: list, settings: dict):
+    """The CNN block of several images of one film: their means combined by inverse variance, but the
+    smallest single-image spread kept (the CNN's error is mostly the D–σ ridge, shared by every image
+    of the film, so it does not average away); each image's reasons and warnings, numbered."""
     first = cnns[0]
     mean, sd = {}, {}
     for t in first.targets:
@@ -217,26 +199,8 @@ def _estimate_several(images: list, *, pixel_size, model, config, priors, fixes,
     reasons = tuple(f"image {i + 1}: {r}" for i, c in enumerate(cnns) for r in c.reasons) + tuple(settings["reasons"])
     warns = tuple(f"image {i + 1}: {w}" for i, c in enumerate(cnns) for w in c.warnings) + tuple(settings["warnings"])
     warns += tuple(f"image {i + 1}: {n}" for i, img in enumerate(imgs) for n in img.notes)
-    combined = dataclasses.replace(first, mean=mean, sd=sd, reasons=reasons, warnings=warns,
-                                   wall_time_s=sum(c.wall_time_s for c in cnns))
-    report = _report_head(combined, settings, loaded)
-    report["image"] = {k: v for k, v in per_image[0].items() if k != "cnn"}
-    report["images"] = per_image
-    report["timing"] = {"estimate_s": round(combined.wall_time_s, 4), "total_s": round(time.perf_counter() - t0, 4),
-                        "load_s": round(t1 - t0, 4)}
-    run = {"command": "estimate", "image": report["image"]["path"], "images": [p["path"] for p in per_image],
-           "pixel_size_m": [img.pixel_size for img in imgs], "invert": invert, "flatten": flatten,
-           "model": str(loaded.path), "instrument": settings["given"] or None, "single_view": single_view,
-           "seed": seed, "domainfit_version": __version__}
-    result = EstimateResult(report=report, config=run, cnn=combined, image=imgs[0], model=loaded, images=imgs,
-                            cnns=cnns)
-    if config is not None:
-        from .posterior import run_posterior
-
-        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
-                      measurements=measurements)
-        report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
-    return result
+    return dataclasses.replace(first, mean=mean, sd=sd, reasons=reasons, warnings=warns,
+                               wall_time_s=sum(c.wall_time_s for c in cnns))
 
 
 def _report_head(cnn, settings: dict, loaded) -> dict:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from .. import units
 from ..errors import DomainfitError
+from ..families import USER_FAMILIES
 
-INSTRUMENTS = ("ideal", "gaussian", "mfm", "probe", "lorentzian", "kerr")
+INSTRUMENTS = USER_FAMILIES
 """Instrument families a user can name (``data.instruments.FAMILIES`` without the bound's ``binary``)."""
 
 def parse_fixes(fix: Mapping[str, float | str] | None) -> dict[str, float]:

@@ -24,7 +24,7 @@ from ..surrogate.likelihood import EmulatorLikelihood
 from ..inference.predictive import posterior_predictive
 from ..features.walls import shows_walls
 from ..inference.priors import Prior, PriorModel, default_priors
-from ..reports.posterior import save_json, save_netcdf, summarize
+from ..reports.posterior import summarize
 
 PPC_P_LIMIT = 0.01
 
@@ -105,7 +105,8 @@ def posterior_from_images(
         priors: default: the training box of ``preset``.
         summary_fn: default ``stats.summary_vector`` (must match the emulator's statistics); one
             function, or one per image.
-        out_dir: when given, writes posterior.nc, posterior.json, pair.png and predictive.png there.
+        out_dir: when given, writes report.json (the summary), idata.nc, pair.png and predictive.png
+            there (``reports.files``).
         predictive_draws: posterior draws of the posterior-predictive check (0 skips it: ``check`` is None).
         extra_warnings: notices of the caller (e.g. a seed moved into the prior box) for the report.
         emit_warnings: also issue the report's warnings through ``warnings.warn``.
@@ -229,13 +230,7 @@ def posterior_from_images(
     summary["map"] = map_result.theta
     paths: dict[str, Path] = {}
     if out_dir is not None:
-        from ..reports import plots
+        from ..reports.files import write_posterior_files
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths["netcdf"] = save_netcdf(idata, out / "posterior.nc")
-        paths["json"] = save_json(summary, out / "posterior.json")
-        paths["pair"] = plots.save_pair_plot(idata, out / "pair.png", hdi_prob=hdi_prob)
-        if check is not None:
-            paths["predictive"] = plots.save_predictive_plot(check, out / "predictive.png")
+        paths = write_posterior_files(out_dir, summary, idata=idata, check=check, hdi_prob=hdi_prob)
     return PosteriorResult(summary, idata, map_result, check, paths, problem)

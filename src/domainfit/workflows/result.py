@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from .._files import atomic_write
 from ..errors import DomainfitError
 
 _SYMBOL = {"D": "D", "Ms": "Ms", "sigma": "σ"}
@@ -114,27 +113,15 @@ class EstimateResult:
 
     def save(self, out: str | Path) -> dict[str, Path]:
         """Write report.json and config.json into folder ``out`` (created), and with a posterior
-        idata.nc (the full InferenceData), pair.png and predictive.png; each file atomically."""
-        from ..reports import plots
-        from ..reports.posterior import save_netcdf
+        idata.nc (the full InferenceData), pair.png and predictive.png; each file atomically
+        (``reports.files``, the one writer)."""
+        from ..reports.files import write_posterior_files
 
-        out = Path(out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise DomainfitError(f"cannot create folder {out}: {err.strerror or err}") from None
-        files = {}
-        if self.idata is not None:
-            files["netcdf"] = save_netcdf(self.idata, out / "idata.nc")
-            files["pair"] = plots.save_pair_plot(self.posterior.idata, out / "pair.png",
-                                                 hdi_prob=self.config["hdi_prob"])
-            if self.posterior.check is not None:
-                files["predictive"] = plots.save_predictive_plot(self.posterior.check, out / "predictive.png")
-        files["config"] = atomic_write(out / "config.json", json.dumps(self.config, indent=2, default=_plain))
-        files["json"] = out / "report.json"
-        self.report["files"] = {k: str(v) for k, v in files.items()}
-        atomic_write(files["json"], self.to_json())
-        return files
+        post = self.posterior
+        return write_posterior_files(out, self.report, idata=self.idata, config=self.config,
+                                     plot_idata=None if post is None else post.idata,
+                                     check=None if post is None else post.check,
+                                     hdi_prob=self.config.get("hdi_prob", 0.9))
 
     def plot(self, path: str | Path | None = None):
         """The posterior pair plot (marginals and 2D densities with the HDIs; CNN-only: the image).

@@ -1,0 +1,118 @@
+"""One process, many estimates: do memory mappings, RSS and compilations stay flat? (issue 32, acceptance 4)
+
+Runs ``df.estimate(IMAGE, posterior=...)`` ``--calls`` times in this process (keys 0, 1, …) and records
+after each call the memory mappings the process holds (/proc/self/maps), its resident memory and the
+XLA compilations the call made (``jax_log_compiles``), by the name of the compiled function. With
+``--no-release`` the release of compiled programs at half the kernel's mapping limit
+(``domainfit._compiled``) is switched off, to measure the growth itself.
+
+  python -m studies.long_process --calls 100 --json docs/figures/long_process.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import time
+
+COMPILED = re.compile(r"Finished XLA compilation of (\S+)")
+
+
+class _CompileCounter(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.names: collections.Counter = collections.Counter()
+
+    def emit(self, record):
+        m = COMPILED.search(record.getMessage())
+        if m:
+            self.names[m.group(1)] += 1
+
+
+def resident_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--image", default="example")
+    ap.add_argument("--calls", type=int, default=100)
+    ap.add_argument("--chains", type=int, default=1)
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--predictive", type=int, default=0)
+    ap.add_argument("--no-release", action="store_true", help="switch off the release of compiled programs")
+    ap.add_argument("--json", help="write the rows and the settings here")
+    ap.add_argument("--plot", help="write a figure of mappings and resident memory per call here (PNG)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+
+    import jax
+
+    import domainfit as df
+    from domainfit import _compiled
+    from domainfit._files import atomic_write
+
+    if args.no_release:
+        _compiled.FRACTION = float("inf")
+    jax.config.update("jax_log_compiles", True)
+    counter = _CompileCounter()
+    log = logging.getLogger("jax._src.dispatch")  # where "Finished XLA compilation" is logged
+    log.addHandler(counter)
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    config = df.PosteriorConfig(chains=args.chains, samples=args.samples, warmup=args.warmup,
+                                predictive=args.predictive)
+    rows = []
+    for i in range(args.calls):
+        counter.names.clear()
+        t0 = time.perf_counter()
+        df.estimate(args.image, posterior=config, key=i)
+        used, limit = _compiled.mapping_count() or (-1, -1)
+        rows.append(dict(call=i, mappings=used, rss_mib=round(resident_mib(), 1), seconds=round(time.perf_counter() - t0, 2),
+                         compilations=sum(counter.names.values()), compiled=dict(counter.names)))
+        print(f"call {i:3d}: {used:6d} mappings, {rows[-1]['rss_mib']:7.1f} MiB, {rows[-1]['compilations']:2d} "
+              f"compilations, {rows[-1]['seconds']:5.1f} s", flush=True)
+    late = rows[5:] or rows
+    growth = (late[-1]["mappings"] - late[0]["mappings"]) / max(len(late) - 1, 1)
+    out = dict(command="python -m studies.long_process " + " ".join(argv), rows=rows,
+               mappings_per_call_after_5=growth, limit=limit, release=not args.no_release,
+               machine=dict(platform=platform.platform(), cpus=os.cpu_count()))
+    print(f"after the first 5 calls: {growth:+.0f} mappings per call (limit {limit})")
+    if args.json:
+        atomic_write(args.json, json.dumps(out, indent=1))
+    if args.plot:
+        plot(out, args.plot)
+    return out
+
+
+def plot(out: dict, path) -> None:
+    """Mappings (with the kernel's limit and the release level) and resident memory against the call."""
+    from domainfit._files import pyplot, save_figure
+
+    plt = pyplot()
+    calls = [r["call"] for r in out["rows"]]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=120)
+    a.plot(calls, [r["mappings"] / 1e3 for r in out["rows"]], ".-")
+    if out["limit"] > 0:
+        a.axhline(out["limit"] / 2e3, color="C3", lw=1, ls="--", label="release at half the limit")
+        a.legend(frameon=False)
+    a.set(xlabel="estimate call in one process", ylabel="memory mappings [thousands]")
+    b.plot(calls, [r["rss_mib"] for r in out["rows"]], ".-", color="C1")
+    b.set(xlabel="estimate call in one process", ylabel="resident memory [MiB]")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+if __name__ == "__main__":
+    main()
