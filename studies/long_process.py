@@ -67,10 +67,11 @@ def main(argv=None) -> dict:
         _compiled.FRACTION = float("inf")
     jax.config.update("jax_log_compiles", True)
     counter = _CompileCounter()
-    log = logging.getLogger("jax._src.dispatch")  # where "Finished XLA compilation" is logged
-    log.addHandler(counter)
-    log.setLevel(logging.WARNING)
-    log.propagate = False
+    for name in ("jax._src.dispatch", "jax._src.interpreters.pxla"):  # "Finished XLA compilation", "Compiling"
+        log = logging.getLogger(name)
+        log.addHandler(counter)
+        log.setLevel(logging.WARNING)
+        log.propagate = False  # counted, not printed
     config = df.PosteriorConfig(chains=args.chains, samples=args.samples, warmup=args.warmup,
                                 predictive=args.predictive)
     rows = []
@@ -83,17 +84,30 @@ def main(argv=None) -> dict:
                          compilations=sum(counter.names.values()), compiled=dict(counter.names)))
         print(f"call {i:3d}: {used:6d} mappings, {rows[-1]['rss_mib']:7.1f} MiB, {rows[-1]['compilations']:2d} "
               f"compilations, {rows[-1]['seconds']:5.1f} s", flush=True)
-    late = rows[5:] or rows
-    growth = (late[-1]["mappings"] - late[0]["mappings"]) / max(len(late) - 1, 1)
-    out = dict(command="python -m studies.long_process " + " ".join(argv), rows=rows,
-               mappings_per_call_after_5=growth, limit=limit, release=not args.no_release,
-               machine=dict(platform=platform.platform(), cpus=os.cpu_count()))
-    print(f"after the first 5 calls: {growth:+.0f} mappings per call (limit {limit})")
+    out = dict(command="python -m studies.long_process " + " ".join(argv), rows=rows, **summarise(rows),
+               limit=limit, release=not args.no_release, machine=dict(platform=platform.platform(), cpus=os.cpu_count()))
+    print(f"after the first 5 calls: {out['mappings_per_call']:+.0f} mappings, {out['rss_mib_per_call']:+.1f} MiB and "
+          f"{out['compilations_per_call']:.0f} compilations per call; {len(out['releases'])} releases (at calls "
+          f"{out['releases']}); limit {limit}")
     if args.json:
         atomic_write(args.json, json.dumps(out, indent=1))
     if args.plot:
         plot(out, args.plot)
     return out
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per-call medians after the first 5 calls (between releases) and the calls that released."""
+    import numpy as np
+
+    releases = [r["call"] for prev, r in zip(rows, rows[1:]) if r["mappings"] < prev["mappings"]]
+    late = [(a, b) for a, b in zip(rows[5:], rows[6:]) if b["call"] not in releases]
+    if not late:
+        return dict(mappings_per_call=float("nan"), rss_mib_per_call=float("nan"), compilations_per_call=float("nan"),
+                    releases=releases)
+    return dict(mappings_per_call=float(np.median([b["mappings"] - a["mappings"] for a, b in late])),
+                rss_mib_per_call=float(np.median([b["rss_mib"] - a["rss_mib"] for a, b in late])),
+                compilations_per_call=float(np.median([b["compilations"] for _, b in late])), releases=releases)
 
 
 def plot(out: dict, path) -> None:
