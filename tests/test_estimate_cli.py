@@ -236,10 +236,17 @@ def test_one_call_estimate_takes_an_image_already_read():
     (dict(hdi_prob=1.5), "HDI probability 1.5"),
     (dict(chains=1, samples=50), "budget too small"),
 ])
-def test_several_images_check_the_posterior_settings_before_anything_runs(config, words):
-    """One image and several take one path: a posterior budget that cannot work is refused at once for
-    a list of images too (the several-image path used to skip the check and fail deep inside)."""
+def test_several_images_check_the_posterior_settings_before_anything_runs(config, words, monkeypatch):
+    """One image and several take one path: a posterior budget that cannot work is refused before the
+    model is even loaded, for a list of images too (the several-image path used to load the model, read
+    every image with the CNN and fit the MAP before the sampler refused the budget)."""
     import domainfit as df
+    from domainfit.workflows import estimate as workflow
 
-    with pytest.raises(DomainfitError, match=words):
-        df.estimate(["example", "example-512"], posterior=df.PosteriorConfig(**config))
+    def too_late(*args, **kwargs):
+        raise AssertionError("the model was loaded before the posterior settings were checked")
+
+    monkeypatch.setattr(workflow, "load_model", too_late)
+    for images in ("example", ["example", "example-512"]):
+        with pytest.raises(DomainfitError, match=words):
+            df.estimate(images, posterior=df.PosteriorConfig(**config))

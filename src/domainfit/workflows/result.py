@@ -109,7 +109,9 @@ class EstimateResult:
         return "\n".join(self.lines() + [f"warning: {w}" for w in self.warnings])
 
     def to_json(self) -> str:
-        return json.dumps(self.report, indent=2, default=_plain)
+        from ..reports.files import plain
+
+        return json.dumps(self.report, indent=2, default=plain)
 
     def save(self, out: str | Path) -> dict[str, Path]:
         """Write report.json and config.json into folder ``out`` (created), and with a posterior
@@ -178,13 +180,3 @@ def _text_lines(result: EstimateResult) -> list[str]:
         lines.append(f"files in {Path(report['files']['json']).parent}: "
                      + ", ".join(Path(p).name for p in report["files"].values()))
     return lines
-
-
-def _plain(x):
-    import numpy as np
-
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
