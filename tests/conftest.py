@@ -32,8 +32,8 @@ def release_persistent_cache(min_compile_time_s: float) -> None:
 def mappings_below_the_limit():
     """JAX keeps every program it compiled for the life of the process, each in memory mappings of
     its own: the suite passed vm.max_map_count after ~285 tests and LLVM's loader segfaulted (CI exit
-    139). Release them whenever the process holds half its allowed mappings (``domainfit._compiled``)."""
-    from domainfit._compiled import release_if_crowded
+    139). Release them whenever the process holds half its allowed mappings (tests/compiled_programs.py)."""
+    from compiled_programs import release_if_crowded
 
     release_if_crowded()
     yield

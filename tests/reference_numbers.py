@@ -1,5 +1,6 @@
-"""The workflows' reference numbers (tests/data/reference_numbers.json, computed before the layered
-layout of issue 32): a change of structure must not change a posterior mean or a log-evidence."""
+"""The workflows' reference numbers (tests/data/reference_numbers.json; remade, with each number's
+Monte-Carlo error and its change from the previous references, by ``python -m studies.reference_numbers``):
+a change of structure must not change a posterior mean or a log-evidence."""
 
 import json
 import math

@@ -1,5 +1,5 @@
-"""Two workflows that no other test runs end to end, held to their reference numbers (computed before
-the layered layout; tests/reference_numbers.py). The other three are held where their tests run them:
+"""Two workflows that no other test runs end to end, held to their reference numbers
+(tests/reference_numbers.py). The other three are held where their tests run them:
 ``estimate example --posterior`` (test_examples: the quickstart), ``compare example``
 (test_compare_cli: the shipped sets) and the Ta-wedge series (test_examples)."""
 

@@ -19,7 +19,6 @@ from .evidence import (
 )
 from .fit import (
     MapResult as MapResult,
-    Problem as Problem,
     check_budget as check_budget,
     find_map as find_map,
     fit_posterior as fit_posterior,
@@ -33,4 +32,5 @@ from .likelihood import (
     simulator_predictive as simulator_predictive,
 )
 from .predictive import posterior_predictive as posterior_predictive
+from .problem import LogDensity as LogDensity, Problem as Problem
 from .priors import PARAMETERS as PARAMETERS, Prior as Prior, PriorModel as PriorModel, default_priors as default_priors

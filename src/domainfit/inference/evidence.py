@@ -20,16 +20,18 @@ Checked against the exact evidence of a conjugate Gaussian model in the tests.
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
+import functools
 import math
+from functools import partial
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from .._types import Array, Key
+from .._types import Array, Float, Key
 from ..errors import DomainfitError
 
 
@@ -91,6 +93,39 @@ def _systematic(key, log_w: Array, n: int) -> Array:
     return jnp.clip(jnp.searchsorted(jnp.cumsum(w), positions), 0, n - 1)
 
 
+def _finite_log_likelihood(density, u):
+    return jnp.nan_to_num(density.log_likelihood(u), nan=-jnp.inf)
+
+
+@eqx.filter_jit
+def _log_likelihoods(density, u: Float[Array, "n d"]) -> Float[Array, " n"]:
+    """log L at each particle; compiled once per kind of problem (the log density is an argument, not a closure)."""
+    return jax.vmap(lambda v: _finite_log_likelihood(density, v))(u)
+
+
+@eqx.filter_jit
+def _move(density, key, u, ll, beta, chol, *, n_moves: int):
+    """``n_moves`` random-walk Metropolis steps of every particle under p(u) L(u)^β."""
+    def log_target(v):
+        ll = _finite_log_likelihood(density, v)
+        return density.log_prior(v) + beta * ll, ll
+
+    lt, _ = jax.vmap(log_target)(u)
+
+    def step(i, carry):
+        u, lt, ll, acc = carry
+        k1, k2 = jax.random.split(jax.random.fold_in(key, i))
+        prop = u + jax.random.normal(k1, u.shape, u.dtype) @ chol.T
+        lt_p, ll_p = jax.vmap(log_target)(prop)
+        accept = jnp.log(jax.random.uniform(k2, lt.shape)) < (lt_p - lt)
+        accept = accept & jnp.isfinite(lt_p)
+        return (jnp.where(accept[:, None], prop, u), jnp.where(accept, lt_p, lt),
+                jnp.where(accept, ll_p, ll), acc + jnp.mean(accept))
+
+    u, lt, ll, acc = jax.lax.fori_loop(0, n_moves, step, (u, lt, ll, 0.0))
+    return u, ll, acc / n_moves
+
+
 def log_evidence(
     problem,
     *,
@@ -101,7 +136,7 @@ def log_evidence(
     ess_fraction: float = 0.5,
     max_stages: int = 200,
 ) -> EvidenceResult:
-    """Estimate log Z of ``problem`` (a ``fit.Problem``) by adaptive tempered SMC (see module docstring).
+    """Estimate log Z of ``problem`` (a ``problem.Problem``) by adaptive tempered SMC (see module docstring).
 
     Cost: n_runs × (stages × n_moves + 1) × n_particles likelihood evaluations (a few 10⁵ for an
     emulator; far too many for a direct simulator likelihood on a CPU).
@@ -110,29 +145,9 @@ def log_evidence(
         raise DomainfitError(f"evidence budget too small ({n_particles} particles, {n_runs} runs): "
                              "need ≥ 50 particles and ≥ 2 runs for an error bar")
     start = time.perf_counter()
-    log_lik = jax.jit(jax.vmap(lambda u: jnp.nan_to_num(problem.log_likelihood(u), nan=-jnp.inf)))
     d = problem.prior.dim
-
-    def log_target(u, beta):
-        ll = jnp.nan_to_num(problem.log_likelihood(u), nan=-jnp.inf)
-        return problem.log_prior(u) + beta * ll, ll
-
-    @jax.jit
-    def move(key, u, ll, beta, chol):
-        lt, _ = jax.vmap(lambda v: log_target(v, beta))(u)
-
-        def step(i, carry):
-            u, lt, ll, acc = carry
-            k1, k2 = jax.random.split(jax.random.fold_in(key, i))
-            prop = u + jax.random.normal(k1, u.shape, u.dtype) @ chol.T
-            lt_p, ll_p = jax.vmap(lambda v: log_target(v, beta))(prop)
-            accept = jnp.log(jax.random.uniform(k2, lt.shape)) < (lt_p - lt)
-            accept = accept & jnp.isfinite(lt_p)
-            return (jnp.where(accept[:, None], prop, u), jnp.where(accept, lt_p, lt),
-                    jnp.where(accept, ll_p, ll), acc + jnp.mean(accept))
-
-        u, lt, ll, acc = jax.lax.fori_loop(0, n_moves, step, (u, lt, ll, 0.0))
-        return u, ll, acc / n_moves
+    log_lik = functools.partial(_log_likelihoods, problem.density)
+    move = functools.partial(_move, problem.density, n_moves=n_moves)
 
     runs, stages = [], []
     key, k_prior = jax.random.split(key)
@@ -202,7 +217,7 @@ every other, less twice its error, for a comparison to count as decided."""
 def compare_models(problems: dict, *, key: Key[Array, ""], **options) -> dict:
     """Evidence of each named model and the Bayes factor of each against the best.
 
-    ``problems`` maps a model name (e.g. "interfacial", "bulk", "sigma fixed") to its ``fit.Problem``;
+    ``problems`` maps a model name (e.g. "interfacial", "bulk", "sigma fixed") to its ``problem.Problem``;
     all must describe the same observation. ``options`` go to ``log_evidence``.
     Returns {"evidence": {name: {log_evidence, error, ...}}, "best": name, "bayes_factors": {name: ...},
     "probabilities": {name: posterior model probability under equal prior odds}, "decided": the best

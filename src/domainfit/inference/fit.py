@@ -8,103 +8,25 @@ an ``arviz.InferenceData`` (groups posterior, sample_stats, observed_data; attrs
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+import numpyro.distributions as dist
 import optax
 
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
-from .priors import Prior, PriorModel
+from .problem import LogDensity, Problem
 
 MIN_DRAWS = 100
 """Fewer posterior draws than this (chains × samples) cannot give an interval: refuse the budget."""
-
-
-def check_prior_inputs(sampled, inputs) -> None:
-    """Refuse a prior that samples a material parameter the likelihood does not depend on: the image
-    cannot inform it and its "posterior" would be its prior."""
-    from .priors import PARAMETERS
-
-    idle = [n for n in sampled if n in PARAMETERS and n not in inputs]
-    if idle:
-        raise DomainfitError(
-            f"the prior samples {', '.join(idle)}, which the likelihood does not depend on (its inputs: "
-            f"{', '.join(inputs)}): the image cannot inform {'it' if len(idle) == 1 else 'them'} and the "
-            "'posterior' would be the prior. Fix it at a value (Prior.fix) or use an emulator that takes it"
-        )
-
-
-class Problem:
-    """A Bayesian inverse problem: a prior over θ and a log-likelihood function of θ (dict, SI).
-
-    Args:
-        prior: a ``PriorModel``, or ``Prior`` specs (dict or list) to build one.
-        likelihood: θ → log p(s_obs | θ), JAX-traceable (``SyntheticLikelihood``,
-            ``EmulatorLikelihood`` or any function).
-        s_obs: the observed statistics (stored in the InferenceData; optional).
-        stat_names: names of the statistics.
-        surrogate_error: emulator error to report (None for a direct simulator likelihood).
-    """
-
-    def __init__(
-        self,
-        prior: PriorModel | Mapping[str, Prior] | Sequence[Prior],
-        likelihood: Callable[[Mapping[str, Array]], Float[Array, ""]],
-        *,
-        s_obs: Float[Array, " n"] | None = None,
-        stat_names: Sequence[str] | None = None,
-        surrogate_error: float | None = None,
-    ):
-        self.prior = prior if isinstance(prior, PriorModel) else PriorModel(prior)
-        self.likelihood = likelihood
-        inputs = getattr(likelihood, "inputs", None)
-        if inputs is not None:
-            check_prior_inputs(self.prior.names, inputs)
-            constants = getattr(likelihood, "constants", {})
-            theta0 = self.prior.theta(jnp.zeros(self.prior.dim))
-            for name, held in constants.items():
-                if name in theta0 and name not in self.prior.names and not np.isclose(float(theta0[name]), held, rtol=1e-6):
-                    raise DomainfitError(
-                        f"{name} is fixed at {float(theta0[name]):.4g} SI, but the likelihood's emulator was trained "
-                        f"with {name} = {held:.4g} and does not take it: the value would be ignored. Fix it at "
-                        f"{held:.4g} or use an emulator trained on data where {name} varies")
-        self.s_obs = None if s_obs is None else np.asarray(s_obs)
-        self.stat_names = tuple(stat_names) if stat_names is not None else None
-        self.surrogate_error = surrogate_error
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.prior.names
-
-    def theta(self, u: Float[Array, " d"]) -> dict[str, Array]:
-        return self.prior.theta(u)
-
-    def log_prior(self, u: Float[Array, " d"]) -> Float[Array, ""]:
-        return self.prior.log_prior(u)
-
-    def log_likelihood(self, u: Float[Array, " d"]) -> Float[Array, ""]:
-        return self.likelihood(self.prior.theta(u))
-
-    def log_density(self, u: Float[Array, " d"]) -> Float[Array, ""]:
-        """Unnormalised log posterior in u: log p(u) + log L(θ(u))."""
-        return self.log_prior(u) + self.log_likelihood(u)
-
-    def model(self):
-        """The numpyro model: the prior's sample sites plus a ``factor`` carrying log L(θ).
-
-        Usable with any numpyro inference (``NUTS(problem.model)``); ``run_nuts`` samples the same
-        density in the normalised space instead.
-        """
-        theta = self.prior.fn()
-        numpyro.factor("log_likelihood", self.likelihood(theta))
-        return theta
 
 
 @dataclasses.dataclass
@@ -141,21 +63,15 @@ def find_map(
     Raises ``DomainfitError`` if the prior has no support at the seed or the density is not finite there.
     """
     u = problem.prior.to_u(seed)
-    value_and_grad = jax.jit(jax.value_and_grad(lambda v: -problem.log_density(v)))
+    value_and_grad = functools.partial(_loss_and_grad, problem.density)
     loss, grad = value_and_grad(u)
     if not bool(jnp.isfinite(loss)):
         raise DomainfitError(
             "the posterior density is not finite at the starting estimate: the likelihood fails there "
             "(simulation not converged, or statistics outside the emulator's range)"
         )
-    opt = optax.adam(learning_rate)
-    state = opt.init(u)
-
-    @jax.jit
-    def update(u, state, grad):
-        upd, state = opt.update(grad, state, u)
-        return optax.apply_updates(u, upd), state
-
+    state = _adam(learning_rate).init(u)
+    update = functools.partial(_adam_update, learning_rate=learning_rate)
     history, converged, best = [float(-loss)], False, (float(loss), u)
     iterator = range(steps)
     if progress:
@@ -178,6 +94,23 @@ def find_map(
     loss, u = best
     theta = {k: float(v) for k, v in problem.theta(u).items()}
     return MapResult(theta, np.asarray(u), -loss, step + 1, converged, np.asarray(history))
+
+
+@eqx.filter_jit
+def _loss_and_grad(density: LogDensity, u: Float[Array, " d"]):
+    """−log p(u) and its gradient, compiled once per kind of problem (not per image)."""
+    return jax.value_and_grad(lambda v: -density.log_density(v))(u)
+
+
+@functools.lru_cache(maxsize=16)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    return optax.adam(learning_rate)
+
+
+@functools.partial(jax.jit, static_argnames="learning_rate")
+def _adam_update(u, state, grad, *, learning_rate: float):
+    upd, state = _adam(learning_rate).update(grad, state, u)
+    return optax.apply_updates(u, upd), state
 
 
 def check_budget(num_chains: int, num_warmup: int, num_samples: int) -> None:
@@ -212,7 +145,10 @@ def run_nuts(
 
     Chains start at init + ``init_spread``·N(0, I) in u (so R-hat can see a chain stuck elsewhere).
     A dense mass matrix is adapted by default: D, σ and Ms are correlated through the domain period,
-    and in 3–5 dimensions the dense matrix costs nothing.
+    and in 3–5 dimensions the dense matrix costs nothing. Each chain (warm-up and draws) is one
+    compiled program of the problem's log density (``_run_chain``), compiled for the first problem of
+    its kind and budget and reused by every later one; chains run one after another ("sequential" and
+    "parallel") or in lockstep ("vectorized"), with a progress bar over the chains.
     Returns an ``arviz.InferenceData``: posterior θ in SI (free parameters), sample_stats (diverging,
     lp, energy, n_steps, step_size, tree_depth), observed_data (s_obs) and attrs (units, timing, JSON).
     """
@@ -227,21 +163,63 @@ def run_nuts(
         u0 = jnp.asarray(init)
     key_init, key_run = jax.random.split(key)
     inits = u0 + init_spread * jax.random.normal(key_init, (num_chains,) + u0.shape, u0.dtype)
-    potential = lambda v: -problem.log_density(v)  # noqa: E731
-    kernel = numpyro.infer.NUTS(potential_fn=potential, target_accept_prob=target_accept, dense_mass=dense_mass)
-    mcmc = numpyro.infer.MCMC(
-        kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-        chain_method=chain_method, progress_bar=progress,
-    )
+    settings = (int(num_warmup), int(num_samples), float(target_accept), bool(dense_mass))
+    if chain_method not in ("sequential", "parallel", "vectorized"):
+        raise DomainfitError(f"chain_method {chain_method!r}: choose sequential, parallel or vectorized")
+    # numpyro's multi-chain keys: one split of the run key per chain (a single chain uses it whole)
+    keys = jax.random.split(key_run, num_chains) if num_chains > 1 else key_run[None]
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*There are not enough devices.*")
-        mcmc.run(key_run, init_params=inits if num_chains > 1 else inits[0],
-                 extra_fields=("diverging", "num_steps", "energy", "potential_energy", "adapt_state.step_size"))
+    chains = range(num_chains)
+    if progress:
+        from tqdm.auto import tqdm
+
+        chains = tqdm(chains, desc="NUTS", unit="chain", leave=False)
+    if chain_method == "vectorized":
+        out = [_run_chains(settings, problem.density, keys, inits)]
+    else:  # sequential (and parallel, which one CPU device runs one chain after another too)
+        out = [jax.tree.map(lambda x: x[None], _run_chain(settings, problem.density, keys[c], inits[c])) for c in chains]
+    u, extra = jax.tree.map(lambda *x: np.concatenate(x), *out)  # [chains, draws, d], {field: [chains, draws]}
     wall = time.perf_counter() - start
-    u = np.asarray(mcmc.get_samples(group_by_chain=True))  # [chains, draws, d]
-    extra = mcmc.get_extra_fields(group_by_chain=True)
     return _to_inference_data(problem, u, extra, wall, az)
+
+
+U_SITE = "u"
+"""The one sample site of ``posterior_model``: the normalised unconstrained vector u."""
+
+EXTRA_FIELDS = ("diverging", "num_steps", "energy", "potential_energy", "adapt_state.step_size")
+"""What NUTS records per draw beside u."""
+
+
+def posterior_model(density: LogDensity) -> None:
+    """The posterior in u as a numpyro model: a flat improper site u and a ``factor`` with
+    log p(u) + log L(θ(u)); the density (``Problem.density``) is the model's argument."""
+    u = numpyro.sample(U_SITE, dist.ImproperUniform(dist.constraints.real_vector, (), (density.prior.dim,)))
+    with numpyro.handlers.block():  # the prior's own sites (inside log_prior) are not this model's
+        log_density = density.log_density(u)
+    numpyro.factor("log_density", log_density)
+
+
+def _one_chain(settings: tuple, density: LogDensity, key: Key[Array, ""], init: Float[Array, " d"]):
+    num_warmup, num_samples, target_accept, dense_mass = settings
+    arrays, rest = eqx.partition(density, eqx.is_array)  # numpyro passes model arguments through jax.jit
+
+    def model(arrays):
+        posterior_model(eqx.combine(arrays, rest))
+
+    kernel = numpyro.infer.NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass)
+    mcmc = numpyro.infer.MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=1,
+                              progress_bar=False, jit_model_args=True)
+    mcmc.run(key, arrays, init_params={U_SITE: init}, extra_fields=EXTRA_FIELDS)
+    return mcmc.get_samples()[U_SITE], mcmc.get_extra_fields()
+
+
+_run_chain = eqx.filter_jit(_one_chain)
+"""One NUTS chain (warm-up, then draws) as one compiled program of (problem, key, init): compiled once
+per budget and kind of problem, so a process that refines image after image does not compile again
+(numpyro compiles its loop anew for every new model otherwise)."""
+
+_run_chains = eqx.filter_jit(jax.vmap(_one_chain, in_axes=(None, None, 0, 0)))
+"""Several chains in lockstep (``chain_method="vectorized"``)."""
 
 
 def _to_inference_data(problem: Problem, u: np.ndarray, extra: dict, wall: float, az):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,6 +52,20 @@ def _to_user(draws: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[
     return values, unit_of
 
 
+@eqx.filter_jit
+def _per_draw(likelihood, s_obs: Float[Array, " n"], theta: dict, keys):
+    """Pointwise log-likelihood and one predictive draw of the statistics per posterior draw; compiled
+    once per kind of likelihood (the likelihood is an argument, not a closure)."""
+    def one(t, k):
+        mean, cov = likelihood.moments(t)
+        cov = cov.astype(s_obs.dtype)
+        mean = mean.astype(s_obs.dtype)
+        return (pointwise_log_likelihood(s_obs, mean, cov),
+                jax.random.multivariate_normal(k, mean, cov, method="svd"))
+
+    return jax.vmap(one)(theta, keys)
+
+
 def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 1000):
     """The full ``InferenceData`` (module docstring) of ``sampled``, the SI ``InferenceData`` that
     ``run_nuts`` / ``fit_posterior`` returned for ``problem``.
@@ -78,19 +93,7 @@ def inference_data(problem, sampled, *, key: Key[Array, ""], prior_draws: int = 
         theta = {n: jnp.full((chains * draws,), v) for n, v in base.items()}
         theta.update({n: jnp.asarray(np.asarray(post[n], np.float64).reshape(-1)) for n in names})
         s_obs = jnp.asarray(problem.s_obs)
-
-        @jax.jit
-        def per_draw(theta, keys):
-            def one(t, k):
-                mean, cov = moments(t)
-                cov = cov.astype(s_obs.dtype)
-                mean = mean.astype(s_obs.dtype)
-                return (pointwise_log_likelihood(s_obs, mean, cov),
-                        jax.random.multivariate_normal(k, mean, cov, method="svd"))
-
-            return jax.vmap(one)(theta, keys)
-
-        loglik, predictive = per_draw(theta, jax.random.split(k_pp, chains * draws))
+        loglik, predictive = _per_draw(problem.likelihood, s_obs, theta, jax.random.split(k_pp, chains * draws))
         n_stat = s_obs.shape[0]
         stat_names = list(problem.stat_names) if problem.stat_names else [f"s{i}" for i in range(n_stat)]
         groups = dict(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,6 +35,16 @@ def posterior_draws(problem, idata, n_draws: int, *, key: Key[Array, ""]) -> lis
     return [{**base, **{n: float(flat[n][i]) for n in names}} for i in pick]
 
 
+@eqx.filter_jit
+def _draw(likelihood, stacked: dict, keys):
+    """One statistic vector s ~ N(μ(θ), Σ(θ)) per θ; compiled once per kind of likelihood."""
+    def one(theta, k):
+        mean, cov = likelihood.moments(theta)
+        return jax.random.multivariate_normal(k, mean, cov, method="svd")
+
+    return jax.vmap(one)(stacked, keys)
+
+
 def posterior_predictive(
     problem,
     idata,
@@ -45,7 +56,7 @@ def posterior_predictive(
     """Posterior-predictive statistics and p-values (see module docstring).
 
     Args:
-        problem: the ``fit.Problem`` (its likelihood must have ``moments(θ)`` unless ``simulate`` is given).
+        problem: the ``problem.Problem`` (its likelihood must have ``moments(θ)`` unless ``simulate`` is given).
         idata: the NUTS ``InferenceData``.
         simulate: optional (θ, key) → s, a fresh simulation rendered at the observation's field of view.
 
@@ -61,16 +72,7 @@ def posterior_predictive(
         if moments is None:
             raise DomainfitError("this likelihood has no moments(θ): pass simulate= for the predictive check")
         stacked = {n: jnp.asarray([t[n] for t in thetas]) for n in thetas[0]}
-
-        @jax.jit
-        def draw(stacked, keys):
-            def one(theta, k):
-                mean, cov = moments(theta)
-                return jax.random.multivariate_normal(k, mean, cov, method="svd")
-
-            return jax.vmap(one)(stacked, keys)
-
-        samples = np.asarray(draw(stacked, keys))
+        samples = np.asarray(_draw(problem.likelihood, stacked, keys))
     else:
         samples = [np.asarray(simulate(theta, k)) for theta, k in zip(thetas, keys)]
     samples = np.asarray(samples, np.float64)

@@ -16,6 +16,7 @@ included), so it integrates to one over ℝᵈ and evidences computed in u are e
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -112,14 +113,44 @@ def default_priors(preset: str = "co-pt", *, free: tuple[str, ...] = ()) -> dict
     }
 
 
-def _prior_function(priors: Mapping[str, Prior]) -> Callable[[], dict[str, Any]]:
-    def prior_fn():
+def _dist_key(d: dist.Distribution) -> tuple:
+    """A distribution as a hashable value: its type and its parameters (scalars, exact)."""
+    params = []
+    for name in sorted(getattr(d, "arg_constraints", {})):
+        v = getattr(d, name, None)
+        if v is None:
+            continue
+        a = np.asarray(v)
+        params.append((name, str(a.dtype), a.shape, a.tobytes()))
+    return (type(d).__module__, type(d).__qualname__, tuple(params))
+
+
+class SpecPrior:
+    """The numpyro prior function of a set of ``Prior`` specs, equal (and hashing equal) to any other
+    built from equal specs: a compiled posterior keyed on it is reused by the next image with the same
+    prior instead of being compiled again (issue 32: a long-lived process stays flat)."""
+
+    def __init__(self, priors: Mapping[str, Prior]):
+        self.priors = dict(priors)
+        self.key = tuple(
+            (name, p.unit, ("fixed", float(p.value)) if p.fixed else _dist_key(p.dist)) for name, p in self.priors.items()
+        )
+
+    def __call__(self) -> dict[str, Any]:
         theta = {}
-        for name, p in priors.items():
+        for name, p in self.priors.items():
             theta[name] = p.value if p.fixed else numpyro.sample(name, p.dist)
         return theta
 
-    return prior_fn
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SpecPrior) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+_SETUP_CACHE: dict = {}
+"""(prior function, n_draws) → the normalised space of a ``SpecPrior`` at key 0: built once per prior."""
 
 
 class PriorModel:
@@ -138,7 +169,7 @@ class PriorModel:
                 raise DomainfitError(f"prior stored under {name!r} is named {p.name!r}")
         self.priors = dict(priors)
         units = {name: p.unit for name, p in priors.items()}
-        self._setup(_prior_function(self.priors), units, key=key, n_draws=n_draws)
+        self._setup(SpecPrior(self.priors), units, key=key, n_draws=n_draws)
 
     @classmethod
     def from_function(cls, fn: Callable[[], Mapping[str, Any]], *, units: Mapping[str, str] | None = None,
@@ -159,7 +190,14 @@ class PriorModel:
 
     def _setup(self, fn, units, *, key, n_draws):
         self.fn = fn
+        cache_key = (fn, n_draws) if key is None and isinstance(fn, SpecPrior) else None
         key = jax.random.key(0) if key is None else key
+        self._identity = (fn, n_draws, np.asarray(jax.random.key_data(key)).tobytes())
+        cached = _SETUP_CACHE.get(cache_key) if cache_key is not None else None
+        if cached is not None:  # the same specs were set up before: same draws, same space
+            self.names, self.parameters, self._unravel, self.center, self.scale, self.dim = cached
+            self.units = {name: units.get(name) or PARAMETERS.get(name, ("?", ""))[0] for name in self.parameters}
+            return
         try:
             draws = numpyro.infer.Predictive(fn, num_samples=n_draws)(key)
             trace = handlers.trace(handlers.seed(fn, key)).get_trace()
@@ -182,6 +220,19 @@ class PriorModel:
         spread = (jnp.quantile(y, 0.8413, axis=0) - jnp.quantile(y, 0.1587, axis=0)) / 2
         self.scale = jnp.where(spread > 0, spread, 1.0)
         self.dim = int(y.shape[1])
+        if cache_key is not None:
+            if len(_SETUP_CACHE) >= 64:
+                _SETUP_CACHE.pop(next(iter(_SETUP_CACHE)))
+            _SETUP_CACHE[cache_key] = (self.names, self.parameters, self._unravel, self.center, self.scale, self.dim)
+
+    def __eq__(self, other) -> bool:
+        """Equal priors define the same space: the same prior function (equal specs, or the same
+        function object), draws and units. A compiled posterior is reused across equal priors."""
+        return (isinstance(other, PriorModel) and other._identity == self._identity
+                and other.units == self.units)
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
 
     # --- maps between u (normalised, unconstrained), the sample sites and θ ---------------------------
     def sites(self, u: Float[Array, " d"]) -> dict[str, Array]:
@@ -232,10 +283,7 @@ class PriorModel:
 
     def sample_u(self, n: int, *, key: Key[Array, ""]) -> Float[Array, "n d"]:
         """``n`` draws of u from the prior."""
-        draws = numpyro.infer.Predictive(self.fn, num_samples=n)(key)
-        draws = {k: draws[k] for k in self.names}
-        y = jax.vmap(lambda d: ravel_pytree(unconstrain_fn(self.fn, (), {}, d))[0])(draws)
-        return (y - self.center) / self.scale
+        return _sample_u(self, n, key)
 
     def describe(self) -> dict[str, str]:
         """Plain-words description per parameter (for reports)."""
@@ -249,6 +297,15 @@ class PriorModel:
             else:
                 out[name] = f"{type(p.dist).__name__}({_dist_args(p.dist)}) [{p.unit}]"
         return out
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _sample_u(prior: PriorModel, n: int, key: Key[Array, ""]) -> Float[Array, "n d"]:
+    """``PriorModel.sample_u``, compiled once per prior (priors compare by value) and number of draws."""
+    draws = numpyro.infer.Predictive(prior.fn, num_samples=n)(key)
+    draws = {k: draws[k] for k in prior.names}
+    y = jax.vmap(lambda d: ravel_pytree(unconstrain_fn(prior.fn, (), {}, d))[0])(draws)
+    return (y - prior.center) / prior.scale
 
 
 def _unit_suffix(unit: str) -> str:

@@ -32,6 +32,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg  # noqa: F401  (block_diag)
@@ -198,14 +199,23 @@ def parse_measurement(kind: str, text: str) -> Measurement:
     return Measurement(kind, value, sd, rel)
 
 
-class JointLikelihood:
+class JointLikelihood(eqx.Module):
     """log p(all observations | θ): the images' likelihood (``EmulatorLikelihood`` of each image's
     statistics and area; images read through one emulator share its error at θ, so their joint
     Gaussian has that error on its off-diagonal blocks) plus each ``Measurement``'s independent term.
 
     ``defaults`` ({name: SI}) supply parameters a measurement needs that θ lacks (the emulator's
     constants: co-pt holds Ms, A, Ku fixed). ``inputs`` is the union of the terms' inputs.
+
+    A pytree: the images' arrays are its leaves, so the posterior of the next set of images reuses the
+    compiled sampler. Which images share an emulator is decided here, once (``groups``), not by object
+    identity at trace time (a traced pytree's parts are new objects).
     """
+
+    images: tuple
+    measurements: tuple = eqx.field(static=True)
+    default_items: tuple = eqx.field(static=True)
+    groups: tuple = eqx.field(static=True)
 
     def __init__(self, images: Sequence = (), measurements: Sequence[Measurement] = (),
                  defaults: Mapping[str, float] | None = None):
@@ -213,12 +223,31 @@ class JointLikelihood:
         self.measurements = tuple(measurements)
         if not self.images and not self.measurements:
             raise DomainfitError("a joint likelihood needs at least one image or measurement")
-        self.defaults = dict(defaults or {})
+        merged = {k: float(v) for k, v in (defaults or {}).items()}
         for lik in self.images:
             for name, value in getattr(lik, "constants", {}).items():
-                self.defaults.setdefault(name, value)
+                merged.setdefault(name, float(value))
+        self.default_items = tuple(merged.items())
+        # images read through one emulator object share its error at θ: the same group number
+        owners: list[int] = []
+        groups = []
+        for lik in self.images:
+            emu = getattr(lik, "emulator", None) if hasattr(lik, "moment_parts") else None
+            if emu is None:
+                groups.append(None)
+                continue
+            match = next((g for g, o in enumerate(owners) if o == id(emu)), None)
+            if match is None:
+                owners.append(id(emu))
+                match = len(owners) - 1
+            groups.append(match)
+        self.groups = tuple(groups)
         if any(m.kind == "half_field" for m in self.measurements):
             self._check_half_field_set()
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        return dict(self.default_items)
 
     def _check_half_field_set(self) -> None:
         """The H½ model was fitted to one parameter set: refuse a film it does not describe."""
@@ -280,7 +309,7 @@ class JointLikelihood:
             for j, (lj, mean_j, own_j, sh_j) in enumerate(parts):
                 if i == j:
                     row.append(own_i if sh_i is None else own_i + sh_i)
-                elif sh_i is not None and getattr(li, "emulator", None) is getattr(lj, "emulator", object()):
+                elif sh_i is not None and self.groups[i] is not None and self.groups[i] == self.groups[j]:
                     row.append(sh_i)
                 else:
                     row.append(jnp.zeros((own_i.shape[0], own_j.shape[0]), own_i.dtype))
@@ -289,8 +318,8 @@ class JointLikelihood:
 
     def _correlated(self) -> bool:
         """Whether two images share an emulator (their terms do not simply add)."""
-        ems = [id(lik.emulator) for lik in self.images if hasattr(lik, "moment_parts")]
-        return len(ems) != len(set(ems))
+        shared = [g for g in self.groups if g is not None]
+        return len(shared) != len(set(shared))
 
     def moments(self, theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         """Mean and covariance of ``s_obs`` at θ: the images' block (``_image_moments``) and each

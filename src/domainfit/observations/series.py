@@ -30,7 +30,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from ..errors import DomainfitError
-from ..inference.fit import Problem
+from ..inference.problem import Problem
 from ..inference.priors import PARAMETERS, PriorModel
 
 TRENDS = ("constant", "linear", "free")

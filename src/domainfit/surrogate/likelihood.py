@@ -26,7 +26,8 @@ class EmulatorLikelihood(eqx.Module):
     Attributes:
         emulator: a fitted ``emulator.Emulator``.
         s_obs: observed summary vector ``[n_stats]``.
-        area_ratio: a_train / a_obs, training-image over observed area.
+        area_ratio: a_train / a_obs, training-image over observed area (an array leaf, so that images of
+            another size reuse the compiled posterior).
         floor: ε added to the diagonal.
         model_error: add the cross-validated emulator error (default True).
         instrument: the instrument family that recorded the image (None: not named); with
@@ -39,7 +40,7 @@ class EmulatorLikelihood(eqx.Module):
 
     emulator: "object"
     s_obs: Float[Array, " n"]
-    area_ratio: float = eqx.field(static=True, default=1.0)
+    area_ratio: Float[Array, ""] = eqx.field(default=1.0, converter=lambda v: np.asarray(v, np.float32))
     floor: float = eqx.field(static=True, default=1e-8)
     model_error: bool = eqx.field(static=True, default=True)
     instrument: str | None = eqx.field(static=True, default=None)

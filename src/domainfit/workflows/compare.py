@@ -193,9 +193,6 @@ def compare(
     from ..nn import estimate as cnn_estimate
     from ..features.statistics import summary_vector
 
-    from .._compiled import release_if_crowded
-
-    release_if_crowded()  # (see ``estimate``)
     t0 = time.perf_counter()
     if particles < 10 or runs < 2:
         raise DomainfitError(f"{particles} particles × {runs} runs: need ≥ 10 particles and ≥ 2 runs (the error bar)")

@@ -76,10 +76,8 @@ def estimate(
     """
     import jax
 
-    from .._compiled import release_if_crowded
     from ..nn import estimate as cnn_estimate
 
-    release_if_crowded()  # a process that estimates image after image must not reach the kernel's mapping limit
     t0 = time.perf_counter()
     config = PosteriorConfig() if posterior is True else (posterior or None)
     if config is not None and not isinstance(config, PosteriorConfig):

@@ -19,7 +19,8 @@ from ..notices import NO_WALLS, Notice
 from .._types import Array, Float, Key
 from ..errors import DomainfitError
 from ..surrogate.emulator import Emulator
-from ..inference.fit import MapResult, Problem, check_budget, fit_posterior
+from ..inference.fit import MapResult, check_budget, fit_posterior
+from ..inference.problem import Problem
 from ..surrogate.likelihood import EmulatorLikelihood
 from ..inference.predictive import posterior_predictive
 from ..features.walls import shows_walls

@@ -173,7 +173,7 @@ def build_prior(emulator, fixes: Mapping[str, float] | None = None, priors=None)
     ``priors`` (module docstring) replace the priors they name, or the whole prior. Returns
     ``(PriorModel, boxed)``: the MAP seed is moved into the box for the ``boxed`` names only.
     """
-    from ..inference.fit import check_prior_inputs
+    from ..inference.problem import check_prior_inputs
     from ..inference.priors import Prior, PriorModel
 
     fixes = dict(fixes or {})

@@ -1,16 +1,14 @@
-"""Keep a long-lived process clear of the kernel's limit on memory mappings.
+"""Keep the test process clear of the kernel's limit on memory mappings.
 
 Every program XLA compiles for the CPU is loaded into a few memory mappings of its own, and JAX keeps
-each compiled program for the life of the process — also those of functions that no longer exist
-(a posterior run builds its potential as a new closure, so each run compiles anew). Linux refuses a
-process more than ``vm.max_map_count`` mappings (65,530 by default), and LLVM's loader then crashes
-the process with a segmentation fault instead of raising. Measured (2-core CPU, jaxlib 0.10.2): one
-``estimate(posterior=...)`` adds ~1,160 mappings, so a notebook or script that estimated ~55 images in
-one process died; the test suite died the same way after ~285 tests.
-
-``release_if_crowded`` (called at the end of ``estimate`` and ``compare``) drops JAX's compiled
-programs once the process holds more than ``FRACTION`` of its allowed mappings: the next call compiles
-again (a few seconds) instead of the process crashing. Elsewhere than Linux it does nothing.
+each compiled program for the life of the process. Linux refuses a process more than
+``vm.max_map_count`` mappings (65,530 by default), and LLVM's loader then crashes the process with a
+segmentation fault instead of raising. The product compiles each of its programs once per kind of
+problem (a second posterior of another image compiles nothing: tests/test_compiled.py), but the test
+suite compiles thousands of different programs (grids, networks, budgets) in one process: it passed
+the limit after ~285 tests (CI exit 139). ``release_if_crowded`` (tests/conftest.py, before every
+test) drops JAX's compiled programs once the process holds more than ``FRACTION`` of its allowed
+mappings. Elsewhere than Linux it does nothing.
 """
 
 from __future__ import annotations
