@@ -105,7 +105,7 @@ def test_pattern_contrast_tells_a_maze_from_pixel_noise():
     reasons, measures = assess(pixel_size=8e-9, field_of_view=(2e-6, 2e-6), geometry=pattern_geometry(scanned, 8e-9),
                                trained_pixel_range=None, fov_min=None, reference=None, feature_score=None,
                                contrast=pattern_contrast(scanned))  # fmt: skip
-    assert any("pixel noise" in r for r in reasons) and measures["pattern_contrast"] < MIN_PATTERN_CONTRAST
+    assert any("pixel noise" in r for r in reasons) and measures.pattern_contrast < MIN_PATTERN_CONTRAST
 
 
 def test_coarse_pixels_and_huge_images_are_refused_before_allocation():
@@ -167,7 +167,14 @@ def test_shipped_model_flags_out_of_support_images(shipped):
     assert not uniform.trustworthy and any("pixel noise" in r for r in uniform.reasons), uniform.reasons
     small = estimate(shipped, maze(48, 8e-9, period=250e-9), 8e-9)  # 0.38 µm
     assert not small.trustworthy and any("field of view" in r for r in small.reasons)
-    assert ok.support["pixels_per_period"] > 8
+    assert ok.support.pixels_per_period > 8
+    # the measures are one record in SI; the report's block says the same numbers in nm and per µm
+    m, block = ok.support, ok.to_json()["support"]
+    assert m.period * 1e9 == pytest.approx(block["period_nm"]) and 150e-9 < m.period < 400e-9
+    assert m.pixels_per_period == pytest.approx(m.period / 8e-9)
+    assert m.wall_density * 1e-6 == pytest.approx(block["wall_density_per_um"])
+    assert m.domains_wall_density * 1e-6 == pytest.approx(block["domains_wall_density_per_um"])
+    assert block["feature_limit"] == m.feature_limit and block["pattern_contrast"] == m.pattern_contrast
 
 
 def _capped(*args, tmp_path):

@@ -36,7 +36,7 @@ from ..data.augment import check_fill, fold_index
 from ..errors import DomainfitError
 from ..units import user_unit
 from .checkpoint import LoadedModel
-from .support import assess, check_size
+from .support import SupportMeasures, assess, check_size
 from ..features.geometry import domain_geometry, pattern_contrast, pattern_geometry
 
 
@@ -56,7 +56,8 @@ class Estimate:
         fixed: targets the training set held at one value: not estimated (mean = that value, sd = 0).
         views_per_tile: 16 when each tile was read in its symmetric versions, else 1.
         reasons: why the estimate should not be trusted (``nn.support``); empty when it may be.
-        support: the measures the checks rest on (period, pixels per period, feature score …).
+        support: the measures the checks rest on (``nn.support.SupportMeasures``: period, pixels per
+            period, feature score …); None where no check ran.
         family: the instrument family the user named (its spread calibration was used), or None.
         spread_calibration: which calibration scaled the spreads: "pooled" (over the training
             instruments), "family" or "family and settings" (``LoadedModel.spread_scale``).
@@ -75,7 +76,7 @@ class Estimate:
     fixed: tuple[str, ...] = ()
     views_per_tile: int = 1
     reasons: tuple[str, ...] = ()
-    support: dict = dataclasses.field(default_factory=dict)
+    support: SupportMeasures | None = None
     family: str | None = None
     spread_calibration: str = "pooled"
 
@@ -102,7 +103,7 @@ class Estimate:
             "model_pixel_size_nm": self.pixel_size * 1e9,
             "field_of_view_um": [self.field_of_view[0] * 1e6, self.field_of_view[1] * 1e6],
             "warnings": list(self.warnings),
-            "support": self.support,
+            "support": None if self.support is None else self.support.to_json(),
             "instrument_family": self.family,
             "spread_calibration": self.spread_calibration,
         }
@@ -340,8 +341,9 @@ def estimate(
         contrast=pattern_contrast(np.asarray(image)),
     )  # fmt: skip
     domains = domain_geometry(img, p)  # the geometry the set emulators read (``surrogate.learned``)
-    measures["domains_period_nm"] = domains["period"] * 1e9 if math.isfinite(domains["period"]) else None
-    measures["domains_wall_density_per_um"] = domains["wall_density"] * 1e-6
+    measures = dataclasses.replace(
+        measures, domains_period=domains["period"] if math.isfinite(domains["period"]) else None,
+        domains_wall_density=domains["wall_density"])
     warnings = []
     if family is not None and family_scale is None:
         warnings.append(f"the model has no spread calibration for instrument family {family!r}: pooled factors used")

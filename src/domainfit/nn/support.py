@@ -141,6 +141,44 @@ def fit_reference(features: np.ndarray, periods: np.ndarray, pixel_sizes: np.nda
     return dataclasses.replace(ref, limit=limit)
 
 
+@dataclasses.dataclass(frozen=True)
+class SupportMeasures:
+    """What the support checks of one image rest on (SI; None where the image gives no value).
+
+    Attributes:
+        period: domain period of the image's sign [m] (None: no walls, no period).
+        wall_density: wall length per area of the sign [1/m].
+        pixels_per_period, periods_in_view: the period in the image's pixels and in its field of view.
+        pattern_contrast: power at domain scales over that at the pixel scale (``features.geometry``).
+        feature_score, feature_limit: the network's features against its training views (``Reference``).
+        domains_period, domains_wall_density: the same geometry of the image's domains
+            (``features.geometry.domain_geometry``), which the parameter sets' emulators read.
+    """
+
+    period: float | None
+    wall_density: float
+    pixels_per_period: float | None
+    periods_in_view: float
+    pattern_contrast: float | None = None
+    feature_score: float | None = None
+    feature_limit: float | None = None
+    domains_period: float | None = None
+    domains_wall_density: float | None = None
+
+    def to_json(self) -> dict:
+        """The report's ``support`` block (nm, per µm)."""
+        out = {"period_nm": None if self.period is None else self.period * 1e9,
+               "wall_density_per_um": self.wall_density * 1e-6, "pixels_per_period": self.pixels_per_period,
+               "periods_in_view": self.periods_in_view}
+        for name in ("pattern_contrast", "feature_score", "feature_limit"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.domains_wall_density is not None:
+            out["domains_period_nm"] = None if self.domains_period is None else self.domains_period * 1e9
+            out["domains_wall_density_per_um"] = self.domains_wall_density * 1e-6
+        return out
+
+
 def assess(
     *,
     pixel_size: float,
@@ -152,13 +190,13 @@ def assess(
     feature_score: float | None,
     contrast: float | None = None,
 ) -> tuple[list[str], dict]:
-    """(reasons not to trust the estimate — empty when none —, the measures they rest on)."""
+    """(reasons not to trust the estimate — empty when none —, the ``SupportMeasures`` they rest on)."""
     reasons = []
     period, walls = geometry["period"], geometry["wall_density"]
     fov = min(field_of_view)
-    measures = {"period_nm": period * 1e9 if math.isfinite(period) else None, "wall_density_per_um": walls * 1e-6,
-                "pixels_per_period": period / pixel_size if math.isfinite(period) else None,
-                "periods_in_view": fov / period if math.isfinite(period) and period > 0 else 0.0}  # fmt: skip
+    measures = SupportMeasures(period=period if math.isfinite(period) else None, wall_density=walls,
+                               pixels_per_period=period / pixel_size if math.isfinite(period) else None,
+                               periods_in_view=fov / period if math.isfinite(period) and period > 0 else 0.0)
     if trained_pixel_range is not None and pixel_size > PIXEL_MARGIN * trained_pixel_range[1]:
         reasons.append(f"pixels of {pixel_size * 1e9:.3g} nm are coarser than any the network was trained on "
                        f"({trained_pixel_range[0] * 1e9:.3g}–{trained_pixel_range[1] * 1e9:.3g} nm)")
@@ -166,7 +204,7 @@ def assess(
         reasons.append(f"the field of view ({fov * 1e6:.3g} µm) is smaller than any the network was trained on "
                        f"({fov_min * 1e6:.3g} µm): too few domains to read")
     if contrast is not None:
-        measures["pattern_contrast"] = contrast
+        measures = dataclasses.replace(measures, pattern_contrast=contrast)
         if not contrast >= MIN_PATTERN_CONTRAST:
             reasons.append(f"the image is indistinguishable from pixel noise (power at domain scales {contrast:.2g}× "
                            f"that at the pixel scale, need ≥ {MIN_PATTERN_CONTRAST}): no domain pattern stands above "
@@ -187,8 +225,7 @@ def assess(
                 reasons.append(f"the domain period ({period * 1e9:.0f} nm) is outside what the network was trained "
                                f"on ({lo * 1e9:.0f}–{hi * 1e9:.0f} nm): another film or another state")
     if reference is not None and feature_score is not None:
-        measures["feature_score"] = feature_score
-        measures["feature_limit"] = reference.limit
+        measures = dataclasses.replace(measures, feature_score=feature_score, feature_limit=reference.limit)
         if not feature_score <= reference.limit:
             reasons.append(f"the image looks unlike anything in training (feature score {feature_score:.3g} > limit "
                            f"{reference.limit:.3g}): another kind of image, instrument or film")

@@ -34,6 +34,7 @@ from .._types import Array, Float, Key
 from . import polynomial
 from ..errors import DomainfitError
 from .presence import Presence
+from .provenance import Provenance, provenance_of
 
 LOG_CHI2_1_MEAN = -1.2703628454614782
 """E[log χ²₁] = −γ_E − log 2: the bias of log r² as an estimate of log σ²."""
@@ -111,8 +112,14 @@ class Emulator(eqx.Module):
         return self.predict_x(self.normalise(theta))
 
     @property
+    def provenance(self) -> Provenance:
+        """Where it comes from and how well it predicts held-out data (``surrogate.provenance``), typed."""
+        return provenance_of(self.report)
+
+    @property
     def error_report(self) -> dict:
-        return json.loads(self.report)
+        """The provenance record as a new dict (for reports, or to extend and write back)."""
+        return self.provenance.to_dict()
 
     @property
     def box(self) -> dict[str, tuple[float, float]]:
@@ -122,17 +129,17 @@ class Emulator(eqx.Module):
     @property
     def constants(self) -> dict[str, float]:
         """Parameters the training set held at one value {name: value} [SI]; the emulator assumes them."""
-        return {k: float(v) for k, v in self.error_report.get("constants", {}).items()}
+        return dict(self.provenance.constants)
 
     @property
     def component(self) -> str | None:
         """The prior component of a mixed training set it was fitted to (None: the whole set)."""
-        return self.error_report.get("component")
+        return self.provenance.component
 
     @property
     def surrogate_error(self) -> float:
         """Held-out RMS emulator mean error in units of the training-image noise sd."""
-        return float(self.error_report.get("surrogate_error", float("nan")))
+        return self.provenance.surrogate_error
 
     def check_observation(self, s_obs: Float[Array, " n"]) -> list[str]:
         """Plain-words messages when ``s_obs`` lies far outside the training statistics (empty if fine)."""
@@ -163,7 +170,7 @@ class Emulator(eqx.Module):
             return self
         from .presence import all_walls
 
-        n = int(self.error_report.get("n_train", 0))
+        n = self.provenance.n_train
         if n < 1:
             raise DomainfitError("this emulator records no training count: it cannot say how likely a "
                                  "wall-free image is; refit it with `domainfit emulator`")

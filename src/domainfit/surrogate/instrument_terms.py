@@ -176,7 +176,7 @@ def attach(emulator, terms: InstrumentTerms):
 
 def terms_of(emulator) -> InstrumentTerms | None:
     """The emulator's instrument terms, or None when it has none."""
-    d = emulator.error_report.get("instrument_terms")
+    d = emulator.provenance.instrument_terms
     if not d:
         return None
     terms = InstrumentTerms.from_json(d)

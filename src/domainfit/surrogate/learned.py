@@ -43,10 +43,6 @@ images the sign read 2× the film's walls or more in 55 % of views, the domains 
 GEOMETRIES = {"sign": GEOMETRY_NAMES, "domains": DOMAIN_GEOMETRY_NAMES}
 """The geometry statistics by kind (``emulator --geometry KIND``)."""
 
-_SUPPORT_KEYS = {"sign": ("period_nm", "wall_density_per_um"),
-                 "domains": ("domains_period_nm", "domains_wall_density_per_um")}
-
-
 def geometry_kind(geometry: bool | str | None) -> str | None:
     """"sign", "domains" or None from an emulator fit's ``geometry`` option (True: "sign", as before)."""
     if geometry is None or geometry is False:
@@ -70,17 +66,19 @@ def learned_values(cnn_mean: Mapping[str, float], params: Sequence[str]) -> np.n
     return np.array([float(cnn_mean[p]) / PARAMETER_UNITS[p][1] for p in params])
 
 
-def geometry_values(support: Mapping[str, float | None], kind: str = "sign") -> np.ndarray:
-    """``GEOMETRIES[kind]`` values from an estimate's support measures (``Estimate.support``); a
-    pattern without walls has no period (NaN)."""
-    period_key, walls_key = _SUPPORT_KEYS[kind]
-    period = support.get(period_key)
-    log_p = np.log10(period / 1e3) if period else np.nan
-    return np.array([log_p, float(support.get(walls_key, np.nan))])
+def geometry_values(support, kind: str = "sign") -> np.ndarray:
+    """``GEOMETRIES[kind]`` values from an estimate's ``SupportMeasures`` (``Estimate.support``): log10 of
+    the period in µm and the walls per µm; a pattern without walls has no period (NaN)."""
+    if kind == "sign":
+        period, walls = support.period, support.wall_density
+    else:
+        period, walls = support.domains_period, support.domains_wall_density
+    log_p = np.log10(period * 1e9 / 1e3) if period else np.nan  # via nm, as the report states it (same bits as before)
+    return np.array([log_p, np.nan if walls is None else float(walls) * 1e-6])
 
 
 def summary_with_cnn(cnn_mean: Mapping[str, float], stat_names: Sequence[str], base: Callable | None = None,
-                     support: Mapping | None = None) -> Callable | None:
+                     support=None) -> Callable | None:
     """The summary function of an emulator with learned statistics, for an image whose CNN means
     [SI] are ``cnn_mean`` (and whose estimate's ``support`` measures give the ``GEOMETRY_NAMES``):
     ``base`` (default ``stats.summary_vector``) then the CNN values and the geometry. None when
@@ -168,7 +166,7 @@ def check_same_model(emulator, loaded) -> None:
     """Refuse an emulator of learned statistics with another CNN than the one it was fitted with."""
     if not learned_names(emulator.stat_names):
         return
-    want = emulator.error_report.get("learned_model_sha256")
+    want = emulator.provenance.learned_model_sha256
     have = loaded.sha256
     if want is None or want != have:
         raise DomainfitError(

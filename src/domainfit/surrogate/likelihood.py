@@ -3,7 +3,6 @@ of wall presence and the instrument term of the named family (docs/inference.md)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import equinox as eqx
@@ -76,8 +75,8 @@ class EmulatorLikelihood(eqx.Module):
             # The emulator's cross-validated mean error beyond V_μ, e_i in training-noise sd
             # (``mean_error_over_sd``): its variance e_i² σ_i²(θ) is added. It does not shrink with the
             # observed area, so with a large image it is what keeps the intervals honest.
-            err = self.emulator.error_report.get("mean_error_over_sd")
-            if err is not None and len(err) == cov.shape[0] and all(math.isfinite(e) for e in err):
+            err = self.emulator.provenance.mean_error_over_sd
+            if err is not None and len(err) == cov.shape[0]:
                 shared = shared + jnp.diag(jnp.asarray(err, cov.dtype) ** 2 * noise_var)
         term = self.term()
         if term is not None:
