@@ -22,10 +22,12 @@ from .errors import DomainfitError as DomainfitError
 
 from ._version import PHYSICS_VERSION as PHYSICS_VERSION, __version__ as __version__
 
-_SUBMODULES = frozenset({"data", "diagnostics", "features", "imaging", "inference", "nn", "observations", "parameters",
+_SUBMODULES = frozenset({"data", "diagnostics", "features", "films", "forward", "imaging", "inference", "nn", "observations", "parameters",
                          "physics", "reports", "surrogate", "units", "workflows"})
 _NAMES = {  # public name -> the module that defines it
     "estimate": "workflows.estimate",
+    "Film": "films",
+    "parse_film": "films",
     "EstimateResult": "workflows.result",
     "PosteriorConfig": "workflows.result",
     "compare": "workflows.compare",

@@ -53,6 +53,14 @@ def add_parser(sub, parents) -> None:
                    help="first weigh the shipped parameter sets (co-pt, low-ms) on the image, as `domainfit compare "
                         "IMAGE` does: name the set that explains it with posterior probabilities, say when they are "
                         "not distinguishable, and with --posterior refine under the winning set's emulator and box")
+    p.add_argument("--film", metavar="FILM",
+                   help="the sample's constants: a .toml file, a preset (co-pt, low-ms) or inline, e.g. "
+                        "\"Ms=1100kA/m±3%%,Ku=0.95MJ/m3±5%%,A=16pJ/m±15%%,thickness=1nm,dmi=interfacial\" (± an "
+                        "uncertainty, absolute or in %%; docs/films.md). Without it the model's film (co-pt) is assumed")
+    p.add_argument("--method", choices=("auto", "cnn", "period"), default="auto",
+                   help="auto (default): the CNN and its emulator for the film they were trained for, the period "
+                        "law for any other; period: D from the domain period by the film's stripe law, with the "
+                        "constants' uncertainties propagated and an error budget")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write report.json and config.json here; with --posterior also idata.nc, pair.png, predictive.png")
     g = p.add_argument_group("posterior (Bayesian refinement with the model's emulator; see docs/inference.md; "
@@ -136,6 +144,7 @@ def run(args) -> int:
         args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
         resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress, sets=args.sets,
+        film=args.film, method=args.method,
     )
     if args.out is not None:
         result.save(args.out)

@@ -42,7 +42,9 @@ def estimate(
     progress: bool = False,
     measurements=(),
     sets: bool = False,
-) -> EstimateResult:
+    film=None,
+    method: str = "auto",
+):
     """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
 
     Args:
@@ -73,12 +75,47 @@ def estimate(
             does (``set_choice``): the report names the set that explains it with posterior
             probabilities, says first when they are not distinguishable or when the winner is a set
             the CNN was not trained on, and the posterior uses the winning set's emulator and box.
+        film: the sample (``films.Film``, a preset name, a film .toml file or an inline description
+            "Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial"). Without it
+            the model's own film is assumed, and the report says so first.
+        method: "auto" (the CNN and its emulator for the film they were trained for, the period law for
+            any other), "cnn", or "period" (``workflows.period``: D from the domain period by the
+            stripe law; returns a ``PeriodResult``).
     """
     import jax
 
     from ..nn import estimate as cnn_estimate
 
     t0 = time.perf_counter()
+    given_film = film
+    if method not in ("auto", "cnn", "period"):
+        raise DomainfitError(f"method {method!r}: use 'auto', 'cnn' or 'period'")
+    if method == "period" and film is None:
+        raise DomainfitError("the period method needs the film's constants: --film FILE.toml or "
+                             "--film \"Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial\"")
+    if film is not None:
+        from ..films import parse_film
+
+        film = parse_film(film)
+        routed = _route_film(film, method, model, posterior=posterior, priors=priors, fix=fix, measurements=measurements,
+                             sets=sets, several=isinstance(image, (list, tuple)) and len(image) > 1,
+                             other=dict(instrument=instrument, lift=lift, resolution=resolution))
+        if routed is not None and posterior and method != "period":
+            from .film_posterior import film_posterior
+
+            cfg = PosteriorConfig() if posterior is True else posterior
+            result = film_posterior(image, film, pixel_size=pixel_size, key=key if isinstance(key, int) else 0,
+                                    invert=invert, flatten=2 if flatten is None else flatten, progress=progress,
+                                    chains=cfg.chains, warmup=cfg.warmup, samples=cfg.samples)
+        elif routed is not None:
+            from .period import estimate_period
+
+            result = estimate_period(image, film, pixel_size=pixel_size, key=key if isinstance(key, int) else 0,
+                                     invert=invert, flatten=2 if flatten is None else flatten)
+        if routed is not None:
+            if routed:
+                result.report["warnings"].insert(len(result.report["reasons"]), routed)
+            return result
     config = PosteriorConfig() if posterior is True else (posterior or None)
     if config is not None and not isinstance(config, PosteriorConfig):
         raise DomainfitError(f"posterior={posterior!r}: pass True or a PosteriorConfig")
@@ -169,7 +206,63 @@ def estimate(
         if sets:  # the sets' verdict leads the posterior's warnings too
             report["warnings"] = choice.reasons + choice.warnings + report["warnings"]
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)
+    _film_block(report, loaded, given_film)
     return result
+
+
+def _route_film(film, method: str, model, *, posterior, priors, fix, measurements, sets, several, other) -> str | None:
+    """None when the CNN path reads ``film`` (its model's film, within 2 %); else the period law runs, and
+    the returned note (empty for ``method="period"``) says why. Raises for requests the period law
+    cannot serve and for ``method="cnn"`` with a film the model does not know."""
+    from .inputs import load_model, model_film
+
+    known = model_film(load_model(model))
+    if method != "period" and known is not None and film.matches(known):
+        return None
+    if method == "cnn":
+        diff = "; ".join(film.differences(known)) if known is not None else "the model records no film"
+        raise DomainfitError(f"the CNN was trained for the {known.name if known else 'unknown'} film, not this one ({diff}): "
+                             "its estimate would be the other film's; use --method period")
+    asked = [n for n, v in (("--prior", priors), ("--fix", fix), ("--dmi-field/--measure", measurements),
+                            ("--sets", sets), ("several images", several)) if v]
+    asked += [f"--{k}" for k, v in other.items() if v is not None]
+    if isinstance(posterior, PosteriorConfig) and posterior.emulator is not None:
+        asked.append("--emulator")
+    if isinstance(posterior, PosteriorConfig) and posterior.hdi_prob != PosteriorConfig().hdi_prob:
+        asked.append("--hdi")
+    if method == "period" and posterior:
+        asked.insert(0, "--posterior")
+    if asked:
+        why = "" if method == "period" else (f" (the CNN and its emulator know the {known.name} film only: "
+                                             + "; ".join(film.differences(known)) + ")" if known else "")
+        raise DomainfitError(f"{asked[0]} is not available {'with --method period' if method == 'period' else 'for a film other than the model' + chr(39) + 's'}{why}: "
+                             "give the film's constants with their uncertainties instead (--film); the simulator posterior "
+                             "(--posterior) reads D and σ from one image")
+    if method == "period":
+        return ""
+    differs = "; ".join(film.differences(known)) if known else "the model records no film"
+    theirs = f"the {known.name} film" if known else "the model's film"
+    if posterior:
+        return (f"the CNN and its emulator know {theirs} only ({differs}): the posterior comes from simulations "
+                "of this film (the simulator path)")
+    return (f"the CNN and its emulator know {theirs} only ({differs}): D was "
+            "read from the domain period by the stripe law (--method period); --posterior simulates the film instead")
+
+
+def _film_block(report: dict, loaded, given) -> None:
+    """The report's ``film`` block; without a film given, a first warning names the film assumed."""
+    from .inputs import model_film
+
+    known = model_film(loaded)
+    report["film"] = known.to_json() if known is not None else None
+    if given is None:
+        what = known.describe() if known is not None else "the model records no film"
+        report["film_assumed"] = True
+        warnings = list(report.get("warnings", []))
+        first = next((i for i, w in enumerate(warnings) if w not in report["reasons"]), len(warnings))
+        warnings.insert(first, f"film assumed: {what} — if yours differs, give it: --film FILE.toml or "
+                               "--film \"Ms=…kA/m±3%,Ku=…MJ/m3,A=…pJ/m±15%,thickness=…nm,dmi=interfacial\"")
+        report["warnings"] = warnings
 
 
 def _with_notices(cnn, img, settings: dict):

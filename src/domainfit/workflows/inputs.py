@@ -99,3 +99,21 @@ def is_domain_image(image) -> bool:
     return isinstance(image, DomainImage)
 
 
+
+
+def model_film(loaded):
+    """The ``Film`` a CNN model was trained for: its JSON's ``film`` block when it has one, else the
+    parameter set whose constants its training ranges hold (co-pt: Ms fixed at 1.5 MA/m; low-ms: Ms
+    free); None when neither fits."""
+    from ..films import film_from_mapping, preset_film
+    from ..parameters import PRESETS
+
+    meta_film = loaded.meta.get("film")
+    if isinstance(meta_film, dict):
+        return film_from_mapping(meta_film, "model")
+    ms = loaded.ranges.get("Ms")
+    for name, preset in PRESETS.items():
+        if ms is not None and abs(ms[0] - preset.box["Ms"][0]) <= 1e-6 * preset.box["Ms"][0] \
+                and abs(ms[1] - preset.box["Ms"][1]) <= 1e-6 * preset.box["Ms"][1]:
+            return preset_film(name)
+    return None

@@ -63,8 +63,39 @@ class StageBar:
                   flush=True)
 
 
+class Reported:
+    """What every result of ``estimate`` shares: its JSON ``report`` with ``trustworthy``, ``reasons``
+    (why not to trust it) and ``warnings``; the text is ``lines()`` then the warnings."""
+
+    report: dict
+
+    @property
+    def trustworthy(self) -> bool:
+        return not self.report["reasons"]
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.report["reasons"])
+
+    @property
+    def warnings(self) -> list[str]:
+        """Notices that do not make the result untrustworthy (those are ``reasons``)."""
+        return [w for w in self.report.get("warnings", []) if w not in self.report["reasons"]]
+
+    def lines(self) -> list[str]:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines() + [f"warning: {w}" for w in self.warnings])
+
+    def to_json(self) -> str:
+        from ..reports.files import plain
+
+        return json.dumps(self.report, indent=2, default=plain)
+
+
 @dataclasses.dataclass
-class EstimateResult:
+class EstimateResult(Reported):
     """What ``estimate`` found: the report (user units), the CNN estimate, and with a posterior its draws.
 
     Attributes:
@@ -88,30 +119,9 @@ class EstimateResult:
     images: list | None = None
     cnns: list | None = None
 
-    @property
-    def trustworthy(self) -> bool:
-        return not self.report["reasons"]
-
-    @property
-    def reasons(self) -> list[str]:
-        return list(self.report["reasons"])
-
-    @property
-    def warnings(self) -> list[str]:
-        """Notices that do not make the result untrustworthy (those are ``reasons``)."""
-        return [w for w in self.report.get("warnings", []) if w not in self.report["reasons"]]
-
     def lines(self) -> list[str]:
         """The text report (what ``domainfit estimate`` prints on stdout), without the warnings."""
         return _text_lines(self)
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines() + [f"warning: {w}" for w in self.warnings])
-
-    def to_json(self) -> str:
-        from ..reports.files import plain
-
-        return json.dumps(self.report, indent=2, default=plain)
 
     def save(self, out: str | Path) -> dict[str, Path]:
         """Write report.json and config.json into folder ``out`` (created), and with a posterior
@@ -169,6 +179,10 @@ def _text_lines(result: EstimateResult) -> list[str]:
         probs = ", ".join(f"{n} {p:.2g}" for n, p in chosen["probabilities"].items())
         verdict = "decided" if chosen["decided"] else "not distinguishable"
         lines = [f"parameter set: {chosen['best']} (posterior probabilities {probs}; {verdict})", *lines]
+    film = report.get("film")
+    if film:
+        assumed = " — ASSUMED, not given: yours differs? --film FILE.toml" if report.get("film_assumed") else ""
+        lines = [f"film: {film['name']}{assumed}", *lines]
     if report["reasons"]:
         lines = ["NOT TRUSTWORTHY — do not rely on these numbers:", *(f"  - {r}" for r in report["reasons"]), *lines]
     loaded = result.model

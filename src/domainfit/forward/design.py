@@ -1,0 +1,191 @@
+"""Simulations of a film at its own constants: the grid, the design points and the relaxations, cached.
+
+A design point is (D, σ) at the film's central constants; each is relaxed from the same random states
+and grains (``seeds``: common random numbers, so the statistics differ between points by the physics,
+not by the draw). Points are chosen in the reduced wall energy x = π σ_w/(μ0 Ms² t),
+σ_w = 4√(A K_eff) − π|D| — the exponent of the period law, in which the film's constants act
+together — so that the uncertain constants later move along the same axis (``emulator``).
+
+Relaxed statistics are cached per film in ``$DOMAINFIT_FILM_CACHE`` (default ~/.cache/domainfit/films),
+one small file per (point, seed), written atomically: a second image of the film, or an interrupted
+run, reuses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._files import atomic_write
+from .._version import PHYSICS_VERSION
+from ..errors import DomainfitError
+from ..films import Film
+from ..units import MU0
+from .statistics import STAT_NAMES, state_statistics
+
+MAX_CELLS = 512
+"""Cells a side of a simulation at most (a 512² relaxation takes 10–20 s on one CPU core)."""
+MAX_CELL_SIZE = 4e-9
+TOL = 1e-3
+"""Relaxations stop at max |m×H|/Ms < 1e-3: the domain pattern is pinned long before (docs/films.md)."""
+
+
+def array_module(*values):
+    """NumPy for NumPy values and numbers, JAX's NumPy for anything else (traced arrays)."""
+    if all(isinstance(v, (float, int, np.ndarray, np.generic)) for v in values):
+        return np
+    import jax.numpy as jnp
+
+    return jnp
+
+
+def reduced_wall_energy(D, Ms, Ku, A, thickness):
+    """x = π σ_w/(μ0 Ms² t), σ_w = 4√(A (Ku − μ0Ms²/2)) − π|D| (NumPy or JAX arrays, SI)."""
+    k_eff = Ku - 0.5 * MU0 * Ms**2
+    xp = array_module(D, Ms, Ku, A, thickness)
+    return math.pi * (4 * xp.sqrt(A * k_eff) - math.pi * xp.abs(D)) / (MU0 * Ms**2 * thickness)
+
+
+def dmi_at(x, Ms, Ku, A, thickness):
+    """The D ≥ 0 [J/m²] of reduced wall energy ``x`` (the inverse of ``reduced_wall_energy``)."""
+    k_eff = Ku - 0.5 * MU0 * Ms**2
+    xp = array_module(x, Ms, Ku, A, thickness)
+    return (4 * xp.sqrt(A * k_eff) - x * MU0 * Ms**2 * thickness / math.pi) / math.pi
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmGrid:
+    """The simulation grid of a film: ``cells`` a side of ``cell_size`` [m] (≤ 4 nm, ≤ 0.9 l_ex, ≤ Δ/3)."""
+
+    cells: int
+    cell_size: float
+
+    @property
+    def field_of_view(self) -> float:
+        return self.cells * self.cell_size
+
+
+def film_grid(film: Film, field_of_view: float) -> FilmGrid:
+    """The grid that resolves ``film``'s walls and exchange length over ``field_of_view`` [m], at most
+    ``MAX_CELLS`` a side (a smaller field then: the emulator scales the scatter by the area ratio)."""
+    cell = min(MAX_CELL_SIZE, 0.9 * film.exchange_length, film.wall_width / 3)
+    cells = int(min(MAX_CELLS, max(64, 16 * round(field_of_view / cell / 16))))
+    return FilmGrid(cells=cells, cell_size=cell)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DOMAINFIT_FILM_CACHE") or Path.home() / ".cache" / "domainfit" / "films")
+
+
+@dataclasses.dataclass
+class Simulations:
+    """Statistics of relaxed states of one film: ``stats[i, s, k]`` at design point i = (D_i, σ_i), seed
+    s, statistic k (``STAT_NAMES``); ``seconds`` the relaxation times (0 where cached)."""
+
+    film: Film
+    grid: FilmGrid
+    points: np.ndarray  # (n, 2): D [J/m²], σ
+    seeds: tuple[int, ...]
+    stats: np.ndarray
+    seconds: np.ndarray
+    folder: Path
+
+    @property
+    def x(self) -> np.ndarray:
+        v = self.film.values()
+        return reduced_wall_energy(self.points[:, 0], v["Ms"], v["Ku"], v["A"], v["thickness"])
+
+
+def film_key(film: Film, grid: FilmGrid) -> str:
+    """Identity of a film's simulations: central constants, DMI kind, grains, grid, protocol, physics."""
+    ident = dict(film.values(), dmi=film.dmi, grain_size=film.grain_size, cells=grid.cells, cell_size=grid.cell_size,
+                 tol=TOL, minimiser="pbb", physics=PHYSICS_VERSION)
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _relaxer(grid: FilmGrid, film: Film):
+    import equinox as eqx
+    import jax
+
+    from .. import physics
+
+    g = physics.Grid(nx=grid.cells, ny=grid.cells, cell_size=grid.cell_size, thickness=film.thickness.value)
+
+    @eqx.filter_jit
+    def run(material, key):
+        r = physics.simulate(material, g, key=key, tol=TOL, max_steps=20_000, minimiser=physics.PBB())
+        return r.m[2], r.converged
+
+    def relax(D: float, sigma: float, seed: int):
+        import jax.numpy as jnp
+
+        v = film.values()
+        mat = physics.make_material(None, Ms=v["Ms"], A=v["A"], Ku=v["Ku"], D=float(D), sigma=float(sigma),
+                                    dmi=film.dmi, grain_size=film.grain_size, dtype=jnp.float32)
+        mz, converged = run(mat, jax.random.key(seed))
+        return np.asarray(mz), bool(converged)
+
+    return relax
+
+
+def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, progress: bool = False,
+                    cache: Path | None = None) -> Simulations:
+    """Relax every (D, σ) of ``points`` from every seed (cached), and read their statistics."""
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    seeds = tuple(int(s) for s in seeds)
+    folder = (cache or cache_root()) / f"{film_key(film, grid)}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DomainfitError(f"cannot create the film's simulation cache {folder}: {err.strerror or err}") from None
+    stats = np.full((len(points), len(seeds), len(STAT_NAMES)), np.nan)
+    seconds = np.zeros((len(points), len(seeds)))
+    todo = []
+    for i, (d, s) in enumerate(points):
+        for j, seed in enumerate(seeds):
+            path = folder / f"D{d:.6e}_s{s:.5f}_seed{seed}.json"
+            if path.exists():
+                try:
+                    stats[i, j] = json.loads(path.read_text())["stats"]
+                    continue
+                except (OSError, ValueError, KeyError):
+                    pass  # a damaged entry is simulated again
+            todo.append((i, j, d, s, seed, path))
+    if todo:
+        relax = _relaxer(grid, film)
+        bar = _bar(len(todo), progress)
+        for i, j, d, s, seed, path in todo:
+            t0 = time.perf_counter()
+            mz, converged = relax(d, s, seed)
+            stats[i, j] = state_statistics(mz, grid.cell_size)
+            seconds[i, j] = time.perf_counter() - t0
+            atomic_write(path, json.dumps({"stats": [float(v) for v in stats[i, j]], "converged": converged,
+                                           "seconds": seconds[i, j], "names": list(STAT_NAMES)}))
+            bar.update(1)
+        bar.close()
+    return Simulations(film=film, grid=grid, points=points, seeds=seeds, stats=stats, seconds=seconds, folder=folder)
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="film simulations", unit="relaxation", disable=not enabled, leave=False)
+
+
+def design_points(film: Film, x_values, sigmas) -> np.ndarray:
+    """(D, σ) at each x of ``x_values`` (reduced wall energy) and each σ, at the film's central constants,
+    D kept within [0.02, 0.98] D_c."""
+    v = film.values()
+    d_c = film.critical_dmi
+    out = []
+    for x in x_values:
+        d = float(np.clip(dmi_at(float(x), v["Ms"], v["Ku"], v["A"], v["thickness"]), 0.02 * d_c, 0.98 * d_c))
+        out += [(d, float(s)) for s in sigmas]
+    return np.unique(np.round(np.array(out), 12), axis=0)

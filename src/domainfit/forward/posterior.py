@@ -1,0 +1,187 @@
+"""The posterior of D, σ and a film's uncertain constants on its emulator, and D's error budget.
+
+Parameters: r = D/D_c ~ U(0, 1) (D uniform below the film's D_c = 4√(A K_eff)/π, which moves with the
+constants), σ ~ U(σ_lo, σ_hi), each uncertain constant from its ``Film`` prior (normal truncated at
+zero, or uniform over a range; K_eff > 0 enforced). Likelihood: the image's statistics s ~ N(μ(x, σ, Δ),
+Σ(1 + e(x, σ)) + Σ_instrument), μ and Σ the film emulator's mean and scatter, e its own error
+(``emulator``). NUTS (numpyro), chains vectorised.
+
+The error budget linearises the model at the posterior mean (θ = D, σ, constants; J = ∂μ/∂θ): with
+Σ_tot the likelihood's covariance and Λ the priors' precisions, C = (JᵀΣ_tot⁻¹J + Λ)⁻¹ and each noise
+source j contributes [C JᵀΣ_tot⁻¹ Σ_j Σ_tot⁻¹ J C]_DD, each constant's prior [C Λ_k C]_DD — with σ held
+at its mean; σ's share is what D's variance gains when σ is free. The shares sum to the linear
+variance, reported beside the sampled one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..films import CONSTANTS, Film
+from ..units import MU0
+from .design import reduced_wall_energy
+from .emulator import FilmEmulator, log_wall_width
+from .statistics import INSTRUMENT_SD, STAT_NAMES
+
+SIGMA_RANGE = (0.02, 0.2)
+"""Default prior range of σ (the film box of docs/films.md)."""
+
+
+def _constant_sites(film: Film):
+    """[(site name, key in values, Constant)] of the film's uncertain constants."""
+    out = []
+    for name in CONSTANTS:
+        c = getattr(film, name)
+        if not c.exact:
+            out.append(("K_eff" if name == "Ku" and film.effective else name, name, c))
+    return out
+
+
+def _constants(film: Film, sample):
+    """{Ms, Ku, A, thickness} with the uncertain ones drawn through ``sample(site, constant)``."""
+    values = film.values()
+    out = dict(values)
+    if film.effective:
+        out["Ku"] = film.K_eff  # K_eff until Ms is known
+    for site, key, c in _constant_sites(film):
+        out[key] = sample(site, c)
+    if film.effective:
+        out["Ku"] = out["Ku"] + 0.5 * MU0 * out["Ms"] ** 2
+    return out
+
+
+def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANGE):
+    """The numpyro model (module docstring); ``s_obs`` the image's statistics (``STAT_NAMES``)."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    def sample(site, c):
+        if c.low is not None:
+            return numpyro.sample(site, dist.Uniform(c.low / _scale(site), c.high / _scale(site))) * _scale(site)
+        return numpyro.sample(site, dist.TruncatedNormal(c.value / _scale(site), c.sd / _scale(site), low=0.0)) * _scale(site)
+
+    r = numpyro.sample("r", dist.Uniform(0.0, 1.0))
+    sigma = numpyro.sample("sigma", dist.Uniform(*sigma_range))
+    v = _constants(film, sample)
+    k_eff = v["Ku"] - 0.5 * MU0 * v["Ms"] ** 2
+    numpyro.factor("perpendicular", jnp.where(k_eff > 0, 0.0, -1e6))
+    k_eff = jnp.maximum(k_eff, 1.0)
+    ku = 0.5 * MU0 * v["Ms"] ** 2 + k_eff  # = Ku where the film is perpendicular (elsewhere the factor rules)
+    d = numpyro.deterministic("D", r * 4 * jnp.sqrt(v["A"] * k_eff) / math.pi)
+    x = reduced_wall_energy(d, v["Ms"], ku, v["A"], v["thickness"])
+    mu = emulator.mean(x, sigma, log_wall_width(v["Ms"], ku, v["A"]))
+    cov = jnp.asarray(emulator.scatter) * (1.0 + emulator.emulator_variance_factor(x, sigma)) + jnp.diag(
+        jnp.asarray([INSTRUMENT_SD[n] ** 2 for n in STAT_NAMES]))
+    numpyro.sample("s", dist.MultivariateNormal(mu, covariance_matrix=cov), obs=jnp.asarray(s_obs))
+
+
+_SCALES = {"Ms": 1e6, "Ku": 1e6, "K_eff": 1e6, "A": 1e-11, "thickness": 1e-9}
+
+
+def _scale(site: str) -> float:
+    """Sample each constant in units of order one (MA/m, MJ/m³, 10 pJ/m, nm): NUTS adapts one step size."""
+    return _SCALES[site]
+
+
+@dataclasses.dataclass
+class FilmPosterior:
+    """Draws (SI; chains flattened), their summary and D's error budget."""
+
+    draws: dict
+    summary: dict
+    budget: dict
+    diagnostics: dict
+
+
+def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: int = 0, chains: int = 4,
+             warmup: int = 500, samples: int = 1000, sigma_range=SIGMA_RANGE, progress: bool = False) -> FilmPosterior:
+    """NUTS on ``film_model`` from D = ``d_init`` [J/m²], σ mid-range, constants at their values."""
+    import jax
+    import numpyro
+    from numpyro.diagnostics import summary as nsummary
+    from numpyro.infer import MCMC, NUTS, init_to_value
+
+    init = {"r": float(np.clip(d_init / film.critical_dmi, 0.05, 0.95)), "sigma": float(np.mean(sigma_range))}
+    for site, key_, c in _constant_sites(film):
+        init[site] = (film.K_eff if site == "K_eff" else c.value) / _scale(site)
+    kernel = NUTS(film_model, init_strategy=init_to_value(values=init), target_accept_prob=0.9)
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method="vectorized",
+                progress_bar=progress)
+    with numpyro.validation_enabled(False):
+        mcmc.run(jax.random.key(key), emulator, film, np.asarray(s_obs), sigma_range)
+    grouped = mcmc.get_samples(group_by_chain=True)
+    diag = nsummary({k: np.asarray(v) for k, v in grouped.items()}, prob=0.9)
+    draws = {k: np.asarray(v).reshape(-1) for k, v in mcmc.get_samples().items()}
+    for site, _, _ in _constant_sites(film):
+        draws[site] = draws[site] * _scale(site)
+    summary = {k: _summarise(draws[k]) for k in ["D", "sigma", *(s for s, _, _ in _constant_sites(film))]}
+    diagnostics = {"r_hat_max": float(max(np.max(d["r_hat"]) for d in diag.values())),
+                   "ess_bulk_min": float(min(np.min(d["n_eff"]) for d in diag.values())),
+                   "divergences": int(np.sum(np.asarray(mcmc.get_extra_fields()["diverging"])))}
+    means = {k: float(np.mean(v)) for k, v in draws.items()}
+    budget = error_budget(emulator, film, means, float(np.var(draws["D"])), sigma_range)
+    return FilmPosterior(draws=draws, summary=summary, budget=budget, diagnostics=diagnostics)
+
+
+def _summarise(x: np.ndarray, prob: float = 0.9) -> dict:
+    lo, hi = np.quantile(x, [(1 - prob) / 2, (1 + prob) / 2])
+    return {"mean": float(np.mean(x)), "sd": float(np.std(x)), "median": float(np.median(x)),
+            "interval": [float(lo), float(hi)], "prob": prob}
+
+
+def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: float, sigma_range) -> dict:
+    """Shares of D's variance (module docstring): image, instrument, emulator, each constant, σ."""
+    import jax
+    import jax.numpy as jnp
+
+    sites = _constant_sites(film)
+    names = ["D", "sigma", *(s for s, _, _ in sites)]
+    theta0 = jnp.asarray([means[n] for n in names], dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+
+    def mean_fn(theta):
+        vals = dict(zip(names, theta))
+        v = _constants(film, lambda site, c: vals[site])
+        x = reduced_wall_energy(vals["D"], v["Ms"], v["Ku"], v["A"], v["thickness"])
+        return emulator.mean(x, vals["sigma"], log_wall_width(v["Ms"], v["Ku"], v["A"]))
+
+    J = np.asarray(jax.jacfwd(mean_fn)(theta0), np.float64)
+    v = dict(film.values())
+    x0 = float(reduced_wall_energy(means["D"], v["Ms"], v["Ku"], v["A"], v["thickness"]))
+    e = float(emulator.emulator_variance_factor(x0, means["sigma"]))
+    noise = {"image (relaxation scatter)": np.asarray(emulator.scatter, np.float64),
+             "emulator": e * np.asarray(emulator.scatter, np.float64),
+             "instrument": np.diag([INSTRUMENT_SD[n] ** 2 for n in STAT_NAMES])}
+    total = sum(noise.values())
+    prior_var = {"sigma": (sigma_range[1] - sigma_range[0]) ** 2 / 12}
+    for site, key, c in sites:
+        prior_var[site] = (c.sd if c.low is None else (c.high - c.low) / math.sqrt(12)) ** 2
+    lam = np.diag([0.0] + [1.0 / prior_var[n] for n in names[1:]])
+    si = np.linalg.inv(total)
+
+    def covariance(free_sigma: bool):
+        keep = [i for i, n in enumerate(names) if free_sigma or n != "sigma"]
+        Jk, lk = J[:, keep], lam[np.ix_(keep, keep)]
+        return np.linalg.inv(Jk.T @ si @ Jk + lk), Jk, lk, keep
+
+    C, Jk, lk, keep = covariance(False)
+    shares = {}
+    for name, cov in noise.items():
+        shares[name] = float((C @ Jk.T @ si @ cov @ si @ Jk @ C)[0, 0])
+    for i, k in enumerate(keep):
+        if names[k] != "D":
+            only = np.zeros_like(lk)
+            only[i, i] = lk[i, i]
+            shares[names[k]] = float((C @ only @ C)[0, 0])
+    fixed_var = float(C[0, 0])
+    C_free, *_ = covariance(True)
+    linear = float(C_free[0, 0])
+    shares["sigma (unknown)"] = max(linear - fixed_var, 0.0)
+    total_var = sum(shares.values())
+    return {"shares": {k: v / total_var for k, v in sorted(shares.items(), key=lambda kv: -kv[1])},
+            "linear_sd_mJ_per_m2": math.sqrt(total_var) * 1e3,
+            "posterior_sd_mJ_per_m2": math.sqrt(sampled_var) * 1e3,
+            "linear_over_posterior_variance": total_var / sampled_var if sampled_var > 0 else math.nan}

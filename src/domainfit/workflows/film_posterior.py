@@ -1,0 +1,237 @@
+"""``estimate(image, film=…, posterior=True)`` for any film: the simulator at the film's constants as the
+forward model of the image's domain statistics (``forward``).
+
+Stages (progress on stderr): (1) the image's statistics and the period law's D as a seed; (2) a pilot
+of relaxations along the reduced wall energy x to find where the film's mazes have the image's period
+(mazes pin shorter than equilibrium stripes, so the law's x is only a start); (3) the design around it
+— x in five steps, σ over its prior range, two seeds each (common random numbers) — relaxed or read
+from the film's cache; (4) the local emulator and NUTS over D, σ and the uncertain constants, the
+design widened once where the posterior leans out of it; (5) fresh relaxations at posterior draws as
+the predictive check. The report has the film, D and σ with intervals, D's error budget, the
+predictive check and the time of each stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import DomainfitError
+from .result import Reported
+
+SEEDS = (0, 1)
+PILOT_STEPS = (-0.5, 0.5, 1.5, 2.5, 3.5)
+"""Pilot relaxations at x0 + these (x0 the period law's), σ 0.1, one seed."""
+DESIGN_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+DESIGN_SIGMAS = (0.02, 0.11, 0.2)
+PREDICTIVE_DRAWS = 4
+X_STEP = 0.25
+"""Design x values lie on this lattice, so that images of one film share relaxations (the cache)."""
+MISFIT_Z = 3.0
+
+
+@dataclasses.dataclass
+class FilmPosteriorResult(Reported):
+    """The simulator posterior of a film's image: ``report`` (JSON, user units), the draws (SI)."""
+
+    report: dict
+    config: dict
+    posterior: object
+    image: object
+    film: object
+
+    def lines(self) -> list[str]:
+        r = self.report
+        p = r["parameters"]
+        d, s = p["D"], p["sigma"]
+        lines = [f"film: {self.film.describe()}",
+                 f" D = {d['mean']:.3f} ± {d['sd']:.3f} mJ/m^2 (90 % interval [{d['interval'][0]:.3f}, {d['interval'][1]:.3f}])",
+                 f" σ = {s['mean']:.3f} ± {s['sd']:.3f} (90 % interval [{s['interval'][0]:.3f}, {s['interval'][1]:.3f}])",
+                 "error budget of D (share of its variance): "
+                 + ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["error_budget"]["shares"].items()),
+                 f"(simulator posterior: {r['simulations']['count']} relaxations of {r['simulations']['cells']}² cells at "
+                 f"{r['simulations']['cell_size_nm']:.3g} nm, {r['simulations']['new']} new; R-hat "
+                 f"{r['diagnostics']['r_hat_max']:.3f}; {r['timing']['total_s']:.0f} s)"]
+        if r["reasons"]:
+            lines = ["NOT TRUSTWORTHY — do not rely on these numbers:", *(f"  - {x}" for x in r["reasons"]), *lines]
+        return lines
+
+    def save(self, out: str | Path) -> dict[str, Path]:
+        from ..reports.files import write_posterior_files
+
+        return write_posterior_files(out, self.report, config=self.config)
+
+
+def _stage(progress: bool, t0: float, k: int, text: str) -> None:
+    if progress:
+        import sys
+
+        print(f"[{k}/5] {text} (t = {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+
+
+def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = 2,
+                   progress: bool = False, chains: int = 4, warmup: int = 500, samples: int = 1000,
+                   cache: Path | None = None, max_cells: int | None = None) -> FilmPosteriorResult:
+    """The simulator posterior of D and σ (and the film's uncertain constants) from one image (module
+    docstring). ``max_cells`` caps the simulation grid (default ``forward.design.MAX_CELLS``)."""
+    from ..films import parse_film
+    from ..forward import design
+    from ..forward.emulator import check_span, fit_emulator
+    from ..forward.posterior import SIGMA_RANGE, run_nuts
+    from ..forward.statistics import INSTRUMENT_SD, STAT_NAMES, image_statistics
+    from ..physics.stripes import dmi_from_period
+    from .inputs import read_image
+
+    t0 = time.perf_counter()
+    timing = {}
+    film = parse_film(film)
+    img = read_image(image, pixel_size, invert=invert, flatten=flatten)
+    _stage(progress, t0, 1, "image statistics and the period law's seed")
+    s_obs = image_statistics(img.data, img.pixel_size)
+    if not np.all(np.isfinite(s_obs)):
+        raise DomainfitError("the image shows no domain walls: no statistics to compare with simulations")
+    fov = min(img.shape) * img.pixel_size
+    grid = design.film_grid(film, fov)
+    if max_cells is not None:
+        grid = design.FilmGrid(cells=min(grid.cells, int(max_cells)), cell_size=grid.cell_size)
+    v = film.values()
+    x_of = lambda d: float(design.reduced_wall_energy(float(d), v["Ms"], v["Ku"], v["A"], v["thickness"]))
+    try:
+        d_law = dmi_from_period(math.exp(s_obs[0]), v["Ms"], v["A"], v["Ku"], v["thickness"], film.dmi)
+    except DomainfitError:
+        d_law = math.nan
+    d_c = film.critical_dmi
+    d_seed = d_law if 0 < d_law < d_c else 0.7 * d_c
+    x0 = _snap(x_of(d_seed))
+    timing["statistics_s"] = time.perf_counter() - t0
+    new = 0
+
+    _stage(progress, t0, 2, "pilot relaxations along the wall energy")
+    t1 = time.perf_counter()
+    pilot = design.simulate_points(film, grid, design.design_points(film, [x0 + s for s in PILOT_STEPS], [0.1]),
+                                   SEEDS[:1], progress=progress, cache=cache)
+    new += int(np.sum(pilot.seconds > 0))
+    x_c = _snap(_matching_x(pilot.x, pilot.stats[:, 0, 0], s_obs[0], fallback=x0 + 1.0))
+    timing["pilot_s"] = time.perf_counter() - t1
+
+    _stage(progress, t0, 3, "design relaxations")
+    t1 = time.perf_counter()
+    sims = design.simulate_points(film, grid, design.design_points(film, [x_c + s for s in DESIGN_STEPS], DESIGN_SIGMAS),
+                                  SEEDS, progress=progress, cache=cache)
+    new += int(np.sum(sims.seconds > 0))
+    timing["design_s"] = time.perf_counter() - t1
+
+    _stage(progress, t0, 4, "emulator and NUTS")
+    t1 = time.perf_counter()
+    area = (img.shape[0] * img.pixel_size) * (img.shape[1] * img.pixel_size)
+    emulator = fit_emulator(sims, area)
+    post = run_nuts(emulator, film, s_obs, d_init=d_seed if 0 < d_law < d_c else float(design.dmi_at(x_c, v["Ms"], v["Ku"], v["A"], v["thickness"])),
+                    key=key, chains=chains, warmup=warmup, samples=samples)
+    x_mean = x_of(post.summary["D"]["mean"])
+    span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
+    if span:  # widen the design once towards the posterior
+        extra = design.design_points(film, [_snap(x_mean) + s for s in (-0.5, 0.0, 0.5)], DESIGN_SIGMAS)
+        more = design.simulate_points(film, grid, np.concatenate([sims.points, extra]), SEEDS, progress=progress,
+                                      cache=cache)
+        new += int(np.sum(more.seconds > 0))
+        sims = more
+        emulator = fit_emulator(sims, area)
+        post = run_nuts(emulator, film, s_obs, d_init=post.summary["D"]["mean"], key=key, chains=chains,
+                        warmup=warmup, samples=samples)
+        x_mean = x_of(post.summary["D"]["mean"])
+        span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
+    timing["posterior_s"] = time.perf_counter() - t1
+
+    _stage(progress, t0, 5, "posterior-predictive relaxations")
+    t1 = time.perf_counter()
+    rng = np.random.default_rng(key)
+    pick = rng.choice(len(post.draws["D"]), PREDICTIVE_DRAWS, replace=False)
+    pred_points = np.stack([post.draws["D"][pick], post.draws["sigma"][pick]], axis=1)
+    pred = design.simulate_points(film, grid, pred_points, (1000 + key,), progress=progress, cache=cache)
+    new += int(np.sum(pred.seconds > 0))
+    ps = pred.stats[:, 0, :]
+    inst = np.array([INSTRUMENT_SD[n] for n in STAT_NAMES])
+    spread = np.sqrt(np.nanvar(ps, axis=0, ddof=1) + np.diag(emulator.scatter) + inst**2)
+    z = (s_obs - np.nanmean(ps, axis=0)) / spread
+    timing["predictive_s"] = time.perf_counter() - t1
+
+    reasons, warnings = [], list(img.notes)
+    if not 0 < d_law < d_c:
+        warnings.append("the period law finds no D in [0, D_c) of this film for the image's period "
+                        f"({math.exp(s_obs[0]) * 1e9:.0f} nm): the pilot simulations seeded the design instead")
+    bad = [f"{n} {z_k:+.1f} sd" for n, z_k in zip(STAT_NAMES, z) if not abs(z_k) <= MISFIT_Z]
+    if bad:
+        reasons.append("fresh simulations of this film at the posterior's draws do not reproduce the image ("
+                       + ", ".join(bad) + "): the film's constants (or the DMI kind) do not describe this sample")
+    reasons += span
+    if post.diagnostics["r_hat_max"] > 1.05:
+        warnings.append(f"NUTS did not mix (R-hat {post.diagnostics['r_hat_max']:.3f}): run longer chains")
+    if not all(c for c in _converged(sims.folder)):
+        warnings.append("some design relaxations stopped before the torque tolerance (max steps)")
+    mj = lambda e: {k: ([x * 1e3 for x in val] if isinstance(val, list) else val * 1e3 if k != "prob" else val)
+                    for k, val in e.items()}
+    params = {"D": dict(mj(post.summary["D"]), unit="mJ/m^2"), "sigma": dict(post.summary["sigma"], unit="1")}
+    for site in post.summary:
+        if site not in ("D", "sigma"):
+            from ..films import USER_UNITS
+
+            unit, f = USER_UNITS[site]
+            params[site] = {k: ([x / f for x in val] if isinstance(val, list) else val / f if k != "prob" else val)
+                            for k, val in post.summary[site].items()} | {"unit": unit}
+    timing["total_s"] = time.perf_counter() - t0
+    report = {
+        "method": "simulator",
+        "trustworthy": not reasons,
+        "reasons": reasons,
+        "warnings": reasons + warnings,
+        "film": film.to_json(),
+        "parameters": params,
+        "statistics": {"names": list(STAT_NAMES), "observed": s_obs.tolist(),
+                       "predictive_z": z.tolist(), "period_nm": math.exp(s_obs[0]) * 1e9},
+        "seed": {"period_law_D_mJ_per_m2": d_law * 1e3 if math.isfinite(d_law) else None, "x_law": x0, "x_pilot": x_c},
+        "error_budget": post.budget,
+        "diagnostics": post.diagnostics,
+        "simulations": {"count": int(sims.stats.shape[0] * sims.stats.shape[1] + pilot.stats.shape[0] + len(pred_points)),
+                        "new": new, "cells": grid.cells, "cell_size_nm": grid.cell_size * 1e9,
+                        "field_of_view_nm": grid.field_of_view * 1e9, "area_ratio": emulator.area_ratio,
+                        "cache": str(sims.folder), "residual_sd": emulator.residual_sd.tolist()},
+        "sigma_prior": list(SIGMA_RANGE),
+        "image": {"path": str(img.source), "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9},
+        "timing": {k: round(v, 2) for k, v in timing.items()},
+    }
+    config = {"command": "estimate", "method": "simulator", "image": str(img.source), "pixel_size_m": img.pixel_size,
+              "film": film.to_json(), "seed": key, "chains": chains, "warmup": warmup, "samples": samples,
+              "grid": dataclasses.asdict(grid), "domainfit_version": __version__}
+    return FilmPosteriorResult(report=report, config=config, posterior=post, image=img, film=film)
+
+
+def _snap(x: float) -> float:
+    return round(x / X_STEP) * X_STEP
+
+
+def _matching_x(xs: np.ndarray, log_periods: np.ndarray, target: float, fallback: float) -> float:
+    """The x where the pilot's ln period crosses the image's (linear interpolation in a monotone fit);
+    the end nearest to it when the pilot does not bracket it."""
+    ok = np.isfinite(log_periods)
+    if ok.sum() < 2:
+        return fallback
+    slope, intercept = np.polyfit(xs[ok], log_periods[ok], 1)
+    if not slope > 0:
+        return fallback
+    x = (target - intercept) / slope
+    lo, hi = xs[ok].min(), xs[ok].max()
+    return float(np.clip(x, lo - 1.0, hi + 1.0))
+
+
+def _converged(folder: Path):
+    for path in folder.glob("*.json"):
+        try:
+            yield bool(json.loads(path.read_text()).get("converged", True))
+        except (OSError, ValueError):
+            yield True
