@@ -255,7 +255,9 @@ def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch
     chosen = r.report["parameter_set"]
     assert chosen["best"] == "co-pt" and chosen["decided"] and chosen["probabilities"]["co-pt"] > 0.95
     assert not any("parameter set" in x or "not trained on" in x for x in r.reasons)
-    assert str(r).startswith("parameter set: co-pt") or "parameter set: co-pt" in str(r).splitlines()[0]
+    first = str(r).splitlines()
+    assert first[0].startswith("film: co-pt — ASSUMED") and first[1].startswith("parameter set: co-pt")
+    assert r.report["film"]["name"] == "co-pt"
 
     monkeypatch.setattr(comparison, "shipped_sets", lambda: _example_sets(6, 0))
     code = main(["estimate", "example", "--sets", "--json", "-"])

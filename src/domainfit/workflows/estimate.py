@@ -251,15 +251,19 @@ def _route_film(film, method: str, model, *, posterior, priors, fix, measurement
 
 def _film_block(report: dict, loaded, given) -> None:
     """The report's ``film`` block; without a film given, a first warning names the film assumed."""
+    from ..films import preset_film
     from .inputs import model_film
 
-    known = model_film(loaded)
+    chosen = report.get("parameter_set")
+    known = preset_film(chosen["best"]) if chosen else model_film(loaded)  # --sets: the winning set's film
     report["film"] = known.to_json() if known is not None else None
     if given is None:
         what = known.describe() if known is not None else "the model records no film"
         report["film_assumed"] = True
         warnings = list(report.get("warnings", []))
         first = next((i for i, w in enumerate(warnings) if w not in report["reasons"]), len(warnings))
+        if chosen:  # the sets' verdict names the film; it leads
+            first = len(warnings)
         warnings.insert(first, f"film assumed: {what} — if yours differs, give it: --film FILE.toml or "
                                "--film \"Ms=…kA/m±3%,Ku=…MJ/m3,A=…pJ/m±15%,thickness=…nm,dmi=interfacial\"")
         report["warnings"] = warnings

@@ -57,7 +57,9 @@ class PeriodResult(Reported):
         lo, hi = d["hdi"]
         lines = [f"film: {self.film.describe()}",
                  f"D = {d['mean']:.3f} ± {d['sd']:.3f} mJ/m^2 ({100 * HDI_PROB:.0f} % interval [{lo:.3f}, {hi:.3f}]) "
-                 f"from the domain period {p['nm']:.4g} ± {p['sd_nm']:.2g} nm by the {r['law']['name']}",
+                 f"from the domain period {p['nm']:.4g} ± {p['sd_nm']:.2g} nm, read as stripes of "
+                 f"{r['law']['stripes_period_nm']:.4g} nm (a maze keeps exp({r['law']['maze_log_ratio']:+.2f}) of the "
+                 f"stripes' period), by the {r['law']['name']}",
                  "error budget of D (share of its variance): "
                  + ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["error_budget"]["shares"].items()),
                  "σ and Ms are not read by the period law; D_c of this film = "
