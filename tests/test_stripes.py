@@ -3,36 +3,13 @@ the Kooy–Enz sharp-wall limit, and its own minimum."""
 
 import math
 
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
-from domainfit import physics
 from domainfit.physics import stripes
 from domainfit.units import MU0
+from studies.period_law import stripe_energy_sim
 
 FILM = dict(Ms=1.1e6, A=16e-12, Ku=0.95e6, thickness=1e-9)
-
-
-def relaxed_stripes_energy(period_cells: int, cell: float, D: float, dmi: str, Ms, A, Ku, thickness) -> float:
-    """Energy per area, relative to the uniform state, of straight stripes relaxed by the simulator
-    (float64, both wall chiralities tried, the lower kept)."""
-    grid = physics.Grid(nx=period_cells, ny=8, cell_size=cell, thickness=thickness)
-    mat = physics.make_material(None, Ms=Ms, A=A, Ku=Ku, D=D, sigma=0.0, dmi=dmi, dtype=jnp.float64)
-    delta = math.sqrt(A / (Ku - 0.5 * MU0 * Ms**2))
-    x = (np.arange(period_cells) + 0.5) * cell
-    L = period_cells * cell
-    theta = sum(2 * np.arctan(np.exp(np.clip((x - c) / delta, -300, 300))) for c in (L / 4, 3 * L / 4))  # 0 → π → 2π
-    inplane, mz = np.sin(theta), np.cos(theta)
-    m = np.stack([inplane, 0 * mz, mz]) if dmi == "interfacial" else np.stack([0 * mz, inplane, mz])
-    m = np.broadcast_to(m[:, None, :], (3, 8, period_cells)).copy()
-    best = math.inf
-    for sign in (1.0, -1.0):
-        m0 = jnp.asarray(m * np.array([sign, sign, 1.0])[:, None, None])
-        r = physics.relax(m0, mat, grid, tol=1e-7, max_steps=100_000, implicit=False)
-        assert bool(r.converged)
-        best = min(best, float(r.energy))
-    return best / (L * 8 * cell) - (0.5 * MU0 * Ms**2 - Ku) * thickness
 
 
 @pytest.mark.parametrize("dmi", ["interfacial", "bulk"])
@@ -42,8 +19,11 @@ def test_stripe_energy_is_the_simulators_relaxed_stripes(x64, dmi):
     of D (the relaxed walls are a little cheaper than tanh profiles), and the other wall type's energy
     is farther off."""
     D = 0.8 * stripes.critical_dmi(FILM["Ms"], FILM["A"], FILM["Ku"])
-    period = 300e-9
-    e_sim = relaxed_stripes_energy(300, 1e-9, D, dmi, **FILM)
+    delta = math.sqrt(FILM["A"] / (FILM["Ku"] - 0.5 * MU0 * FILM["Ms"] ** 2))
+    film = dict(Ms=FILM["Ms"], A=FILM["A"], Ku=FILM["Ku"], D=D, t=FILM["thickness"], dmi=dmi, delta=delta)
+    relaxed = stripe_energy_sim(film, 300e-9, exact=True)  # both chiralities relaxed in float64, the lower kept
+    assert relaxed["converged"] and relaxed["min_mz"] < -0.99
+    period, e_sim = relaxed["period"], relaxed["energy"]
     e_law = stripes.stripe_energy(period, D=D, dmi=dmi, **FILM)
     as_dmi = lambda de: abs(de) * period / (2 * FILM["thickness"]) / math.pi  # J/m² of D
     assert as_dmi(e_sim - e_law) < 0.02e-3

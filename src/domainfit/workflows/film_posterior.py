@@ -68,13 +68,6 @@ class FilmPosteriorResult(Reported):
         return write_posterior_files(out, self.report, config=self.config)
 
 
-def _stage(progress: bool, t0: float, k: int, text: str) -> None:
-    if progress:
-        import sys
-
-        print(f"[{k}/5] {text} (t = {time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
-
-
 def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = 2,
                    progress: bool = False, chains: int = 4, warmup: int = 500, samples: int = 1000,
                    cache: Path | None = None, max_cells: int | None = None) -> FilmPosteriorResult:
@@ -87,12 +80,14 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     from ..forward.statistics import INSTRUMENT_SD, STAT_NAMES, image_statistics
     from ..physics.stripes import dmi_from_period
     from .inputs import read_image
+    from .result import StageBar
 
     t0 = time.perf_counter()
+    stage = StageBar(5, enabled=progress)
     timing = {}
     film = parse_film(film)
     img = read_image(image, pixel_size, invert=invert, flatten=flatten)
-    _stage(progress, t0, 1, "image statistics and the period law's seed")
+    stage("image statistics and the period law's seed")
     s_obs = image_statistics(img.data, img.pixel_size)
     if not np.all(np.isfinite(s_obs)):
         raise DomainfitError("the image shows no domain walls: no statistics to compare with simulations")
@@ -112,7 +107,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     timing["statistics_s"] = time.perf_counter() - t0
     new = 0
 
-    _stage(progress, t0, 2, "pilot relaxations along the wall energy")
+    stage("pilot relaxations along the wall energy")
     t1 = time.perf_counter()
     pilot = design.simulate_points(film, grid, design.design_points(film, [x0 + s for s in PILOT_STEPS], [0.1]),
                                    SEEDS[:1], progress=progress, cache=cache)
@@ -120,14 +115,14 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     x_c = _snap(_matching_x(pilot.x, pilot.stats[:, 0, 0], s_obs[0], fallback=x0 + 1.0))
     timing["pilot_s"] = time.perf_counter() - t1
 
-    _stage(progress, t0, 3, "design relaxations")
+    stage("design relaxations")
     t1 = time.perf_counter()
     sims = design.simulate_points(film, grid, design.design_points(film, [x_c + s for s in DESIGN_STEPS], DESIGN_SIGMAS),
                                   SEEDS, progress=progress, cache=cache)
     new += int(np.sum(sims.seconds > 0))
     timing["design_s"] = time.perf_counter() - t1
 
-    _stage(progress, t0, 4, "emulator and NUTS")
+    stage("emulator and NUTS")
     t1 = time.perf_counter()
     area = (img.shape[0] * img.pixel_size) * (img.shape[1] * img.pixel_size)
     emulator = fit_emulator(sims, area)
@@ -148,7 +143,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
         span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
     timing["posterior_s"] = time.perf_counter() - t1
 
-    _stage(progress, t0, 5, "posterior-predictive relaxations")
+    stage("posterior-predictive relaxations")
     t1 = time.perf_counter()
     rng = np.random.default_rng(key)
     pick = rng.choice(len(post.draws["D"]), PREDICTIVE_DRAWS, replace=False)
