@@ -87,7 +87,8 @@ def cache_root() -> Path:
 @dataclasses.dataclass
 class Simulations:
     """Statistics of relaxed states of one film: ``stats[i, s, k]`` at design point i = (D_i, σ_i), seed
-    s, statistic k (``STAT_NAMES``); ``seconds`` the relaxation times (0 where cached)."""
+    s, statistic k (``STAT_NAMES``); ``seconds`` the relaxation times (0 where cached); ``converged``
+    whether each relaxation reached the torque tolerance."""
 
     film: Film
     grid: FilmGrid
@@ -96,6 +97,7 @@ class Simulations:
     stats: np.ndarray
     seconds: np.ndarray
     folder: Path
+    converged: np.ndarray
 
     @property
     def x(self) -> np.ndarray:
@@ -147,13 +149,16 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, progress: bool
         raise DomainfitError(f"cannot create the film's simulation cache {folder}: {err.strerror or err}") from None
     stats = np.full((len(points), len(seeds), len(STAT_NAMES)), np.nan)
     seconds = np.zeros((len(points), len(seeds)))
+    converged = np.ones((len(points), len(seeds)), bool)
     todo = []
     for i, (d, s) in enumerate(points):
         for j, seed in enumerate(seeds):
             path = folder / f"D{d:.6e}_s{s:.5f}_seed{seed}.json"
             if path.exists():
                 try:
-                    stats[i, j] = json.loads(path.read_text())["stats"]
+                    entry = json.loads(path.read_text())
+                    stats[i, j] = entry["stats"]
+                    converged[i, j] = bool(entry.get("converged", True))
                     continue
                 except (OSError, ValueError, KeyError):
                     pass  # a damaged entry is simulated again
@@ -163,14 +168,15 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, progress: bool
         bar = _bar(len(todo), progress)
         for i, j, d, s, seed, path in todo:
             t0 = time.perf_counter()
-            mz, converged = relax(d, s, seed)
+            mz, converged[i, j] = relax(d, s, seed)
             stats[i, j] = state_statistics(mz, grid.cell_size)
             seconds[i, j] = time.perf_counter() - t0
-            atomic_write(path, json.dumps({"stats": [float(v) for v in stats[i, j]], "converged": converged,
+            atomic_write(path, json.dumps({"stats": [float(v) for v in stats[i, j]], "converged": bool(converged[i, j]),
                                            "seconds": seconds[i, j], "names": list(STAT_NAMES)}))
             bar.update(1)
         bar.close()
-    return Simulations(film=film, grid=grid, points=points, seeds=seeds, stats=stats, seconds=seconds, folder=folder)
+    return Simulations(film=film, grid=grid, points=points, seeds=seeds, stats=stats, seconds=seconds, folder=folder,
+                       converged=converged)
 
 
 def _bar(total: int, enabled: bool):

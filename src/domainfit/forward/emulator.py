@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DomainfitError
 from ..units import MU0
-from .design import Simulations, reduced_wall_energy
+from .design import Simulations
 from .statistics import STAT_NAMES
 
 LENGTH_SCALING = {"log_period": 1.0, "log_wall_density": -1.0, "spectral_width": 0.0}
@@ -104,11 +104,6 @@ def fit_emulator(sims: Simulations, observed_area: float) -> FilmEmulator:
                         x_range=(float(x.min()), float(x.max())), sigma_range=(float(sigma.min()), float(sigma.max())),
                         log_delta0=float(log_wall_width(v["Ms"], v["Ku"], v["A"])), area_ratio=ratio,
                         residual_sd=np.sqrt(np.diag(scatter)))
-
-
-def central_x(film, D):
-    v = film.values()
-    return float(reduced_wall_energy(float(D), v["Ms"], v["Ku"], v["A"], v["thickness"]))
 
 
 def check_span(emulator: FilmEmulator, x: float, sigma: float) -> list[str]:

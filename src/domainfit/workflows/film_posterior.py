@@ -14,7 +14,6 @@ predictive check and the time of each stage.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -167,7 +166,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     reasons += span
     if post.diagnostics["r_hat_max"] > 1.05:
         warnings.append(f"NUTS did not mix (R-hat {post.diagnostics['r_hat_max']:.3f}): run longer chains")
-    if not all(c for c in _converged(sims.folder)):
+    if not (sims.converged.all() and pilot.converged.all()):
         warnings.append("some design relaxations stopped before the torque tolerance (max steps)")
     mj = lambda e: {k: ([x * 1e3 for x in val] if isinstance(val, list) else val * 1e3 if k != "prob" else val)
                     for k, val in e.items()}
@@ -222,11 +221,3 @@ def _matching_x(xs: np.ndarray, log_periods: np.ndarray, target: float, fallback
     x = (target - intercept) / slope
     lo, hi = xs[ok].min(), xs[ok].max()
     return float(np.clip(x, lo - 1.0, hi + 1.0))
-
-
-def _converged(folder: Path):
-    for path in folder.glob("*.json"):
-        try:
-            yield bool(json.loads(path.read_text()).get("converged", True))
-        except (OSError, ValueError):
-            yield True
