@@ -37,3 +37,31 @@ def mappings_below_the_limit():
 
     release_if_crowded()
     yield
+
+
+@pytest.fixture(autouse=True)
+def cpu_share(request, tmp_path_factory, worker_id):
+    """Tests run in two worker processes (pyproject's addopts); a test that times itself against an
+    acceptance figure (``@pytest.mark.exclusive``) must have the machine alone. Every test holds a shared
+    lock while it runs, an exclusive test the exclusive one; a gate lock stops new shared holders while
+    an exclusive test waits (flock does not queue writers ahead of readers)."""
+    import fcntl
+
+    if worker_id == "master":  # not under xdist: nothing else runs
+        yield
+        return
+    root = tmp_path_factory.getbasetemp().parent  # shared by the workers of one run
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    with open(root / "cpu.gate", "a") as gate, open(root / "cpu.lock", "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            if not exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)

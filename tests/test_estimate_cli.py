@@ -59,6 +59,7 @@ def run_cli(*args, env=None):
     return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("name, pixel, tiles", [("tiny", "4nm", 64), ("paper", "16nm", 16), ("paper", "4nm", 1)])
 def test_estimate_a_512_image_within_10_s_from_a_cold_start(models, image_512, tmp_path, name, pixel, tiles):
     out = tmp_path / "estimate.json"

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from domainfit import imaging
 from domainfit.features import statistics as stats
@@ -157,12 +157,15 @@ _hard = {f.__name__: jax.jit(f, static_argnums=1) for f in (stats.wall_density, 
 
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 7), shape=st.sampled_from([(64, 64), (48, 80)]))
+@example(seed=2028, k=2, shape=(64, 64))
 def test_statistics_are_invariant_under_rot90_and_flip(seed, k, shape):
     pixel = 8e-9
     img = jnp.asarray(synthetic_maze(shape[1], pixel, 120e-9, seed=seed, ny=shape[0]))
     a = np.asarray(sv(img, pixel))
     b = np.asarray(sv(imaging.dihedral(img, k), pixel))
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    # a rotation reorders the float32 sums: the smooth Euler density, a sum of cancelling block terms,
+    # moved by 5e-5 of itself at this example (seen failing at rtol 1e-5); a broken symmetry moves it by %
+    np.testing.assert_allclose(b, a, rtol=2e-4, atol=1e-5)
     for hard in _hard.values():
         assert float(hard(imaging.dihedral(img, k), pixel)) == pytest.approx(float(hard(img, pixel)), rel=1e-5)
 

@@ -57,10 +57,11 @@ def add_parser(sub, parents) -> None:
                    help="the sample's constants: a .toml file, a preset (co-pt, low-ms) or inline, e.g. "
                         "\"Ms=1100kA/m±3%%,Ku=0.95MJ/m3±5%%,A=16pJ/m±15%%,thickness=1nm,dmi=interfacial\" (± an "
                         "uncertainty, absolute or in %%; docs/films.md). Without it the model's film (co-pt) is assumed")
-    p.add_argument("--method", choices=("auto", "cnn", "period"), default="auto",
+    p.add_argument("--method", choices=("auto", "cnn", "period", "simulator"), default="auto",
                    help="auto (default): the CNN and its emulator for the film they were trained for, the period "
-                        "law for any other; period: D from the domain period by the film's stripe law, with the "
-                        "constants' uncertainties propagated and an error budget")
+                        "law for any other (with --posterior the simulator); period: D from the domain period by "
+                        "the film's stripe law, with the constants' uncertainties propagated and an error budget; "
+                        "simulator: the simulator posterior (--posterior) for any film, the model's own included")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write report.json and config.json here; with --posterior also idata.nc, pair.png, predictive.png")
     g = p.add_argument_group("posterior (Bayesian refinement with the model's emulator; see docs/inference.md; "

@@ -28,7 +28,7 @@ from .._version import PHYSICS_VERSION
 from ..errors import DomainfitError
 from ..films import Film
 from ..units import MU0
-from .statistics import STAT_NAMES, state_statistics
+from .statistics import STAT_NAMES, STATS_VERSION, state_statistics
 
 MAX_CELLS = 512
 """Cells a side of a simulation at most (a 512² relaxation takes 10–20 s on one CPU core)."""
@@ -86,9 +86,10 @@ def cache_root() -> Path:
 
 @dataclasses.dataclass
 class Simulations:
-    """Statistics of relaxed states of one film: ``stats[i, s, k]`` at design point i = (D_i, σ_i), seed
-    s, statistic k (``STAT_NAMES``); ``seconds`` the relaxation times (0 where cached); ``converged``
-    whether each relaxation reached the torque tolerance."""
+    """Statistics of relaxed states of one film: ``stats[i, s, k]`` of the state at design point i =
+    (D_i, σ_i), seed s, statistic k (``STAT_NAMES``); ``images[i, s, r, k]`` of its images by the
+    image model's instrument draw r (``forward.instrument``; None without an image model); ``seconds``
+    the relaxation times (0 where cached); ``converged`` whether each reached the torque tolerance."""
 
     film: Film
     grid: FilmGrid
@@ -98,11 +99,21 @@ class Simulations:
     seconds: np.ndarray
     folder: Path
     converged: np.ndarray
+    images: np.ndarray | None = None
 
     @property
     def x(self) -> np.ndarray:
         v = self.film.values()
         return reduced_wall_energy(self.points[:, 0], v["Ms"], v["Ku"], v["A"], v["thickness"])
+
+    def concatenate(self, other: "Simulations") -> "Simulations":
+        """These and ``other``'s points (same film, grid, seeds and image model)."""
+        cat = lambda a, b: None if a is None or b is None else np.concatenate([a, b])
+        return dataclasses.replace(self, points=np.concatenate([self.points, other.points]),
+                                   stats=np.concatenate([self.stats, other.stats]),
+                                   seconds=np.concatenate([self.seconds, other.seconds]),
+                                   converged=np.concatenate([self.converged, other.converged]),
+                                   images=cat(self.images, other.images))
 
 
 def film_key(film: Film, grid: FilmGrid) -> str:
@@ -137,9 +148,14 @@ def _relaxer(grid: FilmGrid, film: Film):
     return relax
 
 
-def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, progress: bool = False,
+def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, image_model=None, progress: bool = False,
                     cache: Path | None = None) -> Simulations:
-    """Relax every (D, σ) of ``points`` from every seed (cached), and read their statistics."""
+    """Relax every (D, σ) of ``points`` from every seed (cached), and read the statistics of each
+    state and, with ``image_model`` (``forward.instrument.ImageModel``), of its recorded images.
+
+    The cache keeps per (point, seed) a JSON entry (statistics, convergence, time, the image
+    statistics of each image model met) and the relaxed m_z (float16, ``.npz``), so that a new
+    statistic or a new image model reads the stored state instead of relaxing it again."""
     points = np.asarray(points, np.float64).reshape(-1, 2)
     seeds = tuple(int(s) for s in seeds)
     folder = (cache or cache_root()) / f"{film_key(film, grid)}"
@@ -147,36 +163,74 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, progress: bool
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DomainfitError(f"cannot create the film's simulation cache {folder}: {err.strerror or err}") from None
-    stats = np.full((len(points), len(seeds), len(STAT_NAMES)), np.nan)
+    k = len(STAT_NAMES)
+    stats = np.full((len(points), len(seeds), k), np.nan)
+    images = None if image_model is None else np.full((len(points), len(seeds), image_model.draws, k), np.nan)
     seconds = np.zeros((len(points), len(seeds)))
     converged = np.ones((len(points), len(seeds)), bool)
     todo = []
     for i, (d, s) in enumerate(points):
         for j, seed in enumerate(seeds):
-            path = folder / f"D{d:.6e}_s{s:.5f}_seed{seed}.json"
-            if path.exists():
-                try:
-                    entry = json.loads(path.read_text())
-                    stats[i, j] = entry["stats"]
-                    converged[i, j] = bool(entry.get("converged", True))
-                    continue
-                except (OSError, ValueError, KeyError):
-                    pass  # a damaged entry is simulated again
-            todo.append((i, j, d, s, seed, path))
-    if todo:
-        relax = _relaxer(grid, film)
-        bar = _bar(len(todo), progress)
-        for i, j, d, s, seed, path in todo:
+            todo.append((i, j, d, s, seed, folder / f"D{d:.6e}_s{s:.5f}_seed{seed}.json"))
+    relax, bar = None, _bar(len(todo), progress)
+    for i, j, d, s, seed, path in todo:
+        entry, mz = _read_entry(path)
+        current = entry is not None and entry.get("names") == list(STAT_NAMES) and entry.get("version") == STATS_VERSION
+        if entry is None or (mz is None and (not current or (
+                image_model is not None and image_model.key() not in entry.get("images", {})))):
+            relax = relax or _relaxer(grid, film)
             t0 = time.perf_counter()
-            mz, converged[i, j] = relax(d, s, seed)
-            stats[i, j] = state_statistics(mz, grid.cell_size)
-            seconds[i, j] = time.perf_counter() - t0
-            atomic_write(path, json.dumps({"stats": [float(v) for v in stats[i, j]], "converged": bool(converged[i, j]),
-                                           "seconds": seconds[i, j], "names": list(STAT_NAMES)}))
-            bar.update(1)
-        bar.close()
+            mz, ok = relax(d, s, seed)
+            entry = {"converged": bool(ok), "seconds": time.perf_counter() - t0, "images": {}}
+            current = False
+            seconds[i, j] = entry["seconds"]
+            _write_state(path.with_suffix(".npz"), mz)
+        changed = bool(seconds[i, j])
+        if not current or "stats" not in entry:
+            entry.update(stats=[float(v) for v in state_statistics(mz, grid.cell_size)], names=list(STAT_NAMES),
+                         version=STATS_VERSION, images={})
+            changed = True
+        if image_model is not None and image_model.key() not in entry.setdefault("images", {}):
+            rec = image_model.statistics(mz, grid.cell_size, film.thickness.value, seed)
+            entry["images"][image_model.key()] = [[float(v) for v in row] for row in rec]
+            changed = True
+        if changed:
+            atomic_write(path, json.dumps(entry))
+        stats[i, j] = entry["stats"]
+        converged[i, j] = bool(entry.get("converged", True))
+        if images is not None:
+            images[i, j] = entry["images"][image_model.key()]
+        bar.update(1)
+    bar.close()
     return Simulations(film=film, grid=grid, points=points, seeds=seeds, stats=stats, seconds=seconds, folder=folder,
-                       converged=converged)
+                       converged=converged, images=images)
+
+
+def _read_entry(path: Path):
+    """(entry dict or None, stored m_z or None) of one cached relaxation; damaged files count as absent."""
+    entry = mz = None
+    try:
+        entry = json.loads(path.read_text())
+        if not isinstance(entry, dict):
+            entry = None
+    except (OSError, ValueError):
+        pass
+    try:
+        with np.load(path.with_suffix(".npz")) as z:
+            mz = np.asarray(z["mz"], np.float32)
+    except (OSError, ValueError, KeyError, EOFError):
+        pass
+    if entry is not None and mz is None and "stats" not in entry:
+        entry = None
+    return entry, mz
+
+
+def _write_state(path: Path, mz: np.ndarray) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, mz=np.asarray(mz, np.float16))
+    atomic_write(path, buf.getvalue())
 
 
 def _bar(total: int, enabled: bool):

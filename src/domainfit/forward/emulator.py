@@ -1,11 +1,15 @@
 """A local emulator of a film's statistics, fitted to its simulations: mean, scatter and its own error.
 
 Inputs z = (x, σ): x the reduced wall energy π σ_w/(μ0Ms²t) (``design.reduced_wall_energy``), σ the
-anisotropy dispersion. The mean of each statistic is a quadratic in z, fitted by least squares to every
-(point, seed) simulation; the scatter Σ is the residuals' covariance (one image is one draw of the
-relaxation), scaled by the simulated over the observed area when the simulations cover less. The
-emulator's own error at z is (φ(z)ᵀ(ΦᵀΦ)⁻¹φ(z) + 1/n_seeds) Σ: the regression's, plus the seeds'
-common part that common random numbers leave in every point.
+anisotropy dispersion. The mean of each statistic of the image is a quadratic in z, fitted by least
+squares to every (point, seed) simulation — to the statistics of its recorded images (mean over the
+instrument draws, ``forward.instrument``) where the simulations carry them, else of the state. The
+likelihood's covariance has three parts: the relaxation scatter Σ_r (the state statistics' residual
+covariance, scaled by the simulated over the observed area when the simulations cover less: one
+image is one draw of the relaxation over its own area), the instrument's Σ_i (the covariance of image
+minus state statistics over states and draws: not scaled, an instrument does not average out) and
+the emulator's own error (φ(z)ᵀ(ΦᵀΦ)⁻¹φ(z) + 1/n_seeds) Σ_f, Σ_f the fitted data's residual covariance:
+the regression's error plus the seeds' common part that common random numbers leave in every point.
 
 The film's uncertain constants act through x (exactly: it holds the whole period law's exponent) and
 through the wall width Δ = √(A/K_eff), which sets the law's prefactor: at fixed x the lengths scale
@@ -23,7 +27,7 @@ from ..units import MU0
 from .design import Simulations
 from .statistics import STAT_NAMES
 
-LENGTH_SCALING = {"log_period": 1.0, "log_wall_density": -1.0, "spectral_width": 0.0}
+LENGTH_SCALING = {"log_period": 1.0, "log_wall_density": -1.0, "spectral_width": 0.0, "log_closed_density": 0.0}
 """d statistic / d ln Δ at fixed x (module docstring)."""
 
 
@@ -40,7 +44,8 @@ class FilmEmulator:
     """The fitted local emulator (arrays NumPy, SI inside the constants).
 
     Attributes:
-        coef: (6, n_stats) quadratic coefficients; scale: (n_stats, n_stats) scatter Σ of one image;
+        coef: (6, n_stats) quadratic coefficients; scatter: (n_stats, n_stats) relaxation scatter Σ_r of
+        one image (area-scaled); instrument: the instrument's Σ_i; fit_scatter: Σ_f (module docstring);
         gram_inv: (ΦᵀΦ)⁻¹; n_seeds: seeds per point; x_range, sigma_range: the design's span;
         log_delta0: ln Δ at the film's central constants; area_ratio: simulated over observed area.
     """
@@ -54,6 +59,12 @@ class FilmEmulator:
     log_delta0: float
     area_ratio: float
     residual_sd: np.ndarray
+    instrument: np.ndarray
+    fit_scatter: np.ndarray
+
+    def covariance(self, x, sigma):
+        """Σ_r + Σ_i + e(x, σ) Σ_f: the likelihood's covariance at (x, σ) (NumPy or JAX)."""
+        return self.scatter + self.instrument + self.emulator_variance_factor(x, sigma) * self.fit_scatter
 
     def mean(self, x, sigma, log_delta):
         """Mean statistics at (x, σ) for a film of wall width exp(log_delta) (NumPy or JAX)."""
@@ -62,7 +73,7 @@ class FilmEmulator:
         return phi @ self.coef + shift
 
     def emulator_variance_factor(self, x, sigma):
-        """φᵀ(ΦᵀΦ)⁻¹φ + 1/n_seeds: the emulator's own variance at (x, σ) in units of Σ."""
+        """φᵀ(ΦᵀΦ)⁻¹φ + 1/n_seeds: the emulator's own variance at (x, σ) in units of Σ_f."""
         phi = features(x, sigma)
         return phi @ self.gram_inv @ phi + 1.0 / self.n_seeds
 
@@ -83,27 +94,41 @@ def log_wall_width(Ms, Ku, A):
 
 def fit_emulator(sims: Simulations, observed_area: float) -> FilmEmulator:
     """Least squares of each statistic on φ(x, σ) over every simulated (point, seed) with finite
-    statistics; Σ from the residuals (dof-corrected) × simulated/observed area."""
+    statistics (module docstring): the images' where ``sims.images`` holds them, else the states'."""
     x = np.repeat(sims.x, len(sims.seeds))
     sigma = np.repeat(sims.points[:, 1], len(sims.seeds))
-    y = sims.stats.reshape(-1, len(STAT_NAMES))
-    ok = np.all(np.isfinite(y), axis=1)
+    k = len(STAT_NAMES)
+    state = sims.stats.reshape(-1, k)
+    images = None if sims.images is None else sims.images.reshape(len(state), -1, k)
+    y = state if images is None else np.nanmean(images, axis=1) if np.isfinite(images).any() else state
+    ok = np.all(np.isfinite(y), axis=1) & np.all(np.isfinite(state), axis=1)
     if ok.sum() < 10:
         raise DomainfitError(f"only {ok.sum()} of the film's {len(ok)} simulations show domain walls: the film's "
                              "constants give no maze at the image's scale (check them)")
     phi = features(x[ok], sigma[ok])
     gram_inv = np.linalg.pinv(phi.T @ phi)
-    coef = gram_inv @ phi.T @ y[ok]
-    resid = y[ok] - phi @ coef
     dof = max(ok.sum() - phi.shape[1], 1)
-    scatter = resid.T @ resid / dof
+
+    def residual_cov(values):
+        resid = values[ok] - phi @ (gram_inv @ phi.T @ values[ok])
+        return resid.T @ resid / dof
+
+    coef = gram_inv @ phi.T @ y[ok]
+    relax = residual_cov(state)
+    fit = residual_cov(y)
+    instrument = np.zeros((k, k))
+    if images is not None:
+        delta = (images - state[:, None, :])[ok].reshape(-1, k)
+        delta = delta[np.all(np.isfinite(delta), axis=1)]
+        if len(delta) > k:
+            instrument = np.cov(delta, rowvar=False)
     area = sims.grid.field_of_view**2
     ratio = min(1.0, area / observed_area) if observed_area > 0 else 1.0
     v = sims.film.values()
-    return FilmEmulator(coef=coef, scatter=scatter * ratio, gram_inv=gram_inv, n_seeds=len(sims.seeds),
+    return FilmEmulator(coef=coef, scatter=relax * ratio, gram_inv=gram_inv, n_seeds=len(sims.seeds),
                         x_range=(float(x.min()), float(x.max())), sigma_range=(float(sigma.min()), float(sigma.max())),
                         log_delta0=float(log_wall_width(v["Ms"], v["Ku"], v["A"])), area_ratio=ratio,
-                        residual_sd=np.sqrt(np.diag(scatter)))
+                        residual_sd=np.sqrt(np.diag(fit)), instrument=instrument, fit_scatter=fit)
 
 
 def check_span(emulator: FilmEmulator, x: float, sigma: float) -> list[str]:

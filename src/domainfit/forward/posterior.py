@@ -3,8 +3,8 @@
 Parameters: r = D/D_c ~ U(0, 1) (D uniform below the film's D_c = 4√(A K_eff)/π, which moves with the
 constants), σ ~ U(σ_lo, σ_hi), each uncertain constant from its ``Film`` prior (normal truncated at
 zero, or uniform over a range; K_eff > 0 enforced). Likelihood: the image's statistics s ~ N(μ(x, σ, Δ),
-Σ(1 + e(x, σ)) + Σ_instrument), μ and Σ the film emulator's mean and scatter, e its own error
-(``emulator``). NUTS (numpyro), chains vectorised.
+Σ_r + Σ_i + e(x, σ) Σ_f), μ the film emulator's mean of the recorded images' statistics, Σ_r the
+relaxation scatter, Σ_i the instrument's, e Σ_f the emulator's own error (``emulator``). NUTS (numpyro), chains vectorised.
 
 The error budget linearises the model at the posterior mean (θ = D, σ, constants; J = ∂μ/∂θ): with
 Σ_tot the likelihood's covariance and Λ the priors' precisions, C = (JᵀΣ_tot⁻¹J + Λ)⁻¹ and each noise
@@ -20,11 +20,18 @@ import math
 
 import numpy as np
 
+from ..errors import DomainfitError
 from ..films import CONSTANTS, Film
-from ..units import MU0
+from ..units import MU0, PARAMETER_UNITS
 from .design import reduced_wall_energy
 from .emulator import FilmEmulator, log_wall_width
-from .statistics import INSTRUMENT_SD, STAT_NAMES
+
+X_MARGIN, X_WALL = 0.5, 0.05
+"""The quadratic emulator is trusted up to ``X_MARGIN`` beyond the design's x span; past it the
+likelihood falls as a half-normal of sd ``X_WALL`` (a far quadratic can turn over and its own error
+grows as x⁴, so an image the film fits badly near the design would otherwise send chains into
+extrapolated modes: R-hat 3.2 seen on the co-pt example read as a 1 nm film). A posterior against the
+wall widens the design (``workflows.film_posterior``)."""
 
 SIGMA_RANGE = (0.02, 0.2)
 """Default prior range of σ (the film box of docs/films.md)."""
@@ -53,8 +60,10 @@ def _constants(film: Film, sample):
     return out
 
 
-def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANGE):
-    """The numpyro model (module docstring); ``s_obs`` the image's statistics (``STAT_NAMES``)."""
+def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANGE, measurements=()):
+    """The numpyro model (module docstring); ``s_obs`` the image's statistics (``STAT_NAMES``);
+    ``measurements`` (``observations.Measurement``) add their Gaussian terms, predicted at the film's
+    constants as drawn (a DMI field converts D with this draw's Ms and wall width)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -74,9 +83,19 @@ def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANG
     d = numpyro.deterministic("D", r * 4 * jnp.sqrt(v["A"] * k_eff) / math.pi)
     x = reduced_wall_energy(d, v["Ms"], ku, v["A"], v["thickness"])
     mu = emulator.mean(x, sigma, log_wall_width(v["Ms"], ku, v["A"]))
-    cov = jnp.asarray(emulator.scatter) * (1.0 + emulator.emulator_variance_factor(x, sigma)) + jnp.diag(
-        jnp.asarray([INSTRUMENT_SD[n] ** 2 for n in STAT_NAMES]))
+    cov = emulator.covariance(x, sigma)
+    lo, hi = emulator.x_range
+    out = jnp.maximum(lo - X_MARGIN - x, 0.0) + jnp.maximum(x - hi - X_MARGIN, 0.0)
+    numpyro.factor("design_span", -0.5 * (out / X_WALL) ** 2)
+    theta = {"D": d, "sigma": sigma, "Ms": v["Ms"], "Ku": ku, "A": v["A"]}
+    for i, m in enumerate(measurements):
+        numpyro.factor(f"measurement_{i}", m.log_likelihood(theta))
     numpyro.sample("s", dist.MultivariateNormal(mu, covariance_matrix=cov), obs=jnp.asarray(s_obs))
+
+
+def _measure_scale(m) -> float:
+    """A measurement in units of order one in the budget's linear algebra (mT, mJ/m², kA/m, …)."""
+    return 1e-3 if m.kind in ("dmi_field", "half_field") else PARAMETER_UNITS[m.kind][1]
 
 
 _SCALES = {"Ms": 1e6, "Ku": 1e6, "K_eff": 1e6, "A": 1e-11, "thickness": 1e-9}
@@ -98,8 +117,11 @@ class FilmPosterior:
 
 
 def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: int = 0, chains: int = 4,
-             warmup: int = 500, samples: int = 1000, sigma_range=SIGMA_RANGE, progress: bool = False) -> FilmPosterior:
+             warmup: int = 500, samples: int = 1000, sigma_range=SIGMA_RANGE, progress: bool = False,
+             measurements=()) -> FilmPosterior:
     """NUTS on ``film_model`` from D = ``d_init`` [J/m²], σ mid-range, constants at their values."""
+    measurements = tuple(measurements)
+    check_measurements(measurements)
     import jax
     import numpyro
     from numpyro.diagnostics import summary as nsummary
@@ -112,7 +134,7 @@ def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: i
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method="vectorized",
                 progress_bar=progress)
     with numpyro.validation_enabled(False):
-        mcmc.run(jax.random.key(key), emulator, film, np.asarray(s_obs), sigma_range)
+        mcmc.run(jax.random.key(key), emulator, film, np.asarray(s_obs), sigma_range, measurements)
     grouped = mcmc.get_samples(group_by_chain=True)
     diag = nsummary({k: np.asarray(v) for k, v in grouped.items()}, prob=0.9)
     draws = {k: np.asarray(v).reshape(-1) for k, v in mcmc.get_samples().items()}
@@ -123,7 +145,7 @@ def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: i
                    "ess_bulk_min": float(min(np.min(d["n_eff"]) for d in diag.values())),
                    "divergences": int(np.sum(np.asarray(mcmc.get_extra_fields()["diverging"])))}
     means = {k: float(np.mean(v)) for k, v in draws.items()}
-    budget = error_budget(emulator, film, means, float(np.var(draws["D"])), sigma_range)
+    budget = error_budget(emulator, film, means, float(np.var(draws["D"])), sigma_range, measurements)
     return FilmPosterior(draws=draws, summary=summary, budget=budget, diagnostics=diagnostics)
 
 
@@ -133,8 +155,41 @@ def _summarise(x: np.ndarray, prob: float = 0.9) -> dict:
             "interval": [float(lo), float(hi)], "prob": prob}
 
 
-def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: float, sigma_range) -> dict:
-    """Shares of D's variance (module docstring): image, instrument, emulator, each constant, σ."""
+def measurement_z(post: "FilmPosterior", film: Film, measurements) -> list[float]:
+    """Each measurement against what ``post`` (a posterior of the image alone) predicts for it:
+    (value − mean prediction)/√(spread of the predictions + the measurement's variance)."""
+    draws = post.draws
+    n = len(draws["D"])
+    full = {"D": draws["D"], "sigma": draws["sigma"], **{k: np.full(n, v) for k, v in film.values().items()}}
+    for site, key, _ in _constant_sites(film):
+        full[key] = draws[site]
+    if film.effective:
+        full["Ku"] = full["Ku"] + 0.5 * MU0 * full["Ms"] ** 2
+    out = []
+    for m in measurements:
+        pred = np.asarray(m.predict(full), np.float64)
+        var = float(np.mean(np.asarray(m.variance(full), np.float64)))
+        out.append(float((m.value - pred.mean()) / math.sqrt(pred.var() + var)))
+    return out
+
+
+def check_measurements(measurements) -> None:
+    """Refuse what the film path cannot predict: H½'s model is the co-pt set's fit."""
+    from ..observations.measurements import Measurement
+
+    for m in measurements:
+        if not isinstance(m, Measurement):
+            raise DomainfitError(f"measurement {m!r}: build it with observations.Measurement or "
+                                 "observations.parse_measurement('dmi_field', '28mT±3mT')")
+        if m.kind == "half_field":
+            raise DomainfitError("the half-field (H½) model is fitted to the co-pt set's simulations only: with "
+                                 "another film give the DMI field (--dmi-field) or a direct measurement (--measure)")
+
+
+def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: float, sigma_range,
+                 measurements=()) -> dict:
+    """Shares of D's variance (module docstring): image, instrument, emulator, each measurement, each
+    constant, σ."""
     import jax
     import jax.numpy as jnp
 
@@ -146,15 +201,26 @@ def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: f
         vals = dict(zip(names, theta))
         v = _constants(film, lambda site, c: vals[site])
         x = reduced_wall_energy(vals["D"], v["Ms"], v["Ku"], v["A"], v["thickness"])
-        return emulator.mean(x, vals["sigma"], log_wall_width(v["Ms"], v["Ku"], v["A"]))
+        stats = emulator.mean(x, vals["sigma"], log_wall_width(v["Ms"], v["Ku"], v["A"]))
+        full = {"D": vals["D"], "sigma": vals["sigma"], "Ms": v["Ms"], "Ku": v["Ku"], "A": v["A"]}
+        return jnp.concatenate([stats, jnp.stack([m.predict(full) / _measure_scale(m) for m in measurements])]) \
+            if measurements else stats
 
     J = np.asarray(jax.jacfwd(mean_fn)(theta0), np.float64)
     v = dict(film.values())
     x0 = float(reduced_wall_energy(means["D"], v["Ms"], v["Ku"], v["A"], v["thickness"]))
     e = float(emulator.emulator_variance_factor(x0, means["sigma"]))
-    noise = {"image (relaxation scatter)": np.asarray(emulator.scatter, np.float64),
-             "emulator": e * np.asarray(emulator.scatter, np.float64),
-             "instrument": np.diag([INSTRUMENT_SD[n] ** 2 for n in STAT_NAMES])}
+    k, n_m = len(emulator.coef[0]), len(measurements)
+    pad = lambda a: np.pad(np.asarray(a, np.float64), ((0, n_m), (0, n_m)))
+    noise = {"image (relaxation scatter)": pad(emulator.scatter), "emulator": pad(e * np.asarray(emulator.fit_scatter)),
+             "instrument": pad(emulator.instrument)}
+    for i, m in enumerate(measurements):
+        cov = np.zeros((k + n_m, k + n_m))
+        full = {"D": means["D"], "sigma": means["sigma"], **{key: v[key] for key in ("Ms", "Ku", "A")}}
+        for site, key, _ in sites:
+            full[key] = means[site] if site != "K_eff" else means[site] + 0.5 * MU0 * full["Ms"] ** 2
+        cov[k + i, k + i] = float(m.variance(full)) / _measure_scale(m) ** 2
+        noise[f"measurement {m.kind}"] = cov
     total = sum(noise.values())
     prior_var = {"sigma": (sigma_range[1] - sigma_range[0]) ** 2 / 12}
     for site, key, c in sites:

@@ -79,8 +79,10 @@ def estimate(
             "Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial"). Without it
             the model's own film is assumed, and the report says so first.
         method: "auto" (the CNN and its emulator for the film they were trained for, the period law for
-            any other), "cnn", or "period" (``workflows.period``: D from the domain period by the
-            stripe law; returns a ``PeriodResult``).
+            any other — with ``posterior`` the simulator), "cnn", "period" (``workflows.period``: D from
+            the domain period by the stripe law; returns a ``PeriodResult``) or "simulator" (the
+            simulator posterior, ``workflows.film_posterior``, for any film, the model's own included;
+            needs ``film`` and ``posterior``).
     """
     import jax
 
@@ -88,8 +90,10 @@ def estimate(
 
     t0 = time.perf_counter()
     given_film = film
-    if method not in ("auto", "cnn", "period"):
-        raise DomainfitError(f"method {method!r}: use 'auto', 'cnn' or 'period'")
+    if method not in ("auto", "cnn", "period", "simulator"):
+        raise DomainfitError(f"method {method!r}: use 'auto', 'cnn', 'period' or 'simulator'")
+    if method == "simulator" and (film is None or not posterior):
+        raise DomainfitError("the simulator method is a posterior of a given film: give --film and --posterior")
     if method == "period" and film is None:
         raise DomainfitError("the period method needs the film's constants: --film FILE.toml or "
                              "--film \"Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial\"")
@@ -106,7 +110,8 @@ def estimate(
             cfg = PosteriorConfig() if posterior is True else posterior
             result = film_posterior(image, film, pixel_size=pixel_size, key=key if isinstance(key, int) else 0,
                                     invert=invert, flatten=2 if flatten is None else flatten, progress=progress,
-                                    chains=cfg.chains, warmup=cfg.warmup, samples=cfg.samples)
+                                    chains=cfg.chains, warmup=cfg.warmup, samples=cfg.samples, instrument=instrument,
+                                    lift=lift, resolution=resolution, measurements=measurements)
         elif routed is not None:
             from .period import estimate_period
 
@@ -217,15 +222,17 @@ def _route_film(film, method: str, model, *, posterior, priors, fix, measurement
     from .inputs import load_model, model_film
 
     known = model_film(load_model(model))
-    if method != "period" and known is not None and film.matches(known):
+    if method not in ("period", "simulator") and known is not None and film.matches(known):
         return None
     if method == "cnn":
         diff = "; ".join(film.differences(known)) if known is not None else "the model records no film"
         raise DomainfitError(f"the CNN was trained for the {known.name if known else 'unknown'} film, not this one ({diff}): "
                              "its estimate would be the other film's; use --method period")
-    asked = [n for n, v in (("--prior", priors), ("--fix", fix), ("--dmi-field/--measure", measurements),
+    simulator = bool(posterior) and method != "period"  # the simulator path reads measurements and instruments
+    asked = [n for n, v in (("--prior", priors), ("--fix", fix), ("--dmi-field/--measure", not simulator and measurements),
                             ("--sets", sets), ("several images", several)) if v]
-    asked += [f"--{k}" for k, v in other.items() if v is not None]
+    if not simulator:
+        asked += [f"--{k}" for k, v in other.items() if v is not None]
     if isinstance(posterior, PosteriorConfig) and posterior.emulator is not None:
         asked.append("--emulator")
     if isinstance(posterior, PosteriorConfig) and posterior.hdi_prob != PosteriorConfig().hdi_prob:
@@ -242,6 +249,8 @@ def _route_film(film, method: str, model, *, posterior, priors, fix, measurement
         return ""
     differs = "; ".join(film.differences(known)) if known else "the model records no film"
     theirs = f"the {known.name} film" if known else "the model's film"
+    if method == "simulator":
+        return ""
     if posterior:
         return (f"the CNN and its emulator know {theirs} only ({differs}): the posterior comes from simulations "
                 "of this film (the simulator path)")

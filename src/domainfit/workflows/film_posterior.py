@@ -5,7 +5,8 @@ Stages (progress on stderr): (1) the image's statistics and the period law's D a
 of relaxations along the reduced wall energy x to find where the film's mazes have the image's period
 (mazes pin shorter than equilibrium stripes, so the law's x is only a start); (3) the design around it
 — x in five steps, σ over its prior range, two seeds each (common random numbers) — relaxed or read
-from the film's cache; (4) the local emulator and NUTS over D, σ and the uncertain constants, the
+from the film's cache, each state recorded by the instrument named or drawn (``forward.instrument``);
+(4) the local emulator of the recorded images' statistics and NUTS over D, σ and the uncertain constants, the
 design widened once where the posterior leans out of it; (5) fresh relaxations at posterior draws as
 the predictive check. The report has the film, D and σ with intervals, D's error budget, the
 predictive check and the time of each stage.
@@ -33,6 +34,9 @@ PREDICTIVE_DRAWS = 4
 X_STEP = 0.25
 """Design x values lie on this lattice, so that images of one film share relaxations (the cache)."""
 MISFIT_Z = 3.0
+MISFIT_P = 0.003
+"""The predictive check fails where one statistic lies beyond ``MISFIT_Z`` sd or all of them jointly
+beyond the χ² quantile 1 − ``MISFIT_P`` (the per-statistic 3 sd of a normal, two-sided)."""
 
 
 @dataclasses.dataclass
@@ -50,8 +54,10 @@ class FilmPosteriorResult(Reported):
         p = r["parameters"]
         d, s = p["D"], p["sigma"]
         lines = [f"film: {self.film.describe()}",
+                 f"{r['instrument']['how']}",
                  f" D = {d['mean']:.3f} ± {d['sd']:.3f} mJ/m^2 (90 % interval [{d['interval'][0]:.3f}, {d['interval'][1]:.3f}])",
                  f" σ = {s['mean']:.3f} ± {s['sd']:.3f} (90 % interval [{s['interval'][0]:.3f}, {s['interval'][1]:.3f}])",
+                 *([" with " + "; ".join(m["text"] for m in r["measurements"])] if r.get("measurements") else []),
                  "error budget of D (share of its variance): "
                  + ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["error_budget"]["shares"].items()),
                  f"(simulator posterior: {r['simulations']['count']} relaxations of {r['simulations']['cells']}² cells at "
@@ -69,14 +75,20 @@ class FilmPosteriorResult(Reported):
 
 def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = 2,
                    progress: bool = False, chains: int = 4, warmup: int = 500, samples: int = 1000,
-                   cache: Path | None = None, max_cells: int | None = None) -> FilmPosteriorResult:
+                   cache: Path | None = None, max_cells: int | None = None, instrument: str | None = None,
+                   lift=None, resolution=None, measurements=()) -> FilmPosteriorResult:
     """The simulator posterior of D and σ (and the film's uncertain constants) from one image (module
-    docstring). ``max_cells`` caps the simulation grid (default ``forward.design.MAX_CELLS``)."""
+    docstring). ``max_cells`` caps the simulation grid (default ``forward.design.MAX_CELLS``);
+    ``instrument`` (a family of ``data.instruments``), ``lift`` and ``resolution`` (metres or "25nm")
+    say how the image was recorded — unnamed, the simulations are recorded by draws over the training
+    instruments (``forward.instrument``). ``measurements`` (``observations.Measurement``: a DMI field, a
+    direct D, Ms, …) join the likelihood, predicted at the film's constants as drawn."""
     from ..films import parse_film
     from ..forward import design
     from ..forward.emulator import check_span, fit_emulator
     from ..forward.posterior import SIGMA_RANGE, run_nuts
-    from ..forward.statistics import INSTRUMENT_SD, STAT_NAMES, image_statistics
+    from ..forward.instrument import ImageModel
+    from ..forward.statistics import STAT_NAMES, image_statistics
     from ..physics.stripes import dmi_from_period
     from .inputs import read_image
     from .result import StageBar
@@ -85,11 +97,16 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     stage = StageBar(5, enabled=progress)
     timing = {}
     film = parse_film(film)
+    measurements = tuple(measurements or ())
+    from ..forward.posterior import check_measurements
+
+    check_measurements(measurements)
     img = read_image(image, pixel_size, invert=invert, flatten=flatten)
     stage("image statistics and the period law's seed")
     s_obs = image_statistics(img.data, img.pixel_size)
     if not np.all(np.isfinite(s_obs)):
         raise DomainfitError("the image shows no domain walls: no statistics to compare with simulations")
+    image_model = ImageModel(pixel_size=img.pixel_size, family=instrument, fixed=_settings(lift, resolution))
     fov = min(img.shape) * img.pixel_size
     grid = design.film_grid(film, fov)
     if max_cells is not None:
@@ -117,7 +134,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     stage("design relaxations")
     t1 = time.perf_counter()
     sims = design.simulate_points(film, grid, design.design_points(film, [x_c + s for s in DESIGN_STEPS], DESIGN_SIGMAS),
-                                  SEEDS, progress=progress, cache=cache)
+                                  SEEDS, image_model=image_model, progress=progress, cache=cache)
     new += int(np.sum(sims.seconds > 0))
     timing["design_s"] = time.perf_counter() - t1
 
@@ -126,18 +143,18 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     area = (img.shape[0] * img.pixel_size) * (img.shape[1] * img.pixel_size)
     emulator = fit_emulator(sims, area)
     post = run_nuts(emulator, film, s_obs, d_init=d_seed if 0 < d_law < d_c else float(design.dmi_at(x_c, v["Ms"], v["Ku"], v["A"], v["thickness"])),
-                    key=key, chains=chains, warmup=warmup, samples=samples)
+                    key=key, chains=chains, warmup=warmup, samples=samples, measurements=measurements)
     x_mean = x_of(post.summary["D"]["mean"])
     span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
     if span:  # widen the design once towards the posterior
         extra = design.design_points(film, [_snap(x_mean) + s for s in (-0.5, 0.0, 0.5)], DESIGN_SIGMAS)
-        more = design.simulate_points(film, grid, np.concatenate([sims.points, extra]), SEEDS, progress=progress,
-                                      cache=cache)
+        more = design.simulate_points(film, grid, np.concatenate([sims.points, extra]), SEEDS,
+                                      image_model=image_model, progress=progress, cache=cache)
         new += int(np.sum(more.seconds > 0))
         sims = more
         emulator = fit_emulator(sims, area)
         post = run_nuts(emulator, film, s_obs, d_init=post.summary["D"]["mean"], key=key, chains=chains,
-                        warmup=warmup, samples=samples)
+                        warmup=warmup, samples=samples, measurements=measurements)
         x_mean = x_of(post.summary["D"]["mean"])
         span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
     timing["posterior_s"] = time.perf_counter() - t1
@@ -147,12 +164,10 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     rng = np.random.default_rng(key)
     pick = rng.choice(len(post.draws["D"]), PREDICTIVE_DRAWS, replace=False)
     pred_points = np.stack([post.draws["D"][pick], post.draws["sigma"][pick]], axis=1)
-    pred = design.simulate_points(film, grid, pred_points, (1000 + key,), progress=progress, cache=cache)
+    pred = design.simulate_points(film, grid, pred_points, (1000 + key,), image_model=image_model, progress=progress,
+                                  cache=cache)
     new += int(np.sum(pred.seconds > 0))
-    ps = pred.stats[:, 0, :]
-    inst = np.array([INSTRUMENT_SD[n] for n in STAT_NAMES])
-    spread = np.sqrt(np.nanvar(ps, axis=0, ddof=1) + np.diag(emulator.scatter) + inst**2)
-    z = (s_obs - np.nanmean(ps, axis=0)) / spread
+    z, chi2, p_value = _predictive_check(pred, emulator, s_obs)
     timing["predictive_s"] = time.perf_counter() - t1
 
     reasons, warnings = [], list(img.notes)
@@ -160,10 +175,20 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
         warnings.append("the period law finds no D in [0, D_c) of this film for the image's period "
                         f"({math.exp(s_obs[0]) * 1e9:.0f} nm): the pilot simulations seeded the design instead")
     bad = [f"{n} {z_k:+.1f} sd" for n, z_k in zip(STAT_NAMES, z) if not abs(z_k) <= MISFIT_Z]
-    if bad:
+    if bad or not p_value >= MISFIT_P:
+        what = ", ".join(bad) if bad else f"jointly: χ² {chi2:.1f} on {len(STAT_NAMES)} statistics, p = {p_value:.1e}"
         reasons.append("fresh simulations of this film at the posterior's draws do not reproduce the image ("
-                       + ", ".join(bad) + "): the film's constants (or the DMI kind) do not describe this sample")
+                       + what + "): the film's constants (or the DMI kind) do not describe this sample")
     reasons += span
+    if measurements:  # each measurement against the image alone: two observations of one film must agree
+        from ..forward.posterior import measurement_z
+
+        alone = run_nuts(emulator, film, s_obs, d_init=post.summary["D"]["mean"], key=key, chains=chains,
+                         warmup=warmup, samples=samples)
+        for m, z_m in zip(measurements, measurement_z(alone, film, measurements)):
+            if not abs(z_m) <= MISFIT_Z:
+                reasons.append(f"the image and the measurement {m.describe()} disagree ({z_m:+.1f} sd from what the "
+                               "image alone predicts for this film): one of them, or the film's constants, is wrong")
     if post.diagnostics["r_hat_max"] > 1.05:
         warnings.append(f"NUTS did not mix (R-hat {post.diagnostics['r_hat_max']:.3f}): run longer chains")
     if not (sims.converged.all() and pilot.converged.all()):
@@ -187,9 +212,13 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
         "film": film.to_json(),
         "parameters": params,
         "statistics": {"names": list(STAT_NAMES), "observed": s_obs.tolist(),
-                       "predictive_z": z.tolist(), "period_nm": math.exp(s_obs[0]) * 1e9},
+                       "predictive_z": z.tolist(), "predictive_chi2": chi2, "predictive_p": p_value,
+                       "period_nm": math.exp(s_obs[0]) * 1e9},
+        "instrument": image_model.to_json() | {"how": image_model.describe(),
+                                               "sd": np.sqrt(np.diag(emulator.instrument)).tolist()},
         "seed": {"period_law_D_mJ_per_m2": d_law * 1e3 if math.isfinite(d_law) else None, "x_law": x0, "x_pilot": x_c},
         "error_budget": post.budget,
+        "measurements": [m.to_json() | {"text": m.describe()} for m in measurements],
         "diagnostics": post.diagnostics,
         "simulations": {"count": int(sims.stats.shape[0] * sims.stats.shape[1] + pilot.stats.shape[0] + len(pred_points)),
                         "new": new, "cells": grid.cells, "cell_size_nm": grid.cell_size * 1e9,
@@ -203,6 +232,33 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
               "film": film.to_json(), "seed": key, "chains": chains, "warmup": warmup, "samples": samples,
               "grid": dataclasses.asdict(grid), "domainfit_version": __version__}
     return FilmPosteriorResult(report=report, config=config, posterior=post, image=img, film=film)
+
+
+def _settings(lift, resolution) -> tuple[tuple[str, float], ...]:
+    from ..imaging import parse_pixel_size
+
+    out = []
+    for name, value in (("height", lift), ("resolution", resolution)):
+        if value is not None:
+            out.append((name, parse_pixel_size(value) if isinstance(value, str) else float(value)))
+    return tuple(out)
+
+
+def _predictive_check(pred, emulator, s_obs):
+    """(z per statistic, joint χ², its p-value) of the image against fresh relaxations at posterior draws,
+    recorded by the image model: their spread (posterior, relaxation over the simulated area, instrument)
+    plus the relaxation scatter of the observed area and, for the mean of few draws, its error."""
+    from scipy import stats as sps
+
+    ps = (pred.images if pred.images is not None else pred.stats[:, :, None, :]).reshape(-1, len(s_obs))
+    ps = ps[np.all(np.isfinite(ps), axis=1)]
+    if len(ps) < 2:
+        return np.full(len(s_obs), np.inf), math.inf, 0.0
+    cov = np.cov(ps, rowvar=False) * (1 + 1 / len(ps)) + emulator.scatter
+    r = s_obs - ps.mean(axis=0)
+    z = r / np.sqrt(np.diag(cov))
+    chi2 = float(r @ np.linalg.solve(cov, r))
+    return z, chi2, float(sps.chi2.sf(chi2, len(s_obs)))
 
 
 def _snap(x: float) -> float:
