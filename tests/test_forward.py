@@ -232,3 +232,16 @@ def test_a_measurement_the_image_contradicts_is_caught(sims):
                                   0.05 * dmi_field_of(d, v["Ms"], v["A"], v["Ku"]))
     same, other = measurement_z(post, EXACT, [field(d_true), field(0.5 * EXACT.critical_dmi)])
     assert abs(same) < 2 and other < -3
+
+
+@pytest.mark.parametrize("kw, match", [(dict(lift="20nm"), "needs the instrument"),
+                                       (dict(instrument="gaussian", lift="20nm"), "does not apply"),
+                                       (dict(instrument="mfm", lift="12pm"), "outside the mfm family's range"),
+                                       (dict(instrument="sem"), "instrument 'sem'")])
+def test_instrument_settings_the_simulations_cannot_draw_are_refused_before_any_relaxation(kw, match, tmp_path):
+    from domainfit.errors import DomainfitError
+    from domainfit.workflows.film_posterior import film_posterior
+
+    with pytest.raises(DomainfitError, match=match):
+        film_posterior("example", EXACT, cache=tmp_path, **kw)
+    assert not list(tmp_path.rglob("*.json"))

@@ -106,7 +106,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     s_obs = image_statistics(img.data, img.pixel_size)
     if not np.all(np.isfinite(s_obs)):
         raise DomainfitError("the image shows no domain walls: no statistics to compare with simulations")
-    image_model = ImageModel(pixel_size=img.pixel_size, family=instrument, fixed=_settings(lift, resolution))
+    image_model = ImageModel(pixel_size=img.pixel_size, family=instrument, fixed=_settings(instrument, lift, resolution))
     fov = min(img.shape) * img.pixel_size
     grid = design.film_grid(film, fov)
     if max_cells is not None:
@@ -234,13 +234,26 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     return FilmPosteriorResult(report=report, config=config, posterior=post, image=img, film=film)
 
 
-def _settings(lift, resolution) -> tuple[tuple[str, float], ...]:
+def _settings(instrument, lift, resolution) -> tuple[tuple[str, float], ...]:
+    """The instrument's settings the user gave (SI), checked against the family's range."""
+    from ..data.instruments import FAMILY_RANGES
     from ..imaging import parse_pixel_size
 
     out = []
-    for name, value in (("height", lift), ("resolution", resolution)):
-        if value is not None:
-            out.append((name, parse_pixel_size(value) if isinstance(value, str) else float(value)))
+    for name, option, value in (("height", "lift", lift), ("resolution", "resolution", resolution)):
+        if value is None:
+            continue
+        if instrument is None:
+            raise DomainfitError(f"--{option} needs the instrument it belongs to: name it (--instrument)")
+        if name not in FAMILY_RANGES.get(instrument, {}):
+            raise DomainfitError(f"--{option} does not apply to the {instrument} instrument (it has "
+                                 f"{', '.join(FAMILY_RANGES.get(instrument, {})) or 'no settings'})")
+        si = parse_pixel_size(value) if isinstance(value, str) else float(value)
+        lo, hi = FAMILY_RANGES[instrument][name]
+        if not lo * 1e-9 <= si <= hi * 1e-9:
+            raise DomainfitError(f"--{option} {si * 1e9:.3g} nm lies outside the {instrument} family's range "
+                                 f"{lo:g}–{hi:g} nm, which the simulations' instruments are drawn from")
+        out.append((name, si))
     return tuple(out)
 
 
