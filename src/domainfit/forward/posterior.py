@@ -159,12 +159,7 @@ def measurement_z(post: "FilmPosterior", film: Film, measurements) -> list[float
     """Each measurement against what ``post`` (a posterior of the image alone) predicts for it:
     (value − mean prediction)/√(spread of the predictions + the measurement's variance)."""
     draws = post.draws
-    n = len(draws["D"])
-    full = {"D": draws["D"], "sigma": draws["sigma"], **{k: np.full(n, v) for k, v in film.values().items()}}
-    for site, key, _ in _constant_sites(film):
-        full[key] = draws[site]
-    if film.effective:
-        full["Ku"] = full["Ku"] + 0.5 * MU0 * full["Ms"] ** 2
+    full = {"D": draws["D"], "sigma": draws["sigma"], **_constants(film, lambda site, c: draws[site])}
     out = []
     for m in measurements:
         pred = np.asarray(m.predict(full), np.float64)
@@ -216,9 +211,7 @@ def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: f
              "instrument": pad(emulator.instrument)}
     for i, m in enumerate(measurements):
         cov = np.zeros((k + n_m, k + n_m))
-        full = {"D": means["D"], "sigma": means["sigma"], **{key: v[key] for key in ("Ms", "Ku", "A")}}
-        for site, key, _ in sites:
-            full[key] = means[site] if site != "K_eff" else means[site] + 0.5 * MU0 * full["Ms"] ** 2
+        full = {"D": means["D"], "sigma": means["sigma"], **_constants(film, lambda site, c: means[site])}
         cov[k + i, k + i] = float(m.variance(full)) / _measure_scale(m) ** 2
         noise[f"measurement {m.kind}"] = cov
     total = sum(noise.values())
