@@ -126,3 +126,14 @@ def test_cli_period_method_json(tmp_path):
     report = json.loads(proc.stdout)
     assert report["method"] == "period" and report["film"]["dmi"] == "interfacial"
     assert json.loads((tmp_path / "out" / "report.json").read_text())["parameters"]["D"]["sd"] > 0
+
+
+def test_a_domain_image_already_read_goes_through_the_film_paths():
+    """``estimate(DomainImage, film=…)``: the image was read already, so no background flattening is asked
+    of it again (it raised 'invert/flatten/binarise apply when reading an image' before)."""
+    import domainfit as df
+    from domainfit.workflows.inputs import read_image
+
+    img = read_image("example", None, flatten=2)
+    r = df.estimate(img, film="Ms=1100kA/m,Ku=0.95MJ/m3,A=16pJ/m,thickness=1nm,dmi=interfacial", method="period")
+    assert r.report["method"] == "period" and r.report["parameters"]["D"]["mean"] > 0

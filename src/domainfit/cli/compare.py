@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..errors import DomainfitError
 from ._common import check_prior_file, emit, fix_parent, image_parent, parse_fix_options
+from .estimate import INSTRUMENT_CHOICES
 
 
 def add_parser(sub, parents) -> None:
@@ -31,7 +32,20 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--particles", type=int, default=1000, help="SMC particles per run (default 1000)")
     p.add_argument("--runs", type=int, default=4, help="independent SMC runs for the error bar (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.set_defaults(handler=run)
+    f = p.add_argument_group("films (the simulator path: docs/films.md)")
+    f.add_argument("--film", action="append", metavar="FILM",
+                   help="a description of the sample (a .toml file, a preset or inline, as for estimate --film); give "
+                        "two or more: each is simulated and its evidence for the image integrated over its prior "
+                        "(e.g. --film int.toml --film bulk.toml for the DMI kind)")
+    f.add_argument("--instrument", choices=INSTRUMENT_CHOICES, help="the instrument that recorded the image (with --film)")
+    f.add_argument("--lift", help="MFM lift or sensor height, e.g. 25nm (with --film and --instrument)")
+    f.add_argument("--resolution", help="instrument resolution, e.g. 30nm (with --film and --instrument)")
+    f.add_argument("--dmi-field", metavar="VALUE±ERR", help="the film's DMI field, e.g. 28mT±3mT (with --film)")
+    f.add_argument("--measure", action="append", metavar="NAME=VALUE±ERR", default=[],
+                   help="a direct measurement of D, Ms, sigma, Ku or A (with --film); repeatable")
+    f.add_argument("--history", choices=("unknown", "random"),
+                   help="how the film reached its domains (with --film; as for estimate --history)")
+    p.set_defaults(handler=run, half_field=None)
 
 
 def parse_models(specs: list[str]) -> dict[str, str]:
@@ -52,6 +66,12 @@ def parse_models(specs: list[str]) -> dict[str, str]:
 def run(args) -> int:
     from ..workflows.compare import compare
 
+    if args.film:
+        return run_films(args)
+    given = [o for o, v in (("--instrument", args.instrument), ("--lift", args.lift), ("--resolution", args.resolution),
+                            ("--dmi-field", args.dmi_field), ("--measure", args.measure), ("--history", args.history)) if v]
+    if given:
+        raise DomainfitError(f"{given[0]} applies to comparing films: give two or more --film")
     models = None if not args.model else parse_models(args.model)
     if models is None and args.fix:
         raise DomainfitError("--fix NAME:PARAM=VALUE needs the models named: give --model NAME=EMULATOR for each")
@@ -63,3 +83,24 @@ def run(args) -> int:
     )
     emit(args, comparison.table, comparison.lines)
     return 0
+
+
+def run_films(args) -> int:
+    """``compare IMAGE --film A --film B``: the films' evidences through the simulator path (exit 3 when the
+    comparison is not to be trusted, the reasons first)."""
+    from ..errors import UNTRUSTWORTHY_EXIT
+    from ..workflows.compare import compare
+    from .estimate import parse_measurements
+
+    other = [o for o, v in (("--model", args.model), ("--fix", args.fix), ("--cnn", args.cnn), ("--prior", args.prior)) if v]
+    if other:
+        raise DomainfitError(f"{other[0]} does not apply to comparing films (--film): each film is simulated at its "
+                             "own constants, their uncertainties are its prior")
+    if len(args.film) < 2:
+        raise DomainfitError("comparing films needs two or more: --film A --film B")
+    comparison = compare(args.image, films=args.film, pixel_size=args.pixel_size, instrument=args.instrument,
+                         lift=args.lift, resolution=args.resolution, measurements=parse_measurements(args),
+                         particles=args.particles, runs=args.runs, key=args.seed, invert=args.invert,
+                         progress=not getattr(args, "no_progress", False), history=args.history)
+    emit(args, comparison.table, comparison.lines)
+    return 0 if comparison.trustworthy else UNTRUSTWORTHY_EXIT

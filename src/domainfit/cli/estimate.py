@@ -62,6 +62,10 @@ def add_parser(sub, parents) -> None:
                         "law for any other (with --posterior the simulator); period: D from the domain period by "
                         "the film's stripe law, with the constants' uncertainties propagated and an error budget; "
                         "simulator: the simulator posterior (--posterior) for any film, the model's own included")
+    p.add_argument("--history", choices=("unknown", "random"),
+                   help="with --film and --posterior (the simulator path): how the film reached its domains — unknown "
+                        "(default: the shift between mazes relaxed from random states and field-cycled ones is a "
+                        "model error) or random (quenched from a random state)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="write report.json and config.json here; with --posterior also idata.nc, pair.png, predictive.png")
     g = p.add_argument_group("posterior (Bayesian refinement with the model's emulator; see docs/inference.md; "
@@ -145,7 +149,7 @@ def run(args) -> int:
         args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
         resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress, sets=args.sets,
-        film=args.film, method=args.method,
+        film=args.film, method=args.method, history=args.history,
     )
     if args.out is not None:
         result.save(args.out)

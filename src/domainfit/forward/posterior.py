@@ -1,10 +1,10 @@
 """The posterior of D, σ and a film's uncertain constants on its emulator, and D's error budget.
 
 Parameters: r = D/D_c ~ U(0, 1) (D uniform below the film's D_c = 4√(A K_eff)/π, which moves with the
-constants), σ ~ U(σ_lo, σ_hi), each uncertain constant from its ``Film`` prior (normal truncated at
+constants; or uniform over a box [lo, min(hi, D_c)] given, e.g. the CNN's training box for its own film), σ ~ U(σ_lo, σ_hi), each uncertain constant from its ``Film`` prior (normal truncated at
 zero, or uniform over a range; K_eff > 0 enforced). Likelihood: the image's statistics s ~ N(μ(x, σ, Δ),
-Σ_r + Σ_i + e(x, σ) Σ_f), μ the film emulator's mean of the recorded images' statistics, Σ_r the
-relaxation scatter, Σ_i the instrument's, e Σ_f the emulator's own error (``emulator``). NUTS (numpyro), chains vectorised.
+Σ_r + Σ_i + Σ_e(x, σ)), μ the film emulator's mean of the recorded images' statistics, Σ_r the
+relaxation scatter, Σ_i the instrument's, Σ_e the emulator's own error (``emulator``). NUTS (numpyro), chains vectorised.
 
 The error budget linearises the model at the posterior mean (θ = D, σ, constants; J = ∂μ/∂θ): with
 Σ_tot the likelihood's covariance and Λ the priors' precisions, C = (JᵀΣ_tot⁻¹J + Λ)⁻¹ and each noise
@@ -60,37 +60,57 @@ def _constants(film: Film, sample):
     return out
 
 
-def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANGE, measurements=()):
-    """The numpyro model (module docstring); ``s_obs`` the image's statistics (``STAT_NAMES``);
-    ``measurements`` (``observations.Measurement``) add their Gaussian terms, predicted at the film's
-    constants as drawn (a DMI field converts D with this draw's Ms and wall width)."""
+def log_likelihood(emulator: FilmEmulator, film: Film, s_obs, r, sigma, drawn: dict, measurements=(), d_range=None):
+    """(log L, D) at r = the position of D in its box, σ and the uncertain constants ``drawn`` (site →
+    SI value, ``_constant_sites``): the statistics' Gaussian, the measurements' terms and the walls
+    (not perpendicular, D's box empty, x far beyond the design) as steep penalties (JAX)."""
     import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
+    from jax.scipy.stats import multivariate_normal
 
-    def sample(site, c):
-        if c.low is not None:
-            return numpyro.sample(site, dist.Uniform(c.low / _scale(site), c.high / _scale(site))) * _scale(site)
-        return numpyro.sample(site, dist.TruncatedNormal(c.value / _scale(site), c.sd / _scale(site), low=0.0)) * _scale(site)
-
-    r = numpyro.sample("r", dist.Uniform(0.0, 1.0))
-    sigma = numpyro.sample("sigma", dist.Uniform(*sigma_range))
-    v = _constants(film, sample)
+    v = _constants(film, lambda site, c: drawn[site])
     k_eff = v["Ku"] - 0.5 * MU0 * v["Ms"] ** 2
-    numpyro.factor("perpendicular", jnp.where(k_eff > 0, 0.0, -1e6))
+    walls = jnp.where(k_eff > 0, 0.0, -1e6)
     k_eff = jnp.maximum(k_eff, 1.0)
-    ku = 0.5 * MU0 * v["Ms"] ** 2 + k_eff  # = Ku where the film is perpendicular (elsewhere the factor rules)
-    d = numpyro.deterministic("D", r * 4 * jnp.sqrt(v["A"] * k_eff) / math.pi)
+    ku = 0.5 * MU0 * v["Ms"] ** 2 + k_eff  # = Ku where the film is perpendicular (elsewhere the wall rules)
+    d_c = 4 * jnp.sqrt(v["A"] * k_eff) / math.pi
+    if d_range is None:
+        d = r * d_c
+    else:
+        top = jnp.minimum(d_range[1], d_c)
+        walls = walls + jnp.where(top > d_range[0], 0.0, -1e6)
+        d = d_range[0] + r * (top - d_range[0])
     x = reduced_wall_energy(d, v["Ms"], ku, v["A"], v["thickness"])
     mu = emulator.mean(x, sigma, log_wall_width(v["Ms"], ku, v["A"]))
     cov = emulator.covariance(x, sigma)
     lo, hi = emulator.x_range
     out = jnp.maximum(lo - X_MARGIN - x, 0.0) + jnp.maximum(x - hi - X_MARGIN, 0.0)
-    numpyro.factor("design_span", -0.5 * (out / X_WALL) ** 2)
+    ll = walls - 0.5 * (out / X_WALL) ** 2 + multivariate_normal.logpdf(jnp.asarray(s_obs), mu, cov)
     theta = {"D": d, "sigma": sigma, "Ms": v["Ms"], "Ku": ku, "A": v["A"]}
-    for i, m in enumerate(measurements):
-        numpyro.factor(f"measurement_{i}", m.log_likelihood(theta))
-    numpyro.sample("s", dist.MultivariateNormal(mu, covariance_matrix=cov), obs=jnp.asarray(s_obs))
+    for m in measurements:
+        ll = ll + m.log_likelihood(theta)
+    return ll, d
+
+
+def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANGE, measurements=(), d_range=None):
+    """The numpyro model (module docstring); ``s_obs`` the image's statistics (``emulator.names``);
+    ``measurements`` (``observations.Measurement``) add their Gaussian terms, predicted at the film's
+    constants as drawn (a DMI field converts D with this draw's Ms and wall width); ``d_range`` (lo, hi)
+    [J/m²]: D uniform on [lo, min(hi, D_c)] instead of [0, D_c)."""
+    import numpyro
+    import numpyro.distributions as dist
+
+    r = numpyro.sample("r", dist.Uniform(0.0, 1.0))
+    sigma = numpyro.sample("sigma", dist.Uniform(*sigma_range))
+    drawn = {}
+    for site, _, c in _constant_sites(film):
+        if c.low is not None:
+            prior = dist.Uniform(c.low / _scale(site), c.high / _scale(site))
+        else:
+            prior = dist.TruncatedNormal(c.value / _scale(site), c.sd / _scale(site), low=0.0)
+        drawn[site] = numpyro.sample(site, prior) * _scale(site)
+    ll, d = log_likelihood(emulator, film, s_obs, r, sigma, drawn, measurements, d_range)
+    numpyro.deterministic("D", d)
+    numpyro.factor("likelihood", ll)
 
 
 def _measure_scale(m) -> float:
@@ -118,23 +138,30 @@ class FilmPosterior:
 
 def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: int = 0, chains: int = 4,
              warmup: int = 500, samples: int = 1000, sigma_range=SIGMA_RANGE, progress: bool = False,
-             measurements=()) -> FilmPosterior:
-    """NUTS on ``film_model`` from D = ``d_init`` [J/m²], σ mid-range, constants at their values."""
+             measurements=(), d_range=None) -> FilmPosterior:
+    """NUTS on ``film_model`` from D = ``d_init`` [J/m²], σ mid-range, constants at their values;
+    ``d_range``: D's prior box [J/m²] (default uniform below the film's D_c)."""
     measurements = tuple(measurements)
     check_measurements(measurements)
+    if d_range is not None:
+        d_range = (float(d_range[0]), float(d_range[1]))
+        if not 0 <= d_range[0] < min(d_range[1], film.critical_dmi):
+            raise DomainfitError(f"D's prior range {d_range[0] * 1e3:.3g}–{d_range[1] * 1e3:.3g} mJ/m²: need 0 ≤ lower < "
+                                 f"upper and lower below the film's D_c = {film.critical_dmi * 1e3:.3g} mJ/m²")
+    lo, hi = (0.0, film.critical_dmi) if d_range is None else (d_range[0], min(d_range[1], film.critical_dmi))
     import jax
     import numpyro
     from numpyro.diagnostics import summary as nsummary
     from numpyro.infer import MCMC, NUTS, init_to_value
 
-    init = {"r": float(np.clip(d_init / film.critical_dmi, 0.05, 0.95)), "sigma": float(np.mean(sigma_range))}
+    init = {"r": float(np.clip((d_init - lo) / (hi - lo), 0.05, 0.95)), "sigma": float(np.mean(sigma_range))}
     for site, key_, c in _constant_sites(film):
         init[site] = (film.K_eff if site == "K_eff" else c.value) / _scale(site)
     kernel = NUTS(film_model, init_strategy=init_to_value(values=init), target_accept_prob=0.9)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method="vectorized",
                 progress_bar=progress)
     with numpyro.validation_enabled(False):
-        mcmc.run(jax.random.key(key), emulator, film, np.asarray(s_obs), sigma_range, measurements)
+        mcmc.run(jax.random.key(key), emulator, film, np.asarray(s_obs), sigma_range, measurements, d_range)
     grouped = mcmc.get_samples(group_by_chain=True)
     diag = nsummary({k: np.asarray(v) for k, v in grouped.items()}, prob=0.9)
     draws = {k: np.asarray(v).reshape(-1) for k, v in mcmc.get_samples().items()}
@@ -204,11 +231,13 @@ def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: f
     J = np.asarray(jax.jacfwd(mean_fn)(theta0), np.float64)
     v = dict(film.values())
     x0 = float(reduced_wall_energy(means["D"], v["Ms"], v["Ku"], v["A"], v["thickness"]))
-    e = float(emulator.emulator_variance_factor(x0, means["sigma"]))
+    e = np.diag(np.asarray(emulator.emulator_variance(x0, means["sigma"]), np.float64))
     k, n_m = len(emulator.coef[0]), len(measurements)
     pad = lambda a: np.pad(np.asarray(a, np.float64), ((0, n_m), (0, n_m)))
-    noise = {"image (relaxation scatter)": pad(emulator.scatter), "emulator": pad(e * np.asarray(emulator.fit_scatter)),
+    noise = {"image (relaxation scatter)": pad(emulator.scatter), "emulator": pad(e),
              "instrument": pad(emulator.instrument)}
+    if emulator.history != "random":
+        noise["history (field-cycled or not)"] = pad(np.diag(np.asarray(emulator.history_variance(means["sigma"]), np.float64)))
     for i, m in enumerate(measurements):
         cov = np.zeros((k + n_m, k + n_m))
         full = {"D": means["D"], "sigma": means["sigma"], **_constants(film, lambda site, c: means[site])}

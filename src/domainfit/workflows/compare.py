@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,10 +45,18 @@ class Comparison:
     def lines(self) -> list[str]:
         """The text of ``domainfit compare`` (stdout)."""
         t = self.table
-        lines = []
+        reasons = list(t.get("reasons", ()))
+        lines = ["NOT TRUSTWORTHY — do not rely on this comparison:", *(f"  - {x}" for x in reasons)] if reasons else []
         for name, ev in t["evidence"].items():
             mark = "  (best)" if name == t["best"] else ""
             lines.append(f"{name:>16}: log Z = {ev['log_evidence']:.2f} ± {ev['error']:.2f}{mark}")
+            film = t.get("films", {}).get(name)
+            if film:
+                d, sg = film["D"], film["sigma"]
+                lines.append(f"{'':>16}  D = {d['mean']:.3f} ± {d['sd']:.3f} mJ/m^2, σ = {sg['mean']:.3f} ± {sg['sd']:.3f}; "
+                             f"predictive p = {film['predictive_p']:.2g}"
+                             + (f"; emulator's share of the error ±{ev['emulator_error']:.2f}"
+                                if math.isfinite(ev.get("emulator_error", math.nan)) else ""))
         for name, bf in t["bayes_factors"].items():
             lines.append(f"{t['best']} vs {name}: {bf['interpretation']}")
         if "probabilities" in t:
@@ -55,7 +64,12 @@ class Comparison:
             verdict = (f"{t['best']} explains the image best" if t["decided"] else
                        "not distinguishable: no model wins by log BF ≥ 3 (beyond twice its error)")
             lines.append(f"posterior model probabilities (equal prior odds): {probs} — {verdict}")
-        return lines + [f"warning: {m}" for m in t["warnings"]]
+        return lines + [f"warning: {m}" for m in t["warnings"] if m not in reasons]
+
+    @property
+    def trustworthy(self) -> bool:
+        """False when the table gives reasons not to rely on the comparison."""
+        return not self.table.get("reasons")
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -164,6 +178,13 @@ def compare(
     runs: int = 4,
     key=0,
     invert: bool = False,
+    films=None,
+    instrument: str | None = None,
+    lift=None,
+    resolution=None,
+    measurements=(),
+    progress: bool = False,
+    history: str | None = None,
 ) -> Comparison:
     """Log-evidence of each model of ``image`` with its error, and Bayes factors against the best.
 
@@ -182,6 +203,10 @@ def compare(
         runs: independent SMC runs (their spread is the error bar).
         key: seed (int) or JAX key.
         invert: contrast sign flip.
+        films: two or more films (``films.Film``, TOML files, presets or inline; a list, or a dict name →
+            film) to compare instead of emulators: each through the simulator path, its evidence for the
+            image over its own prior (``workflows.film_compare``); ``instrument``, ``lift``,
+            ``resolution``, ``measurements`` and ``history`` (``estimate``'s) apply to them.
     """
     import jax
 
@@ -193,6 +218,18 @@ def compare(
     from ..nn import estimate as cnn_estimate
     from ..features.statistics import summary_vector
 
+    if films is not None:
+        given = [n for n, v in (("models", models), ("fix", fix), ("priors", priors), ("cnn", cnn)) if v]
+        if given:
+            raise DomainfitError(f"{given[0]} does not apply to comparing films: each is simulated at its own constants")
+        from .film_compare import compare_films
+
+        return compare_films(image, films, pixel_size=pixel_size, instrument=instrument, lift=lift,
+                             resolution=resolution, measurements=measurements, particles=particles, runs=runs,
+                             key=key if isinstance(key, int) else 0, invert=invert, progress=progress,
+                             history=history or "unknown")
+    if instrument is not None or lift is not None or resolution is not None or measurements or history is not None:
+        raise DomainfitError("instrument, lift, resolution and measurements apply to comparing films (films=…)")
     t0 = time.perf_counter()
     if particles < 10 or runs < 2:
         raise DomainfitError(f"{particles} particles × {runs} runs: need ≥ 10 particles and ≥ 2 runs (the error bar)")

@@ -44,6 +44,7 @@ def estimate(
     sets: bool = False,
     film=None,
     method: str = "auto",
+    history: str | None = None,
 ):
     """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
 
@@ -83,6 +84,9 @@ def estimate(
             the domain period by the stripe law; returns a ``PeriodResult``) or "simulator" (the
             simulator posterior, ``workflows.film_posterior``, for any film, the model's own included;
             needs ``film`` and ``posterior``).
+        history: for the simulator path, "unknown" (default: the difference between mazes relaxed from
+            random states and field-cycled ones is a model error, ``forward.history``) or "random" (a
+            film known to be quenched).
     """
     import jax
 
@@ -97,26 +101,32 @@ def estimate(
     if method == "period" and film is None:
         raise DomainfitError("the period method needs the film's constants: --film FILE.toml or "
                              "--film \"Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial\"")
+    if history is not None and (film is None or not posterior or method in ("cnn", "period")):
+        raise DomainfitError("--history applies to the simulator path: give --film and --posterior")
     if film is not None:
         from ..films import parse_film
 
         film = parse_film(film)
         routed = _route_film(film, method, model, posterior=posterior, priors=priors, fix=fix, measurements=measurements,
                              sets=sets, several=isinstance(image, (list, tuple)) and len(image) > 1,
-                             other=dict(instrument=instrument, lift=lift, resolution=resolution))
+                             other=dict(instrument=instrument, lift=lift, resolution=resolution, history=history))
+        if routed is None and history is not None:
+            raise DomainfitError("--history applies to the simulator path; the CNN path reads this film (--method "
+                                 "simulator to simulate it)")
         if routed is not None and posterior and method != "period":
             from .film_posterior import film_posterior
 
             cfg = PosteriorConfig() if posterior is True else posterior
             result = film_posterior(image, film, pixel_size=pixel_size, key=key if isinstance(key, int) else 0,
-                                    invert=invert, flatten=2 if flatten is None else flatten, progress=progress,
+                                    invert=invert, flatten=flatten, progress=progress,
                                     chains=cfg.chains, warmup=cfg.warmup, samples=cfg.samples, instrument=instrument,
-                                    lift=lift, resolution=resolution, measurements=measurements)
+                                    lift=lift, resolution=resolution, measurements=measurements,
+                                    history=history or "unknown", **_model_box(film, model))
         elif routed is not None:
             from .period import estimate_period
 
             result = estimate_period(image, film, pixel_size=pixel_size, key=key if isinstance(key, int) else 0,
-                                     invert=invert, flatten=2 if flatten is None else flatten)
+                                     invert=invert, flatten=flatten)
         if routed is not None:
             if routed:
                 result.report["warnings"].insert(len(result.report["reasons"]), routed)
@@ -256,6 +266,19 @@ def _route_film(film, method: str, model, *, posterior, priors, fix, measurement
                 "of this film (the simulator path)")
     return (f"the CNN and its emulator know {theirs} only ({differs}): D was "
             "read from the domain period by the stripe law (--method period); --posterior simulates the film instead")
+
+
+def _model_box(film, model) -> dict:
+    """For the model's own film, the simulator path's prior boxes of D and σ are the CNN's training box
+    (the CNN path's prior: the two answers compare); for any other film, the defaults."""
+    from .inputs import load_model, model_film
+
+    loaded = load_model(model)
+    known = model_film(loaded)
+    ranges = loaded.ranges
+    if known is None or not film.matches(known) or "D" not in ranges or "sigma" not in ranges:
+        return {}
+    return {"d_range": tuple(ranges["D"]), "sigma_range": tuple(ranges["sigma"])}
 
 
 def _film_block(report: dict, loaded, given) -> None:

@@ -7,7 +7,8 @@ of relaxations along the reduced wall energy x to find where the film's mazes ha
 — x in five steps, σ over its prior range, two seeds each (common random numbers) — relaxed or read
 from the film's cache, each state recorded by the instrument named or drawn (``forward.instrument``);
 (4) the local emulator of the recorded images' statistics and NUTS over D, σ and the uncertain constants, the
-design widened once where the posterior leans out of it; (5) fresh relaxations at posterior draws as
+design widened once where the posterior leans out of it and refined once inside the posterior where the
+emulator is unsure; (5) fresh relaxations at posterior draws as
 the predictive check. The report has the film, D and σ with intervals, D's error budget, the
 predictive check and the time of each stage.
 """
@@ -31,6 +32,11 @@ PILOT_STEPS = (-0.5, 0.5, 1.5, 2.5, 3.5)
 DESIGN_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 DESIGN_SIGMAS = (0.02, 0.11, 0.2)
 PREDICTIVE_DRAWS = 4
+REFINE_RATIO = 1.5
+REFINE_X_STEP = 0.125
+"""Refinement (stage 4): where the emulator's variance at the posterior mean is over ``REFINE_RATIO`` × the
+seeds' for a statistic, points are added at the posterior's quantiles on this x lattice (half the
+design's), then the emulator refitted and NUTS run again."""
 X_STEP = 0.25
 """Design x values lie on this lattice, so that images of one film share relaxations (the cache)."""
 MISFIT_Z = 3.0
@@ -48,6 +54,10 @@ class FilmPosteriorResult(Reported):
     posterior: object
     image: object
     film: object
+    forward: dict | None = None
+    """What the evidence of the film needs (``forward.evidence.film_evidence``): the simulations, the
+    observed statistics and their names, the learned statistics' length slope, the observed area,
+    the prior boxes and the measurements."""
 
     def lines(self) -> list[str]:
         r = self.report
@@ -73,27 +83,41 @@ class FilmPosteriorResult(Reported):
         return write_posterior_files(out, self.report, config=self.config)
 
 
-def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = 2,
+def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = None,
                    progress: bool = False, chains: int = 4, warmup: int = 500, samples: int = 1000,
                    cache: Path | None = None, max_cells: int | None = None, instrument: str | None = None,
-                   lift=None, resolution=None, measurements=()) -> FilmPosteriorResult:
+                   lift=None, resolution=None, measurements=(), d_range=None, sigma_range=None,
+                   history: str = "unknown") -> FilmPosteriorResult:
     """The simulator posterior of D and σ (and the film's uncertain constants) from one image (module
     docstring). ``max_cells`` caps the simulation grid (default ``forward.design.MAX_CELLS``);
     ``instrument`` (a family of ``data.instruments``), ``lift`` and ``resolution`` (metres or "25nm")
     say how the image was recorded — unnamed, the simulations are recorded by draws over the training
     instruments (``forward.instrument``). ``measurements`` (``observations.Measurement``: a DMI field, a
-    direct D, Ms, …) join the likelihood, predicted at the film's constants as drawn."""
+    direct D, Ms, …) join the likelihood, predicted at the film's constants as drawn. ``d_range`` [J/m²] and
+    ``sigma_range``: the prior boxes of D (default uniform below the film's D_c) and σ (default
+    ``forward.posterior.SIGMA_RANGE``). ``history``: "unknown" (default) carries the difference between
+    mazes relaxed from random states and field-cycled ones as a model error (``forward.history``);
+    "random" for a film known to be quenched."""
     from ..films import parse_film
     from ..forward import design
     from ..forward.emulator import check_span, fit_emulator
     from ..forward.posterior import SIGMA_RANGE, run_nuts
     from ..forward.instrument import ImageModel
-    from ..forward.statistics import STAT_NAMES, image_statistics
+    from ..forward.statistics import (GEOMETRY_NAMES, LEARNED_NAMES, STAT_NAMES, image_statistics,
+                                      learned_length_slope)
     from ..physics.stripes import dmi_from_period
     from .inputs import read_image
     from .result import StageBar
 
     t0 = time.perf_counter()
+    sigma_range = tuple(SIGMA_RANGE if sigma_range is None else (float(sigma_range[0]), float(sigma_range[1])))
+    if not 0 <= sigma_range[0] < sigma_range[1] <= 1:
+        raise DomainfitError(f"σ's prior range {sigma_range}: need 0 ≤ lower < upper ≤ 1")
+    box = dict(sigma_range=sigma_range, d_range=None if d_range is None else (float(d_range[0]), float(d_range[1])))
+    from ..forward.history import HISTORIES
+
+    if history not in HISTORIES:
+        raise DomainfitError(f"history {history!r}: use one of {', '.join(HISTORIES)}")
     stage = StageBar(5, enabled=progress)
     timing = {}
     film = parse_film(film)
@@ -101,11 +125,20 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     from ..forward.posterior import check_measurements
 
     check_measurements(measurements)
+    from .inputs import is_domain_image
+
+    if flatten is None and not is_domain_image(image):
+        flatten = 2  # background flattened when reading a file or an array, as estimate does
     img = read_image(image, pixel_size, invert=invert, flatten=flatten)
     stage("image statistics and the period law's seed")
-    s_obs = image_statistics(img.data, img.pixel_size)
-    if not np.all(np.isfinite(s_obs)):
+    s_all = image_statistics(img.data, img.pixel_size)
+    if not np.all(np.isfinite(s_all[:len(GEOMETRY_NAMES)])):
         raise DomainfitError("the image shows no domain walls: no statistics to compare with simulations")
+    names = tuple(n for n, v in zip(STAT_NAMES, s_all) if np.isfinite(v))
+    s_obs = np.array([s_all[STAT_NAMES.index(n)] for n in names])
+    slope = learned_length_slope(img.data, img.pixel_size) if set(LEARNED_NAMES) <= set(names) else None
+    if slope is not None and not np.all(np.isfinite(slope)):
+        slope = np.zeros(len(LEARNED_NAMES))
     image_model = ImageModel(pixel_size=img.pixel_size, family=instrument, fixed=_settings(instrument, lift, resolution))
     fov = min(img.shape) * img.pixel_size
     grid = design.film_grid(film, fov)
@@ -141,22 +174,27 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     stage("emulator and NUTS")
     t1 = time.perf_counter()
     area = (img.shape[0] * img.pixel_size) * (img.shape[1] * img.pixel_size)
-    emulator = fit_emulator(sims, area)
+    emulator = fit_emulator(sims, area, names, slope, history)
     post = run_nuts(emulator, film, s_obs, d_init=d_seed if 0 < d_law < d_c else float(design.dmi_at(x_c, v["Ms"], v["Ku"], v["A"], v["thickness"])),
-                    key=key, chains=chains, warmup=warmup, samples=samples, measurements=measurements)
-    x_mean = x_of(post.summary["D"]["mean"])
-    span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
-    if span:  # widen the design once towards the posterior
-        extra = design.design_points(film, [_snap(x_mean) + s for s in (-0.5, 0.0, 0.5)], DESIGN_SIGMAS)
-        more = design.simulate_points(film, grid, np.concatenate([sims.points, extra]), SEEDS,
+                    key=key, chains=chains, warmup=warmup, samples=samples, measurements=measurements, **box)
+
+    def extend(extra) -> None:  # simulate the points not yet simulated, refit, sample again
+        nonlocal sims, emulator, post, new
+        extra = _not_simulated(extra, sims.points)
+        if not len(extra):
+            return
+        sims = design.simulate_points(film, grid, np.concatenate([sims.points, extra]), SEEDS,
                                       image_model=image_model, progress=progress, cache=cache)
-        new += int(np.sum(more.seconds > 0))
-        sims = more
-        emulator = fit_emulator(sims, area)
+        new += int(np.sum(sims.seconds > 0))
+        emulator = fit_emulator(sims, area, names, slope, history)
         post = run_nuts(emulator, film, s_obs, d_init=post.summary["D"]["mean"], key=key, chains=chains,
-                        warmup=warmup, samples=samples, measurements=measurements)
-        x_mean = x_of(post.summary["D"]["mean"])
-        span = check_span(emulator, x_mean, post.summary["sigma"]["mean"])
+                        warmup=warmup, samples=samples, measurements=measurements, **box)
+
+    x_mean = x_of(post.summary["D"]["mean"])
+    if check_span(emulator, x_mean, post.summary["sigma"]["mean"]):  # widen the design once towards the posterior
+        extend(design.design_points(film, [_snap(x_mean) + s for s in (-0.5, 0.0, 0.5)], DESIGN_SIGMAS))
+    extend(_refinement(emulator, post, film, x_of))  # once inside the posterior, where the emulator is unsure
+    span = check_span(emulator, x_of(post.summary["D"]["mean"]), post.summary["sigma"]["mean"])
     timing["posterior_s"] = time.perf_counter() - t1
 
     stage("posterior-predictive relaxations")
@@ -167,16 +205,19 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     pred = design.simulate_points(film, grid, pred_points, (1000 + key,), image_model=image_model, progress=progress,
                                   cache=cache)
     new += int(np.sum(pred.seconds > 0))
-    z, chi2, p_value = _predictive_check(pred, emulator, s_obs)
+    z, chi2, p_value = _predictive_check(pred, emulator, s_obs, names)
     timing["predictive_s"] = time.perf_counter() - t1
 
     reasons, warnings = [], list(img.notes)
     if not 0 < d_law < d_c:
         warnings.append("the period law finds no D in [0, D_c) of this film for the image's period "
                         f"({math.exp(s_obs[0]) * 1e9:.0f} nm): the pilot simulations seeded the design instead")
-    bad = [f"{n} {z_k:+.1f} sd" for n, z_k in zip(STAT_NAMES, z) if not abs(z_k) <= MISFIT_Z]
+    if len(names) < len(STAT_NAMES):
+        warnings.append("the CNN does not read this image (its pixels or field lie outside what it reads): its "
+                        "statistics are left out, the geometry alone compared with the simulations")
+    bad = [f"{n} {z_k:+.1f} sd" for n, z_k in zip(names, z) if not abs(z_k) <= MISFIT_Z]
     if bad or not p_value >= MISFIT_P:
-        what = ", ".join(bad) if bad else f"jointly: χ² {chi2:.1f} on {len(STAT_NAMES)} statistics, p = {p_value:.1e}"
+        what = ", ".join(bad) if bad else f"jointly: χ² {chi2:.1f} on {len(names)} statistics, p = {p_value:.1e}"
         reasons.append("fresh simulations of this film at the posterior's draws do not reproduce the image ("
                        + what + "): the film's constants (or the DMI kind) do not describe this sample")
     reasons += span
@@ -184,7 +225,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
         from ..forward.posterior import measurement_z
 
         alone = run_nuts(emulator, film, s_obs, d_init=post.summary["D"]["mean"], key=key, chains=chains,
-                         warmup=warmup, samples=samples)
+                         warmup=warmup, samples=samples, **box)
         for m, z_m in zip(measurements, measurement_z(alone, film, measurements)):
             if not abs(z_m) <= MISFIT_Z:
                 reasons.append(f"the image and the measurement {m.describe()} disagree ({z_m:+.1f} sd from what the "
@@ -211,7 +252,8 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
         "warnings": reasons + warnings,
         "film": film.to_json(),
         "parameters": params,
-        "statistics": {"names": list(STAT_NAMES), "observed": s_obs.tolist(),
+        "statistics": {"names": list(names), "observed": s_obs.tolist(),
+                       "learned_length_slope": None if slope is None else slope.tolist(),
                        "predictive_z": z.tolist(), "predictive_chi2": chi2, "predictive_p": p_value,
                        "period_nm": math.exp(s_obs[0]) * 1e9},
         "instrument": image_model.to_json() | {"how": image_model.describe(),
@@ -224,14 +266,18 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
                         "new": new, "cells": grid.cells, "cell_size_nm": grid.cell_size * 1e9,
                         "field_of_view_nm": grid.field_of_view * 1e9, "area_ratio": emulator.area_ratio,
                         "cache": str(sims.folder), "residual_sd": emulator.residual_sd.tolist()},
-        "sigma_prior": list(SIGMA_RANGE),
+        "sigma_prior": list(sigma_range),
+        "history": history,
+        "D_prior_mJ_per_m2": None if d_range is None else [v * 1e3 for v in box["d_range"]],
         "image": {"path": str(img.source), "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9},
         "timing": {k: round(v, 2) for k, v in timing.items()},
     }
     config = {"command": "estimate", "method": "simulator", "image": str(img.source), "pixel_size_m": img.pixel_size,
               "film": film.to_json(), "seed": key, "chains": chains, "warmup": warmup, "samples": samples,
               "grid": dataclasses.asdict(grid), "domainfit_version": __version__}
-    return FilmPosteriorResult(report=report, config=config, posterior=post, image=img, film=film)
+    forward = dict(sims=sims, s_obs=s_obs, names=names, slope=slope, area=area, box=box, measurements=measurements,
+                   history=history)
+    return FilmPosteriorResult(report=report, config=config, posterior=post, image=img, film=film, forward=forward)
 
 
 def _settings(instrument, lift, resolution) -> tuple[tuple[str, float], ...]:
@@ -257,13 +303,16 @@ def _settings(instrument, lift, resolution) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-def _predictive_check(pred, emulator, s_obs):
+def _predictive_check(pred, emulator, s_obs, names):
     """(z per statistic, joint χ², its p-value) of the image against fresh relaxations at posterior draws,
     recorded by the image model: their spread (posterior, relaxation over the simulated area, instrument)
     plus the relaxation scatter of the observed area and, for the mean of few draws, its error."""
     from scipy import stats as sps
 
-    ps = (pred.images if pred.images is not None else pred.stats[:, :, None, :]).reshape(-1, len(s_obs))
+    from ..forward.statistics import STAT_NAMES
+
+    cols = [STAT_NAMES.index(n) for n in names]
+    ps = (pred.images if pred.images is not None else pred.stats[:, :, None, :])[..., cols].reshape(-1, len(s_obs))
     ps = ps[np.all(np.isfinite(ps), axis=1)]
     if len(ps) < 2:
         return np.full(len(s_obs), np.inf), math.inf, 0.0
@@ -272,6 +321,27 @@ def _predictive_check(pred, emulator, s_obs):
     z = r / np.sqrt(np.diag(cov))
     chi2 = float(r @ np.linalg.solve(cov, r))
     return z, chi2, float(sps.chi2.sf(chi2, len(s_obs)))
+
+
+def _refinement(emulator, post, film, x_of) -> np.ndarray:
+    """(D, σ) points to add where the emulator's own variance at the posterior mean exceeds
+    ``REFINE_RATIO`` × the seeds' for some statistic: x at the posterior's 10, 50 and 90 % quantiles
+    (on the ``REFINE_X_STEP`` lattice) × σ at its 10 and 90 % (on a 0.01 lattice)."""
+    from ..forward import design
+
+    x_mean, s_mean = x_of(post.summary["D"]["mean"]), post.summary["sigma"]["mean"]
+    ratio = np.asarray(emulator.emulator_variance(x_mean, s_mean)) / np.maximum(emulator.seed_var, 1e-30)
+    if not np.max(ratio) > REFINE_RATIO:
+        return np.zeros((0, 2))
+    xs = np.unique([round(x_of(d) / REFINE_X_STEP) * REFINE_X_STEP for d in np.quantile(post.draws["D"], (0.1, 0.5, 0.9))])
+    sig = np.unique(np.round(np.quantile(post.draws["sigma"], (0.1, 0.9)), 2))
+    return design.design_points(film, xs, sig)
+
+
+def _not_simulated(points: np.ndarray, simulated: np.ndarray) -> np.ndarray:
+    """The rows of ``points`` (D, σ) not among ``simulated`` (as the cache names them)."""
+    have = {(f"{d:.6e}", f"{s:.5f}") for d, s in simulated}
+    return np.array([p for p in np.asarray(points) if (f"{p[0]:.6e}", f"{p[1]:.5f}") not in have]).reshape(-1, 2)
 
 
 def _snap(x: float) -> float:

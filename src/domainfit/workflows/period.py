@@ -140,7 +140,7 @@ def error_budget(period: float, log_sds: dict[str, float], film: Film) -> dict:
             "dD_dlnP_mJ_per_m2": dlogp * 1e3}
 
 
-def estimate_period(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = 2,
+def estimate_period(image, film, *, pixel_size=None, key: int = 0, invert: bool = False, flatten: int | None = None,
                     draws: int = DRAWS, law_log_sd: float | None = None, maze_log_ratio: float | None = None) -> PeriodResult:
     """D of ``film`` (a ``Film`` or anything ``films.parse_film`` reads) from ``image``'s domain period:
     the law inverted at the stripes' period the maze stands for (``MAZE_LOG_RATIO``).
@@ -159,6 +159,10 @@ def estimate_period(image, film, *, pixel_size=None, key: int = 0, invert: bool 
     film = parse_film(film)
     if not (isinstance(draws, int) and 100 <= draws <= 1_000_000):
         raise DomainfitError(f"draws = {draws!r}: give an integer between 100 and 1000000")
+    from .inputs import is_domain_image
+
+    if flatten is None and not is_domain_image(image):
+        flatten = 2  # background flattened when reading a file or an array, as estimate does
     img = read_image(image, pixel_size, invert=invert, flatten=flatten)
     law_sd = LAW_LOG_PERIOD_SD if law_log_sd is None else float(law_log_sd)
     reasons, warnings = [], list(img.notes)
