@@ -306,3 +306,20 @@ def test_the_shipped_sets_are_installed_and_decide_the_example(monkeypatch, caps
     monkeypatch.setattr(comparison, "SETS", ("co-pt", "thin-ni"))
     with pytest.raises(DomainfitError, match="ships no emulator of the parameter set thin-ni"):
         comparison.shipped_sets()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["compare", "example", "--film", "co-pt"], "two or more"),
+    (["compare", "example", "--film", "co-pt", "--film", "low-ms", "--model", "a=default"], "--model does not apply"),
+    (["compare", "example", "--instrument", "mfm"], "--instrument applies to comparing films"),
+    (["compare", "example", "--history", "random"], "--history applies to comparing films"),
+    (["compare", "example", "--film", "co-pt", "--film", "Ms=1100kA/m,Ku=0.5MJ/m3,A=16pJ/m,thickness=1nm,dmi=bulk"],
+     "K_eff"),
+])
+def test_compare_films_refuses_what_it_cannot_do_before_any_simulation(argv, match, capsys, tmp_path, monkeypatch):
+    """Film comparisons need two films and take no emulator options; film options need films; a film that
+    is not perpendicular is refused (one line, exit 2) before anything is simulated."""
+    monkeypatch.setenv("DOMAINFIT_FILM_CACHE", str(tmp_path))
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.json"))
