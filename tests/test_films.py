@@ -134,3 +134,13 @@ def test_matches_and_differences():
     assert "interfacial DMI, not bulk" in film.differences(copt)
     near = Film(Ms=Constant(1.51e6), Ku=Constant(1.6e6), A=Constant(31e-12), thickness=Constant(4e-9), dmi="bulk")
     assert near.matches(copt) and not near.matches(copt, rtol=0.001)
+
+
+@pytest.mark.parametrize("extra", [[], ["--film", "co-pt", "--posterior"], ["--film", "co-pt", "--method", "period"]])
+def test_history_is_refused_where_no_simulation_reads_it(extra, capsys):
+    """``--history`` shapes the simulator path's likelihood only: without a film, on the CNN path of the
+    model's own film, or with the period law it is refused (one line, exit 2), not silently ignored."""
+    from domainfit.cli import main
+
+    assert main(["estimate", "example", "--history", "random", *extra]) == 2
+    assert "--history applies to the simulator path" in capsys.readouterr().err

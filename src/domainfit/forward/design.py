@@ -191,7 +191,7 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, image_model=No
                          version=STATS_VERSION, images={})
             changed = True
         if image_model is not None and image_model.key() not in entry.setdefault("images", {}):
-            rec = image_model.statistics(mz, grid.cell_size, film.thickness.value, seed)
+            rec = image_model.statistics(mz, grid.cell_size, film.thickness.value, seed, point=_point_tag(d, s))
             entry["images"][image_model.key()] = [[float(v) for v in row] for row in rec]
             changed = True
         if changed:
@@ -204,6 +204,11 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, image_model=No
     bar.close()
     return Simulations(film=film, grid=grid, points=points, seeds=seeds, stats=stats, seconds=seconds, folder=folder,
                        converged=converged, images=images)
+
+
+def _point_tag(d: float, s: float) -> int:
+    """An integer of the design point (D, σ) as the cache names it (seeds its states' instrument draws)."""
+    return int(hashlib.sha256(f"{d:.6e}_{s:.5f}".encode()).hexdigest()[:8], 16)
 
 
 def _read_entry(path: Path):

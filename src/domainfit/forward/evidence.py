@@ -24,7 +24,7 @@ import numpy as np
 from ..films import Film
 from ..units import MU0
 from .emulator import FilmEmulator, fit_emulator
-from .posterior import SIGMA_RANGE, _constant_sites, log_likelihood
+from .posterior import SIGMA_RANGE, constant_sites, log_likelihood
 
 
 class CubePrior:
@@ -71,7 +71,7 @@ def _from_cube(film: Film, u, sigma_range):
     r = u[0]
     sigma = sigma_range[0] + u[1] * (sigma_range[1] - sigma_range[0])
     drawn = {}
-    for j, (site, _, c) in enumerate(_constant_sites(film)):
+    for j, (site, _, c) in enumerate(constant_sites(film)):
         v = u[2 + j]
         if c.low is not None:
             drawn[site] = c.low + v * (c.high - c.low)
@@ -95,7 +95,7 @@ def cube_problem(emulator: FilmEmulator, film: Film, s_obs, *, sigma_range=SIGMA
         ll, _ = log_likelihood(emulator, film, s_obs, r, sigma, drawn, measurements, d_range)
         return jnp.where(ll > -1e5, ll, -jnp.inf)  # the walls: outside the model's support
 
-    prior = CubePrior(2 + len(_constant_sites(film)))
+    prior = CubePrior(2 + len(constant_sites(film)))
     return CubeProblem(prior, CubeDensity(prior, likelihood))
 
 
@@ -104,16 +104,16 @@ def perpendicular_mass(film: Film, n: int = 20000, seed: int = 0) -> float:
     import jax
     import jax.numpy as jnp
 
-    sites = _constant_sites(film)
+    sites = constant_sites(film)
     if not sites:
         return 1.0
-    from .posterior import _constants
+    from .posterior import constants_drawn
 
     u = jax.random.uniform(jax.random.key(seed), (n, 2 + len(sites)))
 
     def ok(v):
         _, _, drawn = _from_cube(film, v, SIGMA_RANGE)
-        c = _constants(film, lambda site, _c: drawn[site])
+        c = constants_drawn(film, lambda site, _c: drawn[site])
         return c["Ku"] - 0.5 * MU0 * c["Ms"] ** 2 > 0
 
     return float(jnp.mean(jax.vmap(ok)(u)))

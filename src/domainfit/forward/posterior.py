@@ -37,7 +37,7 @@ SIGMA_RANGE = (0.02, 0.2)
 """Default prior range of σ (the film box of docs/films.md)."""
 
 
-def _constant_sites(film: Film):
+def constant_sites(film: Film):
     """[(site name, key in values, Constant)] of the film's uncertain constants."""
     out = []
     for name in CONSTANTS:
@@ -47,13 +47,13 @@ def _constant_sites(film: Film):
     return out
 
 
-def _constants(film: Film, sample):
+def constants_drawn(film: Film, sample):
     """{Ms, Ku, A, thickness} with the uncertain ones drawn through ``sample(site, constant)``."""
     values = film.values()
     out = dict(values)
     if film.effective:
         out["Ku"] = film.K_eff  # K_eff until Ms is known
-    for site, key, c in _constant_sites(film):
+    for site, key, c in constant_sites(film):
         out[key] = sample(site, c)
     if film.effective:
         out["Ku"] = out["Ku"] + 0.5 * MU0 * out["Ms"] ** 2
@@ -62,12 +62,12 @@ def _constants(film: Film, sample):
 
 def log_likelihood(emulator: FilmEmulator, film: Film, s_obs, r, sigma, drawn: dict, measurements=(), d_range=None):
     """(log L, D) at r = the position of D in its box, σ and the uncertain constants ``drawn`` (site →
-    SI value, ``_constant_sites``): the statistics' Gaussian, the measurements' terms and the walls
+    SI value, ``constant_sites``): the statistics' Gaussian, the measurements' terms and the walls
     (not perpendicular, D's box empty, x far beyond the design) as steep penalties (JAX)."""
     import jax.numpy as jnp
     from jax.scipy.stats import multivariate_normal
 
-    v = _constants(film, lambda site, c: drawn[site])
+    v = constants_drawn(film, lambda site, c: drawn[site])
     k_eff = v["Ku"] - 0.5 * MU0 * v["Ms"] ** 2
     walls = jnp.where(k_eff > 0, 0.0, -1e6)
     k_eff = jnp.maximum(k_eff, 1.0)
@@ -102,7 +102,7 @@ def film_model(emulator: FilmEmulator, film: Film, s_obs, sigma_range=SIGMA_RANG
     r = numpyro.sample("r", dist.Uniform(0.0, 1.0))
     sigma = numpyro.sample("sigma", dist.Uniform(*sigma_range))
     drawn = {}
-    for site, _, c in _constant_sites(film):
+    for site, _, c in constant_sites(film):
         if c.low is not None:
             prior = dist.Uniform(c.low / _scale(site), c.high / _scale(site))
         else:
@@ -155,7 +155,7 @@ def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: i
     from numpyro.infer import MCMC, NUTS, init_to_value
 
     init = {"r": float(np.clip((d_init - lo) / (hi - lo), 0.05, 0.95)), "sigma": float(np.mean(sigma_range))}
-    for site, key_, c in _constant_sites(film):
+    for site, key_, c in constant_sites(film):
         init[site] = (film.K_eff if site == "K_eff" else c.value) / _scale(site)
     kernel = NUTS(film_model, init_strategy=init_to_value(values=init), target_accept_prob=0.9)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, num_chains=chains, chain_method="vectorized",
@@ -165,9 +165,9 @@ def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: i
     grouped = mcmc.get_samples(group_by_chain=True)
     diag = nsummary({k: np.asarray(v) for k, v in grouped.items()}, prob=0.9)
     draws = {k: np.asarray(v).reshape(-1) for k, v in mcmc.get_samples().items()}
-    for site, _, _ in _constant_sites(film):
+    for site, _, _ in constant_sites(film):
         draws[site] = draws[site] * _scale(site)
-    summary = {k: _summarise(draws[k]) for k in ["D", "sigma", *(s for s, _, _ in _constant_sites(film))]}
+    summary = {k: _summarise(draws[k]) for k in ["D", "sigma", *(s for s, _, _ in constant_sites(film))]}
     diagnostics = {"r_hat_max": float(max(np.max(d["r_hat"]) for d in diag.values())),
                    "ess_bulk_min": float(min(np.min(d["n_eff"]) for d in diag.values())),
                    "divergences": int(np.sum(np.asarray(mcmc.get_extra_fields()["diverging"])))}
@@ -186,7 +186,7 @@ def measurement_z(post: "FilmPosterior", film: Film, measurements) -> list[float
     """Each measurement against what ``post`` (a posterior of the image alone) predicts for it:
     (value − mean prediction)/√(spread of the predictions + the measurement's variance)."""
     draws = post.draws
-    full = {"D": draws["D"], "sigma": draws["sigma"], **_constants(film, lambda site, c: draws[site])}
+    full = {"D": draws["D"], "sigma": draws["sigma"], **constants_drawn(film, lambda site, c: draws[site])}
     out = []
     for m in measurements:
         pred = np.asarray(m.predict(full), np.float64)
@@ -215,13 +215,13 @@ def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: f
     import jax
     import jax.numpy as jnp
 
-    sites = _constant_sites(film)
+    sites = constant_sites(film)
     names = ["D", "sigma", *(s for s, _, _ in sites)]
     theta0 = jnp.asarray([means[n] for n in names], dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
 
     def mean_fn(theta):
         vals = dict(zip(names, theta))
-        v = _constants(film, lambda site, c: vals[site])
+        v = constants_drawn(film, lambda site, c: vals[site])
         x = reduced_wall_energy(vals["D"], v["Ms"], v["Ku"], v["A"], v["thickness"])
         stats = emulator.mean(x, vals["sigma"], log_wall_width(v["Ms"], v["Ku"], v["A"]))
         full = {"D": vals["D"], "sigma": vals["sigma"], "Ms": v["Ms"], "Ku": v["Ku"], "A": v["A"]}
@@ -240,7 +240,7 @@ def error_budget(emulator: FilmEmulator, film: Film, means: dict, sampled_var: f
         noise["history (field-cycled or not)"] = pad(np.diag(np.asarray(emulator.history_variance(means["sigma"]), np.float64)))
     for i, m in enumerate(measurements):
         cov = np.zeros((k + n_m, k + n_m))
-        full = {"D": means["D"], "sigma": means["sigma"], **_constants(film, lambda site, c: means[site])}
+        full = {"D": means["D"], "sigma": means["sigma"], **constants_drawn(film, lambda site, c: means[site])}
         cov[k + i, k + i] = float(m.variance(full)) / _measure_scale(m) ** 2
         noise[f"measurement {m.kind}"] = cov
     total = sum(noise.values())

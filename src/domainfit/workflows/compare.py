@@ -224,10 +224,10 @@ def compare(
             raise DomainfitError(f"{given[0]} does not apply to comparing films: each is simulated at its own constants")
         from .film_compare import compare_films
 
-        return compare_films(image, films, pixel_size=pixel_size, instrument=instrument, lift=lift,
+        return Comparison(compare_films(image, films, pixel_size=pixel_size, instrument=instrument, lift=lift,
                              resolution=resolution, measurements=measurements, particles=particles, runs=runs,
                              key=key if isinstance(key, int) else 0, invert=invert, progress=progress,
-                             history=history or "unknown")
+                             history=history or "unknown"))
     if instrument is not None or lift is not None or resolution is not None or measurements or history is not None:
         raise DomainfitError("instrument, lift, resolution and measurements apply to comparing films (films=…)")
     t0 = time.perf_counter()

@@ -52,13 +52,12 @@ def compare_films(image, films, *, pixel_size=None, instrument: str | None = Non
                   max_cells: int | None = None, chains: int = 4, warmup: int = 500, samples: int = 1000,
                   history: str = "unknown"):
     """Evidence of each film for ``image`` with its error, Bayes factors against the best (module
-    docstring); returns a ``workflows.compare.Comparison`` whose table has a ``films`` block (each
+    docstring); returns the table of a ``workflows.compare.Comparison`` with a ``films`` block (each
     film's constants, D and σ, its predictive check) and ``reasons``."""
     import numpy as np
 
     from ..forward.evidence import film_evidence
     from ..inference.evidence import DECISIVE_LOG_BF, bayes_factor
-    from .compare import Comparison
     from .film_posterior import film_posterior
 
     t0 = time.perf_counter()
@@ -119,4 +118,4 @@ def compare_films(image, films, *, pixel_size=None, instrument: str | None = Non
     if not all(math.isfinite(e["log_evidence"]) for e in evidence.values()):
         table["reasons"].append("a film's evidence is not finite: its prior gives no perpendicular film")
         table["trustworthy"] = False
-    return Comparison(table)
+    return table
