@@ -143,12 +143,9 @@ def main(argv=None) -> int:
             continue
         print(f"image {i} ({r['instrument']}): truth D {r['truth']['D']:.3f}; emulator {r['emulator']['D']}; simulator "
               f"{r['simulator']['D']} (ratio {r['D_width_ratio']:.2f}, {r['simulator']['seconds']:.0f} s)", flush=True)
-    summary = {"summary": summarise(rows), "images": rows,
-               "command": "python -m studies.copt_agreement " + " ".join(argv or __import__("sys").argv[1:])}
-    print(json.dumps(summary["summary"], indent=1))
-    if args.json:
-        atomic_write(args.json, json.dumps(summary, indent=1, default=float))
-    return 0
+    from ._summary import write_summary
+
+    return write_summary(summarise(rows), "images", rows, "studies.copt_agreement", argv, args.json)
 
 
 if __name__ == "__main__":

@@ -173,12 +173,9 @@ def main(argv=None) -> int:
         print(f"film {i}: truth D {r.get('true', {}).get('D', math.nan) * 1e3:.3f}; law "
               f"{r.get('period_law', {}).get('D', {}).get('mean', math.nan):.3f}; simulator {sim.get('mean', math.nan):.3f} "
               f"± {sim.get('sd', math.nan):.3f} ({r.get('simulator_s', 0):.0f} s)", flush=True)
-    summary = {"summary": summarise(results), "films": results,
-               "command": "python -m studies.film_posterior " + " ".join(argv or __import__("sys").argv[1:])}
-    print(json.dumps(summary["summary"], indent=1))
-    if args.json:
-        atomic_write(args.json, json.dumps(summary, indent=1, default=float))
-    return 0
+    from ._summary import write_summary
+
+    return write_summary(summarise(results), "films", results, "studies.film_posterior", argv, args.json)
 
 
 if __name__ == "__main__":
