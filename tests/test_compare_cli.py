@@ -323,3 +323,21 @@ def test_compare_films_refuses_what_it_cannot_do_before_any_simulation(argv, mat
     assert main(argv) == 2
     assert match in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_compare_on_an_image_outside_both_sets_leads_with_the_reason_and_exits_3(tmp_path, capsys):
+    # Issue 34: an image of text was "very strong evidence for low-ms, log BF 20.7", exit 0, with both
+    # sets' emulators extrapolating. Now the reason leads and the exit code says not to rely on it.
+    from PIL import Image, ImageDraw, ImageFont
+
+    im = Image.new("L", (256, 256), 255)
+    draw = ImageDraw.Draw(im)
+    words = "the quick brown fox jumps over the lazy dog domain walls maze period".split()
+    rng = np.random.default_rng(1)
+    for y in range(0, 256, 12):
+        draw.text((2, y), " ".join(rng.choice(words, 8)), fill=0, font=ImageFont.load_default())
+    np.save(tmp_path / "text.npy", np.asarray(im, float))
+    code = main(["compare", str(tmp_path / "text.npy"), "--pixel-size", "8nm", "--particles", "100", "--runs", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 3
+    assert out[0].startswith("NOT TRUSTWORTHY") and "outside the training set of co-pt, low-ms" in out[1]

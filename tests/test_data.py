@@ -255,3 +255,82 @@ def test_pbb_minimiser_is_recorded_in_the_identity_and_not_mixed_with_bb(tmp_pat
         generate(tmp_path / "pbb", bb, progress=False)
     with pytest.raises(DomainfitError, match="minimiser 'lbfgs'"):
         GenerateConfig(**base, minimiser="lbfgs")
+
+
+# The writer slowed down inside a chunk (each HDF5 dataset, then the commit marker), so that a kill at
+# a random moment lands in the middle of writing one: inside the HDF5 file, between its rename and its
+# marker, or in the marker.
+SLOW_WRITER = """
+import sys, time
+import h5py
+import domainfit.data.store as store
+create = h5py.Group.create_dataset
+def slow_create(self, *a, **k):
+    out = create(self, *a, **k)
+    time.sleep(0.08)
+    return out
+h5py.Group.create_dataset = slow_create
+mark = store.atomic_write
+def slow_mark(*a, **k):
+    time.sleep(0.3)
+    return mark(*a, **k)
+store.atomic_write = slow_mark
+from domainfit.cli import run
+sys.argv = ["domainfit", *sys.argv[1:]]
+run()
+"""
+
+
+def test_ten_kills_mid_write_resume_to_the_uninterrupted_dataset(tmp_path, cache, reference):
+    # Issue 35, acceptance 3: SIGKILL at ten random moments inside chunk writes; after each, what the
+    # store shows is complete chunks only (equal to the reference's); the resumed dataset equals it.
+    rng = np.random.default_rng(35)
+    out = tmp_path / "kills"
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    landed = []
+    for k in range(10):
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, "generate", "--out", str(out), *ARGS], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 240
+        while not list(out.glob(".chunk-*.tmp")) and proc.poll() is None:
+            assert time.time() < deadline
+            time.sleep(0.002)
+        if proc.poll() is not None:  # nothing left to write: the dataset is complete
+            assert proc.returncode == 0, proc.stderr.read().decode()
+            break
+        time.sleep(rng.uniform(0.0, 1.4))  # the write takes ~0.8 s, its marker 0.3 s more
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        landed.append(sorted(p.name for p in out.iterdir()))
+        partial = Dataset(out)  # never an error, never a damaged chunk counted
+        np.testing.assert_array_equal(partial.images(), reference.images(partial.index.astype(int)))
+        np.testing.assert_array_equal(partial.params, reference.params[partial.index.astype(int)])
+    assert len(landed) >= 3, f"too few kills landed in a write: {landed}"
+    rerun = run_generate(out, cache)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_same_content(Dataset(out), reference)
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_damaged_chunk_is_an_error_on_read_and_remade_on_resume(tmp_path, cache, reference, capsys):
+    import shutil
+
+    out = tmp_path / "damaged"
+    shutil.copytree(reference.root, out)
+    path = out / chunk_name(1)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated by a copy or a full disk
+    with pytest.raises(DomainfitError, match=r"chunk-000001.h5 is damaged .*truncated.*rerun `domainfit generate`"):
+        Dataset(out)
+    assert main(["evaluate", "--data", str(out)]) == 2 and capsys.readouterr().err.count("\n") == 1
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF  # same size, one byte changed: only the checksum sees it
+    path.write_bytes(bytes(flipped))
+    (out / (chunk_name(2) + ".sha256")).unlink()  # killed between the rename and the marker: not committed
+    assert Dataset(out).missing_chunks == [2]
+    rerun = run_generate(out, cache, "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    assert report["chunks_written"] == 2 and len(report["remade_damaged"]) == 1
+    assert "chunk-000001.h5" in report["remade_damaged"][0] and "checksum" in report["remade_damaged"][0]
+    assert_same_content(Dataset(out), reference)

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from domainfit import DomainfitError
+from domainfit import DomainfitError, imaging
 from domainfit.cli import main
 from domainfit.nn import make_model, save_model
 from domainfit.nn.train import normalisation
@@ -47,8 +47,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_512(tmp_path_factory):
     path = tmp_path_factory.mktemp("images") / "maze.npy"
-    params = np.array([[0.5e-3, 1.5e6, 0.1, 1.6e6, 31e-12]])
-    np.save(path, stripes(params, 512, seed=0)[0])
+    np.save(path, imaging.load("example-512").data)  # a relaxed maze: regular stripes are flagged (exit 3)
     return path
 
 

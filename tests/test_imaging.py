@@ -94,8 +94,11 @@ def test_tiff_float_and_16_bit_with_resolution_tags(tmp_path):
                      resolution=(1 / 0.0156, 1 / 0.0156), metadata={"unit": "micron"})  # fmt: skip
     img = imaging.load(tmp_path / "ij.tif")
     assert img.pixel_size == pytest.approx(15.6e-9, rel=1e-6) and img.meta["bit_depth"] == 16
-    # An explicit pixel size wins over the tags.
-    assert imaging.load(tmp_path / "ij.tif", pixel_size=4e-9).pixel_size == 4e-9
+    # An explicit pixel size that contradicts the tags is refused (issue 35); forced, it wins, with a warning.
+    with pytest.raises(DomainfitError, match="differs from ij.tif's own calibration"):
+        imaging.load(tmp_path / "ij.tif", pixel_size=4e-9)
+    forced = imaging.load(tmp_path / "ij.tif", pixel_size=4e-9, force=True)
+    assert forced.pixel_size == 4e-9 and any("--force" in n for n in forced.notes)
 
 
 def test_print_resolution_tag_is_not_a_calibration(tmp_path):

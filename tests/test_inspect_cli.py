@@ -56,7 +56,7 @@ def test_inspect_text_output_units_and_tiff_tags(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "domain period" in out and "nm" in out and "/µm" in out and "TIFF resolution tags" in out
     assert (tmp_path / "tagged_inspect.png").exists()  # default figure name in the current folder
-    assert main(["inspect", "tagged.tif", "--pixel-size", "0.02um", "--no-figure", "--json"]) == 0
+    assert main(["inspect", "tagged.tif", "--pixel-size", "0.02um", "--force", "--no-figure", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["statistics"]["pixel_size_nm"] == pytest.approx(20.0)
     assert report["statistics"]["period_nm"] == pytest.approx(160.0, rel=0.02)

@@ -185,7 +185,7 @@ def _capped(*args, tmp_path):
 
 def test_cli_refuses_or_flags_out_of_support_images_under_a_4_gb_cap(tmp_path):
     for pixel in ("1mm", "1um", "100nm"):
-        p = _capped("example", "--pixel-size", pixel, tmp_path=tmp_path)
+        p = _capped("example", "--pixel-size", pixel, "--force", tmp_path=tmp_path)  # the example's own is 8 nm
         assert p.returncode == 2 and "too coarse" in p.stderr and p.stderr.count("\n") == 1, p.stderr
     tif = tmp_path / "kerr.tif"  # a Kerr-microscope file whose tags say 1 µm per pixel
     tifffile.imwrite(tif, (maze(256, 1e-6, period=5e-6) * 1000 + 2000).astype(np.uint16), resolution=(1e4, 1e4),

@@ -9,7 +9,9 @@ script writes
   whether the interval holds it (the truth is known only because the data are synthetic);
 - ``series.json``: the full report of every image (what ``trend.py`` rebuilds the likelihoods from);
 - ``series.png``: D(d) and σ(d) with the 90 % intervals, the CNN estimates, the reference D with its
-  error bars and the true lines.
+  error bars and the true lines;
+- ``report.html``: one self-contained page of all that for a group meeting — the flagged positions and
+  their reasons first, the table, the figure (``domainfit.reports.pages.write_series_page``).
 
 Run:   python examples/ta_wedge/estimate_series.py --out ta_wedge_out          (both series)
 Tests: python examples/ta_wedge/estimate_series.py --tiny --data DIR --out DIR  (short chains)
@@ -98,6 +100,35 @@ def figure(rows: list[dict], path: Path) -> None:
     save_figure(fig, path)  # atomic, and marked so that it is never read back as a domain image
 
 
+COLUMNS = [("series", "series"), ("position", "position"), ("ta_nm", "Ta [nm]"), ("D_mean", "D [mJ/m²]"),
+           ("D_hdi_low", "D 90 % low"), ("D_hdi_high", "D 90 % high"), ("D_cnn", "D CNN"), ("D_ref", "D reference"),
+           ("D_true", "D true"), ("D_in_hdi", "D in HDI"), ("sigma_mean", "σ"), ("sigma_hdi_low", "σ 90 % low"),
+           ("sigma_hdi_high", "σ 90 % high"), ("sigma_true", "σ true"), ("sigma_in_hdi", "σ in HDI"),
+           ("trustworthy", "trustworthy")]
+
+
+def report_page(rows: list[dict], out: Path, wall: float, wanted, config) -> Path:
+    """``report.html``: the series as one page (flagged positions first, the table, ``series.png``)."""
+    from domainfit.reports.pages import write_series_page
+
+    coverage = "; ".join(f"{name}: D within its 90 % HDI at {sum(r['D_in_hdi'] for r in rs)}/{len(rs)} positions, σ at "
+                         f"{sum(r['sigma_in_hdi'] for r in rs)}/{len(rs)}"
+                         for name in wanted if (rs := [r for r in rows if r["series"] == name]))
+    series = {"title": "Ta(d)/Pt/Co/MgO wedge: D and σ at every position",
+              "intro": f"One image per position, read by the CNN and its posterior ({INSTRUMENT['instrument']} "
+                       f"instrument, lift {INSTRUMENT['lift']}, resolution {INSTRUMENT['resolution']}). {coverage}.",
+              "warnings": ["the data are synthetic: the truth columns are known only for that reason"],
+              "columns": COLUMNS, "rows": [r | {"label": f"{r['series']} {r['position']} (Ta {r['ta_nm']:g} nm)"}
+                                           for r in rows],
+              "timing": {"total_s": round(wall, 1)},
+              "config": {"command": "python examples/ta_wedge/estimate_series.py", "instrument": INSTRUMENT,
+                         "chains": config.chains, "samples": config.samples, "warmup": config.warmup,
+                         "predictive": config.predictive, "images": [r["file"] for r in rows]},
+              "files": {"csv": str(out / "series.csv"), "json": str(out / "series.json"),
+                        "figure": str(out / "series.png")}}
+    return write_series_page(out / "report.html", series, {"series": out / "series.png"})
+
+
 def main(args) -> list[dict]:
     import domainfit as df
 
@@ -129,11 +160,13 @@ def main(args) -> list[dict]:
     (out / "series.json").write_text(json.dumps({"instrument": INSTRUMENT, "wall_time_s": wall,
                                                  "rows": rows, "reports": reports}, indent=1))
     figure(rows, out / "series.png")
+    report_page(rows, out, wall, wanted, config)
     for name in wanted:
         rs = [r for r in rows if r["series"] == name]
         print(f"{name}: D within its 90 % HDI at {sum(r['D_in_hdi'] for r in rs)}/{len(rs)} positions, "
               f"σ at {sum(r['sigma_in_hdi'] for r in rs)}/{len(rs)}")
-    print(f"{len(rows)} images in {wall:.0f} s; wrote {out / 'series.csv'}, {out / 'series.json'}, {out / 'series.png'}")
+    print(f"{len(rows)} images in {wall:.0f} s; wrote {out / 'series.csv'}, {out / 'series.json'}, {out / 'series.png'}, "
+          f"{out / 'report.html'}")
     return rows
 
 

@@ -163,3 +163,28 @@ def parse_fix(spec: str, *, scoped: bool = False) -> tuple[str | None, str, floa
     if name not in PARAMETER_UNITS:
         raise DomainfitError(f"--fix {spec!r}: unknown parameter {name!r} (parameters: {', '.join(PARAMETER_UNITS)})")
     return scope, name, parse_quantity(name, value)
+
+
+MAX_SEED = 2**32 - 1
+"""Largest seed: seeds become 32-bit keys (``jax.random.key``; the dataset's ``fmix32`` seeds)."""
+
+
+def check_seed(value, what: str = "seed") -> int:
+    """A random seed as an int in 0 … ``MAX_SEED`` (a string of digits is accepted, as typed)."""
+    try:
+        seed = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    except ValueError:
+        seed = None
+    if seed is None or not 0 <= seed <= MAX_SEED:
+        raise DomainfitError(f"{what} {value!r}: need an integer from 0 to {MAX_SEED}")
+    return seed
+
+
+def seed_arg(text: str) -> int:
+    """argparse ``type`` of ``--seed`` (``check_seed``): argparse reports its message as one line."""
+    import argparse
+
+    try:
+        return check_seed(text, "seed")
+    except DomainfitError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

@@ -14,8 +14,8 @@ from typing import NoReturn
 
 from ..errors import DomainfitError
 from . import calibrate, compare, emulator, estimate, evaluate, generate, inspect, simulate, train
-from ._common import check_json_file, json_parent
-from ._interrupt import StopOnInterrupt
+from ._common import check_outputs, check_values, json_parent
+from ._interrupt import StopOnInterrupt, Terminated
 
 COMMANDS = (simulate, inspect, generate, train, evaluate, calibrate, estimate, compare, emulator)
 """The command modules, in the order ``domainfit --help`` lists them."""
@@ -69,16 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     with StopOnInterrupt() as interrupts:
         try:
             args = build_parser().parse_args(argv)
-            check_json_file(args)  # a --json FILE that cannot be written is refused before any work
+            check_values(args)
+            check_outputs(args)  # outputs the policy forbids or that cannot be written: refused before any work
             _load_dependencies()
             return args.handler(args)
         except DomainfitError as err:
             print(f"domainfit: error: {err}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             interrupts.stopped()
-            print("domainfit: interrupted", file=sys.stderr)
-            return 130
+            print("domainfit: terminated" if isinstance(stop, Terminated) else "domainfit: interrupted", file=sys.stderr)
+            return 143 if isinstance(stop, Terminated) else 130
         except BrokenPipeError:  # the reader went away (`domainfit estimate … | head`): not an error of ours
             sys.stdout = None
             return 0
@@ -92,13 +93,13 @@ def run() -> NoReturn:
     seen, 1 in ~40), and JAX's exit hooks would take a late Ctrl-C as a traceback."""
     try:
         code = main()
-    except KeyboardInterrupt:  # one that landed after main's own handling
-        code = 130
-    if code == 130:
+    except KeyboardInterrupt as stop:  # one that landed after main's own handling
+        code = 143 if isinstance(stop, Terminated) else 130
+    if code in (130, 143):
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except Exception:  # noqa: BLE001 - a closed or vanished stream; the exit code says it
                 pass
-        os._exit(130)
+        os._exit(code)
     raise SystemExit(code)

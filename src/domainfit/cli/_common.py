@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .. import units
-from .._files import atomic_write, check_writable
+from .._files import atomic_write, check_figure_path, check_output, check_output_folder
 from ..errors import DomainfitError
 
 IMAGE_HELP = 'image file, or "example" for the shipped example (a simulated co-pt maze)'
@@ -22,8 +22,9 @@ IMAGE_HELP = 'image file, or "example" for the shipped example (a simulated co-p
 
 def image_parent(*, flatten_help: str | None = "subtract a polynomial background (1 = plane)",
                  several: bool = False) -> argparse.ArgumentParser:
-    """The image and how to read it: ``image``, ``--pixel-size``, ``--invert`` and, unless
-    ``flatten_help`` is None, ``--flatten`` (its default differs between commands, so its help is given).
+    """The image and how to read it: ``image``, ``--pixel-size``, ``--invert``, unless ``flatten_help`` is
+    None ``--flatten`` (its default differs between commands, so its help is given), and ``--channel``,
+    ``--level``, ``--force``, ``--page`` (``image_options``).
     ``several``: ``image`` takes one or more files (a list)."""
     p = argparse.ArgumentParser(add_help=False)
     if several:
@@ -36,7 +37,27 @@ def image_parent(*, flatten_help: str | None = "subtract a polynomial background
     p.add_argument("--invert", action="store_true", help="invert the contrast (e.g. MFM phase sign)")
     if flatten_help is not None:
         p.add_argument("--flatten", type=int, metavar="DEGREE", help=flatten_help)
+    g = p.add_argument_group("reading the file (docs/spm.md)")
+    g.add_argument("--channel", metavar="NAME",
+                   help="channel of a scanning-probe file (.gwy, .ibw, .sxm, Nanoscope .spm/.000), e.g. 'Phase "
+                        "(retrace)', NapPhaseRetrace or 'Frequency shift forward'; default: the MFM channel (lift-pass "
+                        "phase or frequency shift, else phase, frequency shift, amplitude; retrace first). `domainfit "
+                        "inspect FILE --channels` lists them")
+    g.add_argument("--level", choices=("auto", "none", "median", "poly1", "poly2"), default="auto",
+                   help="scan-line levelling before anything else: median (each line's offset, from the median of "
+                        "line-to-line differences), poly1/poly2 (each line's polynomial), none; auto (default): median "
+                        "for scanning-probe files, none for others")
+    g.add_argument("--force", action="store_true",
+                   help="use --pixel-size even where it contradicts the file's own calibration by more than 1 %%")
+    g.add_argument("--page", type=int, metavar="K",
+                   help="plane K (from 0) of a multi-page TIFF or a stack [k, y, x]; such files are refused without it")
     return p
+
+
+def image_options(args) -> dict:
+    """The reading options of ``image_parent`` as keywords of the workflow calls (``channel``, ``level``,
+    ``force``, ``page``)."""
+    return {"channel": args.channel, "level": args.level, "force": args.force, "page": args.page}
 
 
 def json_parent() -> argparse.ArgumentParser:
@@ -94,11 +115,49 @@ def json_on_stdout(args) -> bool:
     return getattr(args, "json", None) == "-"
 
 
-def check_json_file(args) -> None:
-    """Refuse a ``--json FILE`` that cannot be written, before any work."""
-    target = getattr(args, "json", None)
-    if target is not None and target != "-":
-        check_writable(target)
+INPUT_OPTIONS = ("image", "prior", "emulator", "model", "data", "film", "sets")
+"""Options whose values may name files this run reads: no output may be one of them."""
+
+
+def input_paths(args) -> list[Path]:
+    """The existing files and folders among a command's inputs (``INPUT_OPTIONS``)."""
+    out = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, Path)) and str(v) and Path(v).exists():
+                out.append(Path(v))
+    return out
+
+
+def check_values(args) -> None:
+    """Values argparse lets through empty: ``--pixel-size=--`` arrives as [] (argparse drops a "--")."""
+    for name, value in vars(args).items():
+        if isinstance(value, list) and not value and name in ("pixel_size", "lift", "resolution", "dmi_field",
+                                                               "half_field", "channel"):
+            raise DomainfitError(f"--{name.replace('_', '-')} needs a value" +
+                                 (": the pixel size with its unit, e.g. 15.6nm" if name == "pixel_size" else ""))
+
+
+def check_outputs(args) -> None:
+    """Refuse, before any work, outputs the policy forbids (``_files.check_output``: a link, a folder or
+    special file where a file goes, one of the run's inputs) or that cannot be written: ``--json FILE``
+    and the command's own outputs, declared as ``outputs={option: "file" | "figure" | "folder"}`` in its defaults."""
+    inputs = input_paths(args)
+    declared = dict(getattr(args, "outputs", None) or {})
+    if getattr(args, "json", None) not in (None, "-"):
+        declared["json"] = "file"
+    for option, kind in declared.items():
+        value = getattr(args, option.replace("-", "_"), None)
+        if value is None:
+            continue
+        what = f"--{option.replace('_', '-')}"
+        if kind == "folder":
+            check_output_folder(value, inputs=inputs, what=what)
+        elif kind == "figure":
+            check_figure_path(value, inputs=inputs, what=what)
+        else:
+            check_output(value, inputs=inputs, what=what)
 
 
 def emit(args, report: dict | list, text: Iterable[str] | Callable[[], Iterable[str] | None]) -> None:

@@ -20,6 +20,11 @@ AGAIN_S = 0.25
 """Seconds between deliveries of one Ctrl-C, until the command has stopped."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a batch system's time limit) inside a command: it unwinds as Ctrl-C does,
+    so temporary files are removed and nothing is half-written; the command exits 143 (128 + 15)."""
+
+
 def _set_handler(handler) -> None:
     """``signal.signal(SIGINT, handler)``; it runs pending handlers first, which may raise."""
     while True:
@@ -44,6 +49,7 @@ class StopOnInterrupt:
         self._done = threading.Event()
         self._again: threading.Thread | None = None
         self._previous_handler = None
+        self._previous_term = None
         self._previous_hook = None
 
     def _deliver_again(self) -> None:
@@ -58,6 +64,10 @@ class StopOnInterrupt:
     def _handler(self, signum, frame):
         self._arm()
         raise KeyboardInterrupt
+
+    def _term_handler(self, signum, frame):
+        self._arm()
+        raise Terminated
 
     def _unraisable(self, hook_args) -> None:
         if issubclass(hook_args.exc_type, KeyboardInterrupt):
@@ -75,7 +85,9 @@ class StopOnInterrupt:
         if self._active:
             self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
             self._previous_handler = signal.getsignal(signal.SIGINT)
+            self._previous_term = signal.getsignal(signal.SIGTERM)
             _set_handler(self._handler)
+            signal.signal(signal.SIGTERM, self._term_handler)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -86,3 +98,4 @@ class StopOnInterrupt:
             self._again.join()
         sys.unraisablehook = self._previous_hook
         _set_handler(self._previous_handler)
+        signal.signal(signal.SIGTERM, self._previous_term)

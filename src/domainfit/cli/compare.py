@@ -7,8 +7,11 @@ trained on interfacial-DMI and one on bulk-DMI simulations) under the box priors
 
 from __future__ import annotations
 
-from ..errors import DomainfitError
-from ._common import check_prior_file, emit, fix_parent, image_parent, parse_fix_options
+from pathlib import Path
+
+from .. import units
+from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
+from ._common import check_prior_file, emit, fix_parent, image_options, image_parent, parse_fix_options
 from .estimate import INSTRUMENT_CHOICES
 
 
@@ -31,7 +34,9 @@ def add_parser(sub, parents) -> None:
                    "('default' for the shipped one)")
     p.add_argument("--particles", type=int, default=1000, help="SMC particles per run (default 1000)")
     p.add_argument("--runs", type=int, default=4, help="independent SMC runs for the error bar (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=units.seed_arg, default=0, help="random seed")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write report.json, config.json and report.html (the page to "
+                   "read: reasons first, the models' evidences, Bayes factors, the image and its walls) here")
     f = p.add_argument_group("films (the simulator path: docs/films.md)")
     f.add_argument("--film", action="append", metavar="FILM",
                    help="a description of the sample (a .toml file, a preset or inline, as for estimate --film); give "
@@ -45,7 +50,7 @@ def add_parser(sub, parents) -> None:
                    help="a direct measurement of D, Ms, sigma, Ku or A (with --film); repeatable")
     f.add_argument("--history", choices=("unknown", "random"),
                    help="how the film reached its domains (with --film; as for estimate --history)")
-    p.set_defaults(handler=run, half_field=None)
+    p.set_defaults(handler=run, half_field=None, outputs={"out": "folder"})
 
 
 def parse_models(specs: list[str]) -> dict[str, str]:
@@ -66,6 +71,11 @@ def parse_models(specs: list[str]) -> dict[str, str]:
 def run(args) -> int:
     from ..workflows.compare import compare
 
+    if args.out is not None:  # before the long work: a folder that cannot be made fails now
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DomainfitError(f"cannot create --out folder {args.out}: {err.strerror or err}") from None
     if args.film:
         return run_films(args)
     given = [o for o, v in (("--instrument", args.instrument), ("--lift", args.lift), ("--resolution", args.resolution),
@@ -79,10 +89,24 @@ def run(args) -> int:
     check_prior_file(args.prior)
     comparison = compare(
         args.image, models=models, pixel_size=args.pixel_size, fix=fixes, priors=args.prior, preset=args.preset,
-        cnn=args.cnn, particles=args.particles, runs=args.runs, key=args.seed, invert=args.invert,
+        cnn=args.cnn, particles=args.particles, runs=args.runs, key=args.seed, invert=args.invert, **image_options(args),
     )
+    save(args, comparison)
     emit(args, comparison.table, comparison.lines)
-    return 0
+    return 0 if comparison.trustworthy else UNTRUSTWORTHY_EXIT
+
+
+def save(args, comparison) -> None:
+    """With ``--out DIR``: the comparison's files (``reports.pages.write_comparison_files``)."""
+    if args.out is None:
+        return
+    from .._version import __version__
+    from ..reports.pages import write_comparison_files
+
+    keys = ("image", "pixel_size", "invert", "model", "preset", "cnn", "film", "instrument", "lift", "resolution",
+            "history", "particles", "runs", "seed")
+    config = {"command": "compare", **{k: getattr(args, k, None) for k in keys}, "domainfit_version": __version__}
+    write_comparison_files(args.out, comparison.table, config=config)
 
 
 def run_films(args) -> int:
@@ -101,6 +125,7 @@ def run_films(args) -> int:
     comparison = compare(args.image, films=args.film, pixel_size=args.pixel_size, instrument=args.instrument,
                          lift=args.lift, resolution=args.resolution, measurements=parse_measurements(args),
                          particles=args.particles, runs=args.runs, key=args.seed, invert=args.invert,
-                         progress=not getattr(args, "no_progress", False), history=args.history)
+                         progress=not getattr(args, "no_progress", False), history=args.history, **image_options(args))
+    save(args, comparison)
     emit(args, comparison.table, comparison.lines)
     return 0 if comparison.trustworthy else UNTRUSTWORTHY_EXIT

@@ -43,7 +43,7 @@ def add_parser(sub, parents) -> None:
                    help="with --learned on instrument views: also the period and wall density of each view — of its "
                    "sign as the CNN reads it (sign, the default) or of its domains, where noise in the image's weak "
                    "places makes no walls (domains); statistics that tell parameter sets apart (docs/inference.md)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, outputs={"out": "file"})
 
 
 def run(args) -> int:

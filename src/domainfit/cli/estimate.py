@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .. import units
 from ..families import USER_FAMILIES
 from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
 from ._common import (
@@ -15,6 +16,7 @@ from ._common import (
     emit,
     enable_compilation_cache,
     fix_parent,
+    image_options,
     image_parent,
     parse_fix_options,
     progress_parent,
@@ -76,7 +78,7 @@ def add_parser(sub, parents) -> None:
     g.add_argument("--chains", type=int, help="NUTS chains (default 4)")
     g.add_argument("--samples", type=int, help="NUTS draws per chain after warm-up (default 1000)")
     g.add_argument("--warmup", type=int, help="NUTS warm-up steps per chain (default 500)")
-    g.add_argument("--seed", type=int, default=0, help="random seed of chains and predictive draws (default 0)")
+    g.add_argument("--seed", type=units.seed_arg, default=0, help="random seed of chains and predictive draws (default 0)")
     g.add_argument("--emulator", type=Path, help="emulator .npz (default: NAME.emulator.npz beside the model)")
     g.add_argument("--predictive", type=int, help="posterior-predictive draws for the check (0 skips; default 200)")
     g.add_argument("--dmi-field", metavar="VALUE±ERR",
@@ -92,7 +94,7 @@ def add_parser(sub, parents) -> None:
     g.add_argument("--measure", action="append", metavar="NAME=VALUE±ERR", default=[],
                    help="a direct measurement of D, Ms, sigma, Ku or A, e.g. D=0.5±0.05mJ/m2 (BLS) or Ms=1500±50kA/m "
                         "(magnetometer); repeatable")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, outputs={"out": "folder"})
 
 
 def posterior_config(args):
@@ -149,7 +151,7 @@ def run(args) -> int:
         args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
         resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress, sets=args.sets,
-        film=args.film, method=args.method, history=args.history,
+        film=args.film, method=args.method, history=args.history, **image_options(args),
     )
     if args.out is not None:
         result.save(args.out)

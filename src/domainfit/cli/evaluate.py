@@ -22,7 +22,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--plots", type=Path, help="folder for set_vs_estimate_{D,Ms,sigma}.png")
     p.add_argument("--split", choices=["all", "val"], default="all", help="all samples, or the validation split of training")
     p.add_argument("--single-view", action="store_true", help="read each tile once (as estimate --single-view)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, outputs={"plots": "folder"})
 
 
 def run(args) -> int:

@@ -45,10 +45,10 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--image-pixel-size", type=float, default=16.0, help="pixel size of the stored rendered image [nm] (default 16)")
     p.add_argument("--chunk", type=int, default=64, help="samples per chunk file (default 64)")
     p.add_argument("--batch", type=int, help="samples relaxed together per device (speed only; default 1 on CPU, 8 on GPU)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--seed", type=units.seed_arg, default=0, help="base seed (default 0)")
     p.add_argument("--shard", default="0/1", help="i/n: this job writes chunks j with j mod n = i (default 0/1)")
     p.add_argument("--no-mz", action="store_true", help="do not store m_z at the cell size (images only)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, outputs={"out": "folder"})
 
 
 def run(args) -> int:
@@ -82,9 +82,11 @@ def run(args) -> int:
         "not_converged": report.not_converged,
         "wall_time_s": round(report.wall_time_s, 3),
         "images_per_s": round(report.images_per_s, 4) if report.samples_written else None,
+        "remade_damaged": list(report.remade),
     }
     rate = f" ({report.images_per_s:.3g} images/s)" if report.samples_written else ""
     emit(args, summary, lambda: [
+        *(f"warning: damaged chunk found and made again — {why}" for why in report.remade),
         f"wrote {report.chunks_written} chunks ({report.samples_written} samples) in {report.wall_time_s:.1f} s{rate}; "
         f"{report.out} holds {report.chunks_present}/{report.chunks_total} chunks; "
         f"{report.not_converged} written samples not converged (kept, flagged)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import DomainfitError
-from ._common import emit, image_parent
+from .._files import check_figure_path
+from ._common import emit, image_options, image_parent, input_paths
 
 
 def add_parser(sub, parents) -> None:
@@ -22,7 +22,9 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--binarise", action="store_true", help="make the image two-level (Otsu threshold)")
     p.add_argument("--figure", type=Path, help="figure path (default: IMAGE_inspect.png in the current folder)")
     p.add_argument("--no-figure", action="store_true", help="do not write the figure")
-    p.set_defaults(handler=run)
+    p.add_argument("--channels", action="store_true",
+                   help="list the file's channels (name, unit, direction, shape, pixel size; * the default) and stop")
+    p.set_defaults(handler=run, outputs={"figure": "figure"})
 
 
 def run(args) -> int:
@@ -30,11 +32,17 @@ def run(args) -> int:
     from ..workflows.inspect import inspect_image
 
     pixel_size = parse_pixel_size(args.pixel_size)
+    if args.channels:
+        from ..workflows.inspect import channel_lines, image_channels
+
+        listing = image_channels(args.image, pixel_size=pixel_size, page=args.page)
+        emit(args, listing, channel_lines(listing))
+        return 0
     figure = None if args.no_figure else (args.figure or Path(f"{args.image.stem}_inspect.png"))
-    if figure is not None and not figure.resolve().parent.exists():
-        raise DomainfitError(f"cannot write {figure}: folder {figure.parent} does not exist")
+    if figure is not None:  # the default name too, before any work (an explicit --figure: cli.check_outputs)
+        check_figure_path(figure, inputs=input_paths(args))
     result = inspect_image(args.image, pixel_size=pixel_size, invert=args.invert, flatten=args.flatten,
-                           binarise=args.binarise)
+                           binarise=args.binarise, **image_options(args))
     if figure is not None:
         result.figure(figure)
 

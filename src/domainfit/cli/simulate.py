@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from .. import units
-from .._files import check_writable
+from .._files import check_output
+from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
 from ._common import emit
 
 
@@ -31,13 +32,13 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--cell-size", type=float, default=4.0, help="cell size [nm] (default 4)")
     p.add_argument("--thickness", type=float, default=4.0, help="film thickness [nm] (default 4)")
     p.add_argument("--field", type=float, default=0.0, help="perpendicular applied field μ0H_z [mT]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial state and grains")
+    p.add_argument("--seed", type=units.seed_arg, default=0, help="seed of the initial state and grains")
     p.add_argument("--tol", type=float, default=1e-4, help="stop when max |m×H|/Ms < tol (default 1e-4)")
     p.add_argument("--max-steps", type=int, default=20_000, help="minimiser step limit")
     p.add_argument("--x64", action="store_true", help="compute in float64 (slower)")
     p.add_argument("--out", type=Path, help="write m and metadata to FILE.npz")
     p.add_argument("--png", type=Path, help="write a picture of m_z to FILE.png")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, outputs={"png": "figure"})
 
 
 def run(args) -> int:
@@ -46,9 +47,10 @@ def run(args) -> int:
     given = {name: units.to_si(name, getattr(args, name)) for name in ("D", "Ms", "Ku", "A")
              if getattr(args, name) is not None}
     out = None if args.out is None else npz_path(args.out)
-    for path in (out, args.png):
-        if path is not None:
-            check_writable(path)  # before the relaxation, not after it
+    if args.out is not None:  # before the relaxation, not after it (the others: cli.check_outputs)
+        if args.out.is_dir():
+            raise DomainfitError(f"--out {args.out} is a folder: give a file name, e.g. {args.out / 'state.npz'}")
+        check_output(out, what="--out")
     result = relax_film(
         args.preset, **given, sigma=args.sigma, grain_size=units.to_si("length", args.grain_size), dmi=args.dmi,
         cells=args.cells, ny=args.ny, cell_size=units.to_si("length", args.cell_size),
@@ -61,9 +63,11 @@ def run(args) -> int:
         result.save_png(args.png)
 
     def text() -> None:
+        for warning in result.warnings:  # first: a spin spiral or an unresolved grid is no domain pattern
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         print("\n".join(result.lines()))
-        for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
 
     emit(args, result.report, text)
-    return 0 if result.converged else 1
+    if not result.converged:
+        return 1
+    return 0 if result.summary["domain_regime"] else UNTRUSTWORTHY_EXIT  # K_eff ≤ 0 or |D| ≥ D_c: no domains

@@ -52,7 +52,7 @@ def add_parser(sub, parents) -> None:
                         "one training family alone with the same nuisances (a specialist, e.g. probe)")
     p.add_argument("--views", type=int, default=8, help="instrument draws rendered per stored state (default 8)")
     p.add_argument("--time-limit", type=float, help="stop with a checkpoint after this many minutes (rerun to continue)")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, outputs={"out": "folder"})
 
 
 def training_instruments(choice: str):

@@ -148,6 +148,8 @@ class GenerateReport:
     chunks_total: int
     not_converged: int
     wall_time_s: float
+    remade: tuple[str, ...] = ()
+    """Chunks found damaged on resume ("chunk-000003.h5: why"), deleted and made again."""
 
     @property
     def images_per_s(self) -> float:
@@ -278,6 +280,9 @@ def generate(
         batch_size = 1 if jax.default_backend() == "cpu" else 8
     if batch_size < 1:
         raise DomainfitError(f"batch size {batch_size}: need at least 1")
+    from ..resources import check_grid
+
+    check_grid(int(config.cells[0]), int(config.cells[1]), batch=batch_size, what="generating")  # before any work
     store.init_store(
         out,
         config.identity(),
@@ -286,7 +291,11 @@ def generate(
     total_chunks = store.n_chunks(config.count, config.chunk_size)
     mine = [j for j in range(total_chunks) if j % n_shard == i_shard]
     store.remove_stale_temporaries(out, mine)
-    todo = sorted(set(mine) - store.existing_chunks(out))
+    done, damaged = store.verify_chunks(out, mine, full=True)  # checksums: a damaged chunk is made again
+    for j in damaged:
+        store.remove_chunk(out, j)
+    remade = tuple(f"{store.chunk_name(j)}: {why}" for j, why in sorted(damaged.items()) if why != store.UNCOMMITTED)
+    todo = sorted(set(mine) - done)
     todo_samples = sum(len(store.chunk_indices(j, config.count, config.chunk_size)) for j in todo)
 
     start = time.perf_counter()
@@ -319,8 +328,9 @@ def generate(
                 bar.set_postfix_str(f"chunk {j}, not converged {not_converged}")
         finally:
             bar.close()
-    present = len(store.existing_chunks(out))
-    return GenerateReport(out, len(todo), written, present, total_chunks, not_converged, time.perf_counter() - start)
+    present = len(store.verify_chunks(out, range(total_chunks), full=False)[0])
+    return GenerateReport(out, len(todo), written, present, total_chunks, not_converged, time.perf_counter() - start,
+                          remade)
 
 
 def _make_chunk(j: int, config: GenerateConfig, runner, batch: int, bar) -> dict[str, np.ndarray]:

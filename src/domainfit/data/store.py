@@ -7,8 +7,14 @@ Layout of a dataset directory::
     chunk-000000.h5       samples [0, C)
     chunk-000001.h5       samples [C, 2C) ...   (the last chunk may hold fewer than C samples)
 
-A chunk is written under a temporary name and renamed with ``os.replace`` (atomic on POSIX), so a
-visible chunk is always complete; a job killed at any moment loses at most the chunk in flight.
+    chunk-000000.h5.sha256  its commit marker: "<sha-256 of the chunk file> <size in bytes>"
+
+A chunk is written under a temporary name, fsynced, renamed with ``os.replace`` (atomic on POSIX), and
+then committed by its marker (written atomically too): a chunk counts only when its marker is there
+and agrees with it, so a job killed at any moment loses at most the chunk in flight, and a chunk
+damaged later (truncated by a copy, a full disk) is found — by its size whenever it is read, by its
+checksum when ``generate`` resumes (and remakes it). Datasets of format 1 have no markers: their
+chunks count when HDF5 reads them whole.
 Datasets in a chunk (n samples):
 
     index [n] int64, seed [n] int64 (32-bit seeds, see ``prior.sample_seeds``),
@@ -36,9 +42,13 @@ from .._files import atomic_write
 from ..errors import DomainfitError
 
 FORMAT = "domainfit-dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_NAME = "dataset.json"
 _CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.h5$")
+MARK_SUFFIX = ".sha256"
+"""Commit marker of a chunk: ``chunk-NNNNNN.h5.sha256``."""
+UNCOMMITTED = "not committed (no checksum marker)"
+"""``chunk_problem`` of a chunk renamed into place but killed before its marker (a kill, not damage)."""
 SCALAR_FIELDS = ("index", "seed", "params", "component", "steps", "converged", "max_torque", "energy")
 
 
@@ -100,13 +110,91 @@ def read_meta(root: str | Path) -> dict:
 
 
 def existing_chunks(root: str | Path) -> set[int]:
-    """Indices of the complete (visible) chunks in ``root``."""
+    """Indices of the chunk files present in ``root`` (committed or not: see ``verify_chunks``)."""
     out = set()
     for entry in os.scandir(root):
         m = _CHUNK_RE.match(entry.name)
         if m:
             out.add(int(m.group(1)))
     return out
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _marker(root: Path, j: int) -> tuple[str, int] | None:
+    try:
+        digest, size = (root / (chunk_name(j) + MARK_SUFFIX)).read_text().split()
+        return digest, int(size)
+    except (OSError, ValueError):
+        return None
+
+
+def _legacy(root: Path) -> bool:
+    return int(read_meta(root).get("format_version", 1)) < 2
+
+
+def chunk_problem(root: str | Path, j: int, *, full: bool = False, legacy: bool | None = None) -> str | None:
+    """Why chunk ``j`` cannot be used (None: it is complete): missing, not committed (no marker: killed
+    between its rename and its marker), a size or — with ``full`` — a checksum that disagrees with its
+    marker, or (format 1) HDF5 cannot read it whole."""
+    root = Path(root)
+    path = root / chunk_name(j)
+    if not path.is_file():
+        return "missing"
+    if legacy if legacy is not None else _legacy(root):
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                for name in f:
+                    if full:
+                        f[name][...]
+                    else:
+                        f[name].shape
+            return None
+        except Exception as err:  # noqa: BLE001 — h5py raises OSError, KeyError, RuntimeError for damage
+            return f"HDF5 cannot read it ({err})"
+    mark = _marker(root, j)
+    if mark is None:
+        return UNCOMMITTED
+    size = path.stat().st_size
+    if size != mark[1]:
+        return f"{size} bytes where its marker says {mark[1]} (truncated or replaced)"
+    if full and _file_sha256(path) != mark[0]:
+        return "its checksum disagrees with its marker (damaged)"
+    return None
+
+
+def verify_chunks(root: str | Path, chunks: Sequence[int], *, full: bool = True) -> tuple[set[int], dict[int, str]]:
+    """(complete chunks, {damaged chunk: why}) among ``chunks`` present in ``root``; missing ones are in neither."""
+    root = Path(root)
+    legacy = _legacy(root)
+    present = existing_chunks(root)
+    ok, bad = set(), {}
+    for j in chunks:
+        if j not in present:
+            continue
+        why = chunk_problem(root, j, full=full, legacy=legacy)
+        if why is None:
+            ok.add(j)
+        else:
+            bad[j] = why
+    return ok, bad
+
+
+def remove_chunk(root: str | Path, j: int) -> None:
+    """Delete chunk ``j`` and its marker (a damaged chunk, before it is made again)."""
+    for name in (chunk_name(j) + MARK_SUFFIX, chunk_name(j)):
+        try:
+            os.unlink(Path(root) / name)
+        except FileNotFoundError:
+            pass
 
 
 def remove_stale_temporaries(root: str | Path, chunks: Sequence[int]) -> None:
@@ -123,20 +211,28 @@ def remove_stale_temporaries(root: str | Path, chunks: Sequence[int]) -> None:
 
 
 def write_chunk(root: str | Path, j: int, arrays: dict[str, np.ndarray], attrs: dict | None = None) -> Path:
-    """Write chunk ``j`` atomically: a temporary file, fsync, then ``os.replace``."""
+    """Write chunk ``j`` atomically: a temporary file, fsync, ``os.replace``, then its commit marker
+    (checksum and size, written atomically) — the chunk counts from that moment."""
     root = Path(root)
     final = root / chunk_name(j)
     tmp = root / f".{final.name}.{os.getpid()}.tmp"
     try:
+        (root / (final.name + MARK_SUFFIX)).unlink(missing_ok=True)  # an old marker never vouches for a new file
         _write_h5(tmp, j, arrays, attrs)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        digest, size = _file_sha256(tmp), tmp.stat().st_size
         os.replace(tmp, final)
     except OSError as err:
+        tmp.unlink(missing_ok=True)
         raise DomainfitError(f"cannot write {final}: {err.strerror or err}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    atomic_write(root / (final.name + MARK_SUFFIX), f"{digest} {size}\n")
     return final
 
 
@@ -178,13 +274,20 @@ class Dataset:
         ident = self.meta["identity"]
         self.count = int(ident["count"])
         self.chunk_size = int(ident["chunk_size"])
-        self.chunks = sorted(j for j in existing_chunks(self.root) if j < n_chunks(self.count, self.chunk_size))
-        self.missing_chunks = sorted(set(range(n_chunks(self.count, self.chunk_size))) - set(self.chunks))
+        total = n_chunks(self.count, self.chunk_size)
+        ok, bad = verify_chunks(self.root, [j for j in sorted(existing_chunks(self.root)) if j < total], full=False)
+        damaged = {j: why for j, why in bad.items() if why != UNCOMMITTED}
+        if damaged:
+            j, why = next(iter(sorted(damaged.items())))
+            raise DomainfitError(f"dataset {self.root}: {chunk_name(j)} is damaged ({why}; {len(damaged)} chunk(s) in all): "
+                                 "rerun `domainfit generate` with the same options to remake it")
+        self.chunks = sorted(ok)
+        self.missing_chunks = sorted(set(range(total)) - set(self.chunks))
         fields: dict[str, list] = {k: [] for k in SCALAR_FIELDS}
         self._spans = []  # (chunk, start, stop) in the concatenated order
         start = 0
         for j in self.chunks:
-            with h5py.File(self.root / chunk_name(j), "r", locking=False) as f:
+            with self._open(j) as f:
                 for k in SCALAR_FIELDS:
                     fields[k].append(np.asarray(f[k]))
                 n = len(f["index"])
@@ -198,6 +301,14 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def _open(self, j: int):
+        """Chunk ``j`` open for reading; damage HDF5 finds becomes a one-line ``DomainfitError``."""
+        try:
+            return h5py.File(self.root / chunk_name(j), "r", locking=False)
+        except OSError as err:
+            raise DomainfitError(f"dataset {self.root}: {chunk_name(j)} cannot be read ({err}): rerun "
+                                 "`domainfit generate` with the same options to remake it") from None
 
     @property
     def complete(self) -> bool:
@@ -227,10 +338,14 @@ class Dataset:
             if len(sel) == 0:
                 continue
             local, inverse = np.unique(rows[sel] - a, return_inverse=True)  # h5py wants increasing indices
-            with h5py.File(self.root / chunk_name(j), "r", locking=False) as f:
+            with self._open(j) as f:
                 if name not in f:
                     raise DomainfitError(f"dataset {self.root} has no '{name}' (generated without it)")
-                data = f[name][...] if len(local) == b - a else f[name][local.tolist()]
+                try:
+                    data = f[name][...] if len(local) == b - a else f[name][local.tolist()]
+                except (OSError, RuntimeError) as err:
+                    raise DomainfitError(f"dataset {self.root}: {chunk_name(j)} is damaged ({err}): rerun "
+                                         "`domainfit generate` with the same options to remake it") from None
             data = np.asarray(data)[inverse]
             if result is None:
                 result = np.empty((len(rows), *data.shape[1:]), data.dtype)
@@ -254,6 +369,6 @@ class Dataset:
         h.update(np.ascontiguousarray(self.seed).tobytes())
         h.update(np.ascontiguousarray(self.params).tobytes())
         for j, _, _ in self._spans:
-            with h5py.File(self.root / chunk_name(j), "r", locking=False) as f:
+            with self._open(j) as f:
                 h.update(np.ascontiguousarray(f["image"][...]).tobytes())
         return h.hexdigest()

@@ -61,6 +61,10 @@ class DomainImage:
         )
 
 
+MIN_PIXEL_SIZE = 0.1e-9
+"""Finest pixel accepted [m]: no microscope resolves magnetisation below the atomic spacing."""
+
+
 def check_pixel_size(pixel_size, what: str = "pixel size") -> float:
     """Return ``pixel_size`` [m] as a float, or raise ``DomainfitError`` if it is not a plausible length."""
     try:
@@ -70,5 +74,8 @@ def check_pixel_size(pixel_size, what: str = "pixel size") -> float:
     if not (math.isfinite(value) and value > 0):
         raise DomainfitError(f"{what} {pixel_size!r} m: need a finite positive length (e.g. --pixel-size 15.6nm)")
     if value > 1e-3:
-        raise DomainfitError(f"{what} {value:g} m is implausible for a domain image: check the unit (15.6 nm = 15.6e-9 m)")
+        raise DomainfitError(f"{what} {value:.3g} m is implausible for a domain image: check the unit (15.6 nm = 15.6e-9 m)")
+    if value < MIN_PIXEL_SIZE:
+        raise DomainfitError(f"{what} {value:.3g} m is below {MIN_PIXEL_SIZE * 1e9:g} nm, finer than atoms: check the unit "
+                             "(15.6 nm = 15.6e-9 m; pm is picometres)")
     return value

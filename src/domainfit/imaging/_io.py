@@ -2,7 +2,8 @@
 
 Formats: PNG/JPEG/BMP/GIF (Pillow; 8/16-bit, grey, palette or RGB → grey), TIFF (tifffile;
 integer or float, resolution tags), NumPy ``.npy``/``.npz`` (``domainfit simulate --out`` files
-included). Every bad input raises ``DomainfitError`` with a one-line message.
+included), and scanning-probe files (``_spm``: Gwyddion, Asylum .ibw, Nanonis .sxm, Nanoscope; the
+``spm`` extra). Every bad input raises ``DomainfitError`` with a one-line message.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import units
 from .._assets import asset_path
 from ..errors import DomainfitError
+from ._calibration import pick_plane, resolve_pixel_size, select_page
 from ._image import MIN_PIXELS, DomainImage, check_pixel_size
+from ._level import SPM_LEVEL, check_level, level_lines
 from ._normalise import binarise as _binarise, flatten_background, normalise_contrast
 
 _PILLOW = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -63,15 +65,30 @@ def load(
     flatten: int | None = None,
     binarise: bool = False,
     percentiles: tuple[float, float] = (1.0, 99.0),
+    channel: str | None = None,
+    level: str | None = "auto",
+    force: bool = False,
+    page: int | None = None,
 ) -> DomainImage:
     """Read a domain image and normalise its contrast to [-1, 1].
 
     Args:
-        path: PNG, JPEG, BMP, GIF, TIFF, .npy or .npz file; ``"example"`` or ``"example-512"``
-            (when no such file exists) is a shipped example image, ``example_path(name)``.
-        pixel_size: pixel side [m]; overrides the file's own calibration (TIFF resolution tags,
-            ImageJ unit, ``pixel_size``/``cell_size`` or the configuration of a .npz). Required when
-            the file has none.
+        path: PNG, JPEG, BMP, GIF, TIFF, .npy or .npz file, or a scanning-probe file (.gwy, .ibw, .sxm,
+            Nanoscope .spm/.000/.001…; ``pip install "domainfit[spm]"``); ``"example"`` or
+            ``"example-512"`` (when no such file exists) is a shipped example image, ``example_path(name)``.
+        pixel_size: pixel side [m]. Required when the file has no calibration of its own (TIFF
+            resolution tags, ImageJ unit, ``pixel_size``/``cell_size`` or the configuration of a .npz,
+            an SPM scan size); one that differs from the file's by more than 1 % is refused unless
+            ``force`` (then it is used and a warning recorded).
+        channel: the channel of a scanning-probe file ("Phase (retrace)", "NapPhase", "Z forward"…); by
+            default the MFM channel (``_spm``: lift-pass phase or frequency shift, phase, frequency
+            shift, amplitude, others; retrace first). The choice and the channels are in ``meta``.
+        level: scan-line levelling before anything else (``_level``): "auto" (default: "median" for a
+            scanning-probe channel, "none" for any other file), "none", "median" (per-line offset,
+            median of line-to-line differences), "poly1" or "poly2" (per-line polynomial).
+        force: use a ``pixel_size`` that contradicts the file's own calibration.
+        page: the plane of a multi-page TIFF or a stack ``(k, H, W)`` (0-based); such a file is
+            refused without it.
         invert: multiply the contrast by −1 (e.g. MFM phase, whose sign depends on the tip).
         flatten: subtract a least-squares polynomial background of this degree first (1 = plane).
         binarise: make the image two-level ±1 (Otsu threshold of the normalised contrast).
@@ -86,27 +103,27 @@ def load(
         path = example_path(str(path))
     name = path.name
     if not path.exists():
+        if path.is_symlink():
+            raise DomainfitError(f"image {path} is a symbolic link to nothing (broken, or a loop of links)")
         raise DomainfitError(f"image {path} does not exist")
     if path.is_dir():
         raise DomainfitError(f"image {path} is a folder, not an image file")
+    if not path.is_file():  # a FIFO or a device would block the read or never end
+        raise DomainfitError(f"image {path} is not a regular file (a FIFO, device or socket): give an image file")
     if path.stat().st_size == 0:
         raise DomainfitError(f"image {name} is an empty file (0 bytes)")
-    raw, file_pixel_size, meta = _read(path)
+    level = check_level(level)
+    raw, file_pixel_size, meta = _read(path, channel=channel, page=page)
     raw = _check_pixels(raw, name)
-
-    if pixel_size is not None:
-        pixel_size = check_pixel_size(pixel_size)
-        meta["pixel_size_source"] = "given"
-    elif file_pixel_size is not None:
-        pixel_size = file_pixel_size
-    else:
+    pixel_size = resolve_pixel_size(pixel_size, file_pixel_size, meta, name, force=force)
+    if pixel_size is None:
         raise DomainfitError(
             f"pixel size missing for {name}: pass --pixel-size (e.g. --pixel-size 15.6nm); "
             f"the file has no usable resolution tags"
         )
-
+    level = (SPM_LEVEL if meta.get("spm") else "none") if level == "auto" else level
     return _normalised(raw, pixel_size, meta, name, str(path), invert=invert, flatten=flatten, binarise=binarise,
-                       percentiles=percentiles)
+                       percentiles=percentiles, level=level)
 
 
 def from_array(
@@ -118,16 +135,21 @@ def from_array(
     binarise: bool = False,
     percentiles: tuple[float, float] = (1.0, 99.0),
     source: str = "array",
+    level: str | None = "none",
 ) -> DomainImage:
     """A domain image from an array of raw levels [y, x] with its pixel size [m], normalised as ``load``
-    normalises a file (same checks: 2D, finite, not constant, ≥ 32 px a side)."""
+    normalises a file (same checks: 2D, finite, not constant, ≥ 32 px a side); ``level`` as ``load``'s
+    ("auto" = "none" for an array)."""
     raw = _check_pixels(np.asarray(raw, dtype=np.float64), source)  # as a file is read: float64
     meta = {"format": "array", "pixel_size_source": "given"}
+    level = check_level(level)
     return _normalised(raw, check_pixel_size(pixel_size), meta, source, source, invert=invert, flatten=flatten,
-                       binarise=binarise, percentiles=percentiles)
+                       binarise=binarise, percentiles=percentiles, level="none" if level == "auto" else level)
 
 
-def _normalised(raw, pixel_size, meta, name, source, *, invert, flatten, binarise, percentiles) -> DomainImage:
+def _normalised(raw, pixel_size, meta, name, source, *, invert, flatten, binarise, percentiles,
+                level="none") -> DomainImage:
+    raw, meta["level"] = level_lines(raw, level)  # scan lines first: the background fit assumes none
     if flatten is not None:
         raw, coef = flatten_background(raw, flatten)
         meta["flatten"] = {"degree": int(flatten), "coefficients": [float(c) for c in coef]}
@@ -170,17 +192,28 @@ def save(image: DomainImage, path: str | Path) -> Path:
     return path
 
 
-def _read(path: Path) -> tuple[np.ndarray, float | None, dict]:
+def _read(path: Path, channel: str | None = None, page: int | None = None) -> tuple[np.ndarray, float | None, dict]:
     """(raw grey image as float64, pixel size from the file [m] or None, metadata)."""
+    from ._spm import is_spm_file, read_spm
+
     suffix = path.suffix.lower()
-    kind = "TIFF" if suffix in _TIFF else "NumPy" if suffix in _NUMPY else "image" if suffix in _PILLOW else None
+    spm = is_spm_file(path)
+    kind = "TIFF" if suffix in _TIFF else "NumPy" if suffix in _NUMPY else "image" if suffix in _PILLOW else \
+        "scanning-probe" if spm else None
     if kind is None:
-        raise DomainfitError(
-            f"unknown image format {path.suffix or '(no suffix)'!r} of {path.name}: use PNG, JPEG, TIFF, .npy or .npz"
-        )
+        raise DomainfitError(f"unknown image format {path.suffix or '(no suffix)'!r} of {path.name}: use PNG, JPEG, "
+                             "TIFF, .npy, .npz or a scanning-probe file (.gwy, .ibw, .sxm, Nanoscope .spm/.000)")
+    if channel is not None and not spm:
+        raise DomainfitError(f"--channel {channel!r}: {path.name} has one channel (channels are chosen in "
+                             "scanning-probe files: .gwy, .ibw, .sxm, Nanoscope)")
+    if page is not None and spm:
+        raise DomainfitError(f"--page applies to multi-page TIFF files and stacks; choose a channel of {path.name} "
+                             "with --channel")
     try:
-        if suffix in _TIFF:
-            arr, px, meta = _read_tiff(path)
+        if spm:
+            arr, px, meta = read_spm(path, channel)
+        elif suffix in _TIFF:
+            arr, px, meta = _read_tiff(path, page)
         elif suffix in _NUMPY:
             arr, px, meta = _read_numpy(path)
         else:
@@ -195,11 +228,12 @@ def _read(path: Path) -> tuple[np.ndarray, float | None, dict]:
     meta["original_dtype"] = str(arr.dtype)
     if arr.dtype.kind not in "biuf":
         raise DomainfitError(f"image {path.name} has pixels of type {arr.dtype}: need real numbers")
-    return _to_grey(np.asarray(arr), meta), px, meta
+    arr = pick_plane(np.asarray(arr), None if suffix in _TIFF else page, path.name, meta)
+    return _to_grey(arr, meta), px, meta
 
 
 def _to_grey(arr: np.ndarray, meta: dict) -> np.ndarray:
-    """Colour → luma (BT.601), extra planes → the first one; returns float64."""
+    """Colour → luma (BT.601), extra planes → the first one; returns float64; a colour image's ``meta["hue"]``."""
     arr = np.asarray(arr)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
@@ -210,6 +244,9 @@ def _to_grey(arr: np.ndarray, meta: dict) -> np.ndarray:
             meta.setdefault("notes", []).append(
                 "a colour image, converted to grey by its luma (0.299 R + 0.587 G + 0.114 B): if a colour map "
                 "encodes the signal, export the grey levels instead")
+            from ._colour import hue_spread  # a colour map spreads it (``features.domain_likeness``)
+
+            meta["hue"] = hue_spread(arr[..., :3])
         return rgb @ _LUMA
     if arr.ndim == 3 and arr.shape[-1] == 2 and arr.shape[0] > 4:
         meta["colour"] = "grey + alpha → grey"
@@ -268,16 +305,20 @@ def _read_pillow(path: Path) -> tuple[np.ndarray, None, dict]:
     return arr, None, {"format": fmt, "mode": mode, "bit_depth": bits, "notes": notes}
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, float | None, dict]:
+def _read_tiff(path: Path, index: int | None = None) -> tuple[np.ndarray, float | None, dict]:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         if not tif.pages:
             raise DomainfitError(f"TIFF {path.name} has no image pages")
-        page = tif.pages[0]
+        full = [p for p in tif.pages if not getattr(p, "is_reduced", False)]  # thumbnails are not planes
+        chosen: dict = {}
+        page = full[select_page(len(full), index, path.name, f"{len(full)} pages (image planes)", chosen)]
         _check_header_size(page.shape, path.name)
         arr = page.asarray()
-        meta: dict = {"format": "TIFF", "bit_depth": int(page.bitspersample), "pages": len(tif.pages)}
+        if arr.ndim == 3 and page.planarconfig == 2 and arr.shape[0] in (3, 4) and page.photometric == 2:
+            arr = np.moveaxis(arr, 0, -1)  # RGB stored as separate planes: one colour image
+        meta: dict = {"format": "TIFF", "bit_depth": int(page.bitspersample), "pages": len(tif.pages), **chosen}
         px = _tiff_pixel_size(tif, page, meta, path.name)
     return arr, px, meta
 
@@ -356,14 +397,3 @@ def _read_numpy(path: Path) -> tuple[np.ndarray, float | None, dict]:
     if px is not None:
         px = check_pixel_size(px, what=f"pixel size stored in {path.name}")
     return arr, px, meta
-
-
-def parse_pixel_size(text: str | None) -> float | None:
-    """``--pixel-size`` text ('15.6nm', '0.0156um') → metres, or None when not given."""
-    if text is None:
-        return None
-    try:
-        value = units.parse_length(text)
-    except DomainfitError as err:
-        raise DomainfitError(f"pixel size: {err}") from None
-    return check_pixel_size(value, what=f"pixel size {text!r} =")

@@ -113,6 +113,12 @@ def _adam_update(u, state, grad, *, learning_rate: float):
     return optax.apply_updates(u, upd), state
 
 
+MAX_CHAINS = 64
+MAX_SAMPLES = 200_000
+MAX_STEPS = 2_000_000
+"""Upper bounds of a sampling budget: beyond them a run only exhausts memory or time."""
+
+
 def check_budget(num_chains: int, num_warmup: int, num_samples: int) -> None:
     """Refuse sampling budgets that cannot give a usable posterior, saying what to change."""
     if num_chains < 1 or num_warmup < 0 or num_samples < 1:
@@ -125,6 +131,14 @@ def check_budget(num_chains: int, num_warmup: int, num_samples: int) -> None:
         )
     if num_warmup < 50:
         raise DomainfitError(f"budget too small: {num_warmup} warm-up steps; NUTS needs at least 50 to adapt its step")
+    for what, n, most, why in (("chains", num_chains, MAX_CHAINS, "R-hat needs a few; more add only time"),
+                               ("samples per chain", num_samples, MAX_SAMPLES, "1000 give an ESS above 400"),
+                               ("warm-up steps", num_warmup, MAX_SAMPLES, "500 adapt the step and mass matrix")):
+        if n > most:
+            raise DomainfitError(f"{n} {what}: at most {most} ({why})")
+    if num_chains * (num_samples + num_warmup) > MAX_STEPS:
+        raise DomainfitError(f"budget too large: {num_chains} chains × ({num_warmup} + {num_samples}) steps; at most "
+                             f"{MAX_STEPS:,} in all (the default 4 × (500 + 1000) gives 90 % intervals)")
 
 
 def run_nuts(
@@ -137,13 +151,17 @@ def run_nuts(
     num_samples: int = 1000,
     chain_method: str = "sequential",
     init_spread: float = 0.1,
+    starts: str = "dispersed",
     target_accept: float = 0.8,
     dense_mass: bool = True,
     progress: bool = True,
 ):
     """Sample the posterior with NUTS from ``init`` (MAP result, u, or a θ dict in SI).
 
-    Chains start at init + ``init_spread``·N(0, I) in u (so R-hat can see a chain stuck elsewhere).
+    ``starts="dispersed"`` (default): the first chain starts at init + ``init_spread``·N(0, I) in u, every
+    other chain at a draw of the prior (one where the log density is finite; else beside init), so that
+    chains that end in different modes show in R-hat — chains that all start beside one mode cannot
+    see a second. ``starts="map"``: every chain at init + ``init_spread``·N(0, I).
     A dense mass matrix is adapted by default: D, σ and Ms are correlated through the domain period,
     and in 3–5 dimensions the dense matrix costs nothing. Each chain (warm-up and draws) is one
     compiled program of the problem's log density (``_run_chain``), compiled for the first problem of
@@ -163,6 +181,12 @@ def run_nuts(
         u0 = jnp.asarray(init)
     key_init, key_run = jax.random.split(key)
     inits = u0 + init_spread * jax.random.normal(key_init, (num_chains,) + u0.shape, u0.dtype)
+    if starts == "dispersed" and num_chains > 1:
+        drawn = problem.prior.sample_u(num_chains - 1, key=jax.random.fold_in(key_init, 1)).astype(u0.dtype)
+        finite = jnp.isfinite(jax.vmap(problem.density.log_density)(drawn))
+        inits = inits.at[1:].set(jnp.where(finite[:, None], drawn, inits[1:]))
+    elif starts not in ("dispersed", "map"):
+        raise DomainfitError(f"starts {starts!r}: choose dispersed (chains from the prior) or map")
     settings = (int(num_warmup), int(num_samples), float(target_accept), bool(dense_mass))
     if chain_method not in ("sequential", "parallel", "vectorized"):
         raise DomainfitError(f"chain_method {chain_method!r}: choose sequential, parallel or vectorized")

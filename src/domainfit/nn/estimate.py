@@ -338,7 +338,7 @@ def estimate(
         trained_pixel_range=None if prior is None else (min(prior.pixel_sizes), max(prior.pixel_sizes)),
         fov_min=loaded.fov_min, reference=reference,
         feature_score=None if reference is None else float(reference.score(r.features)),
-        contrast=pattern_contrast(np.asarray(image)),
+        contrast=pattern_contrast(np.asarray(image)), image=np.asarray(image),
     )  # fmt: skip
     domains = domain_geometry(img, p)  # the geometry the set emulators read (``surrogate.learned``)
     measures = dataclasses.replace(

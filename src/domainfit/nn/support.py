@@ -11,8 +11,10 @@ Two kinds, in plain words:
   view below the smallest trained, too few pixels per domain period or periods in view, a domain
   period outside the range seen in training (a stripe pattern at 10× the period), no domain walls,
   an image indistinguishable from pixel noise (``pattern_contrast``: a uniform film recorded with
-  noise, whose sign is a fine 'maze' of noise), and an out-of-distribution score of the network's
-  features above its limit.
+  noise, whose sign is a fine 'maze' of noise), an out-of-distribution score of the network's
+  features above its limit, and an image that is not a domain image at all
+  (``features.domain_likeness``: a page or plot background, a pattern more regular or more aligned
+  than any relaxed state, a texture of many length scales; each a ``Notice`` with its code).
 
 The domain period and the wall density are measured on the sign of the prepared image (what the
 network reads), so they are the pattern's geometry whatever the instrument; ``domain_geometry``
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DomainfitError
+from ..features.domain_likeness import DomainLikeness, measure as measure_likeness, notices as likeness_notices
 from ..features.geometry import MIN_PATTERN_CONTRAST as MIN_PATTERN_CONTRAST
 
 MAX_PIXEL_SIZE = 64e-9
@@ -153,6 +156,7 @@ class SupportMeasures:
         feature_score, feature_limit: the network's features against its training views (``Reference``).
         domains_period, domains_wall_density: the same geometry of the image's domains
             (``features.geometry.domain_geometry``), which the parameter sets' emulators read.
+        likeness: how far the image is a domain image at all (``features.domain_likeness``).
     """
 
     period: float | None
@@ -164,6 +168,7 @@ class SupportMeasures:
     feature_limit: float | None = None
     domains_period: float | None = None
     domains_wall_density: float | None = None
+    likeness: DomainLikeness | None = None
 
     def to_json(self) -> dict:
         """The report's ``support`` block (nm, per µm)."""
@@ -176,6 +181,8 @@ class SupportMeasures:
         if self.domains_wall_density is not None:
             out["domains_period_nm"] = None if self.domains_period is None else self.domains_period * 1e9
             out["domains_wall_density_per_um"] = self.domains_wall_density * 1e-6
+        if self.likeness is not None:
+            out["domain_likeness"] = self.likeness.to_json()
         return out
 
 
@@ -189,8 +196,11 @@ def assess(
     reference: Reference | None,
     feature_score: float | None,
     contrast: float | None = None,
+    image: np.ndarray | None = None,
 ) -> tuple[list[str], dict]:
-    """(reasons not to trust the estimate — empty when none —, the ``SupportMeasures`` they rest on)."""
+    """(reasons not to trust the estimate — empty when none —, the ``SupportMeasures`` they rest on);
+    with ``image`` (as loaded: contrast in about [−1, 1], its own pixels) also whether it is a domain
+    image at all (``features.domain_likeness``)."""
     reasons = []
     period, walls = geometry["period"], geometry["wall_density"]
     fov = min(field_of_view)
@@ -229,4 +239,8 @@ def assess(
         if not feature_score <= reference.limit:
             reasons.append(f"the image looks unlike anything in training (feature score {feature_score:.3g} > limit "
                            f"{reference.limit:.3g}): another kind of image, instrument or film")
+    if image is not None:
+        likeness = measure_likeness(image)
+        measures = dataclasses.replace(measures, likeness=likeness)
+        reasons.extend(likeness_notices(likeness))
     return reasons, measures

@@ -111,6 +111,10 @@ def regime_warnings(material: Material, cell_size: float, period: float | None =
     return out
 
 
+PLAUSIBLE = {"Ms": (1e7, "A/m"), "A": (1e-9, "J/m"), "Ku": (1e8, "J/m³"), "D": (1.0, "J/m²"), "H_ext": (1e10, "A/m")}
+"""Largest magnitude of each parameter a film could have [SI] (Fe65Co35 has Ms 1.95 MA/m; D is a few mJ/m²)."""
+
+
 def check_parameters(Ms: float, A: float, Ku: float, D: float, sigma: float, H_ext=(0.0, 0.0, 0.0)) -> None:
     """Raise ``DomainfitError`` for parameters no film can have (SI units)."""
     values = dict(Ms=Ms, A=A, Ku=Ku, D=D, sigma=sigma)
@@ -119,12 +123,17 @@ def check_parameters(Ms: float, A: float, Ku: float, D: float, sigma: float, H_e
             raise DomainfitError(f"{name} = {value}: not a finite number")
     if not all(math.isfinite(float(h)) for h in np.ravel(H_ext)):
         raise DomainfitError(f"applied field {H_ext}: not finite")
+    for name, value in (*((n, values[n]) for n in ("Ms", "A", "Ku", "D")), ("H_ext", np.max(np.abs(np.ravel(H_ext))))):
+        if abs(float(value)) > PLAUSIBLE[name][0]:  # before any float32 cast could overflow to inf
+            raise DomainfitError(f"{name} = {float(value):.3g} {PLAUSIBLE[name][1]}: beyond any film "
+                                 f"(|{name}| ≤ {PLAUSIBLE[name][0]:.0e}); check the unit")
     if Ms <= 0:
         raise DomainfitError(f"Ms = {Ms} A/m: saturation magnetisation must be positive")
     if A <= 0:
         raise DomainfitError(f"A = {A} J/m: exchange stiffness must be positive")
-    if sigma < 0:
-        raise DomainfitError(f"sigma = {sigma}: anisotropy dispersion must be non-negative")
+    if not 0 <= sigma < 1:
+        raise DomainfitError(f"sigma = {sigma}: the anisotropy dispersion ΔKu/Ku must be in [0, 1) (grains have "
+                             "Ku(1 + σξ), ξ ~ N(0, 1); thin films have 0.01–0.3)")
 
 
 def make_material(

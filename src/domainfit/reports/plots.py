@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import pyplot, save_figure
+from .._files import FIGURE_MARK, pyplot, save_figure
 from ..errors import DomainfitError
 
 
@@ -170,3 +170,42 @@ def save_predictive_plot(check: dict, path: str | Path) -> Path:
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def walls_figure(data: np.ndarray, pixel_size: float, *, path: str | Path | None = None, title: str = ""):
+    """The image [y, x] in grey with the domain walls its statistics read drawn over it in red: the
+    boundaries of its domains (``features.geometry.domain_sign``: each pixel the sign of the nearest
+    strong one), whose period and wall density ``domain_geometry`` measures. Axes in µm; returns the
+    matplotlib ``Figure`` (without pyplot), saved to ``path`` when given."""
+    from matplotlib.figure import Figure
+
+    from ..features.geometry import domain_sign
+
+    data = np.asarray(data, np.float64)
+    ny, nx = data.shape
+    um = pixel_size * 1e6
+    lim = float(np.quantile(np.abs(data), 0.99)) or 1.0
+    fig = Figure(figsize=(5.0, 4.6), dpi=110)
+    ax = fig.subplots()
+    ax.imshow(data, cmap="gray", vmin=-lim, vmax=lim, origin="lower", extent=(0.0, nx * um, 0.0, ny * um),
+              interpolation="nearest")
+    sign = domain_sign(data)
+    if sign.min() < sign.max():  # a uniform image has no walls to draw
+        ax.contour((np.arange(nx) + 0.5) * um, (np.arange(ny) + 0.5) * um, sign, levels=[0.0], colors="red",
+                   linewidths=0.7)
+    ax.set(xlabel="x [µm]", ylabel="y [µm]")
+    ax.set_title(title or f"image ({ny}×{nx} px, {pixel_size * 1e9:.3g} nm/px) and its domain walls (red)", fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib ``Figure`` as PNG bytes (marked ``FIGURE_MARK`` as the saved figures are), for pages
+    that embed their figures."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": "domainfit", FIGURE_MARK[0]: FIGURE_MARK[1]})
+    return buf.getvalue()

@@ -141,6 +141,15 @@ class Emulator(eqx.Module):
         """Held-out RMS emulator mean error in units of the training-image noise sd."""
         return self.provenance.surrogate_error
 
+    def extrapolates(self, s_obs: Float[Array, " n"]) -> bool:
+        """Whether ``s_obs`` lies beyond the 99.9 % Mahalanobis limit of the training statistics."""
+        if self.train_mean is None:
+            return False
+        z = jax.scipy.linalg.solve_triangular(self.train_cov_chol, jnp.asarray(s_obs, self.train_mean.dtype) -
+                                              self.train_mean, lower=True)
+        d2 = float(jnp.sum(z**2))
+        return not np.isfinite(d2) or d2 > float(chi2.ppf(0.999, df=len(self.stat_names)))
+
     def check_observation(self, s_obs: Float[Array, " n"]) -> list[str]:
         """Plain-words messages when ``s_obs`` lies far outside the training statistics (empty if fine)."""
         msgs = []
@@ -204,7 +213,13 @@ class Emulator(eqx.Module):
     def load(cls, path: str | Path) -> "Emulator":
         """Read an emulator written by ``save``."""
         try:
-            with np.load(path) as f:
+            loaded = np.load(path, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise DomainfitError(f"emulator {path} is a single array (.npy), not an emulator (.npz written by "
+                                     "`domainfit emulator`)")
+            with loaded as f:
+                if "meta" not in f.files or "names" not in str(f["meta"]):
+                    raise DomainfitError(f"{path} is no emulator: an .npz written by `domainfit emulator` holds 'meta'")
                 meta = json.loads(str(f["meta"]))
                 arrays = {k: jnp.asarray(f[k]) for k in f.files if k not in ("meta", "powers_mean", "powers_var")}
                 pm, pv = np.asarray(f["powers_mean"]), np.asarray(f["powers_var"])

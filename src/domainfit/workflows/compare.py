@@ -24,6 +24,7 @@ import numpy as np
 
 from ..notices import NO_WALLS, Notice
 from .._files import atomic_write
+from .. import units
 from ..errors import DomainfitError
 
 
@@ -185,6 +186,10 @@ def compare(
     measurements=(),
     progress: bool = False,
     history: str | None = None,
+    channel: str | None = None,
+    level: str | None = "auto",
+    force: bool = False,
+    page: int | None = None,
 ) -> Comparison:
     """Log-evidence of each model of ``image`` with its error, and Bayes factors against the best.
 
@@ -207,18 +212,25 @@ def compare(
             film) to compare instead of emulators: each through the simulator path, its evidence for the
             image over its own prior (``workflows.film_compare``); ``instrument``, ``lift``,
             ``resolution``, ``measurements`` and ``history`` (``estimate``'s) apply to them.
+        channel: the channel of a scanning-probe file, as for ``estimate``.
+        level: scan-line levelling, as for ``estimate``.
+        force: use a ``pixel_size`` that contradicts the file's own calibration.
+        page: the plane of a multi-page TIFF or a stack.
     """
     import jax
 
     from .. import inference
     from ..surrogate import EmulatorLikelihood
-    from .inputs import is_domain_image, load_model, parse_fixes, read_image
+    from .inputs import is_domain_image, load_model, parse_fixes, read_image, reading as image_reading
     from ..surrogate.learned import check_same_model, learned_names, summary_with_cnn
     from .setup import check_fixes
     from ..nn import estimate as cnn_estimate
     from ..features.statistics import summary_vector
 
     if films is not None:
+        if channel is not None or level not in (None, "auto") or force or page is not None:
+            raise DomainfitError("channel, level, force and page are not passed to the film path yet: read the image "
+                                 "with domainfit.imaging.load(…) and give the DomainImage")
         given = [n for n, v in (("models", models), ("fix", fix), ("priors", priors), ("cnn", cnn)) if v]
         if given:
             raise DomainfitError(f"{given[0]} does not apply to comparing films: each is simulated at its own constants")
@@ -254,8 +266,8 @@ def compare(
     # a CNN trained on instrument views reads images with their background removed before clipping
     # (a DomainImage was read already, background and all: as it is)
     read_already = is_domain_image(image)
-    img = read_image(image, pixel_size, invert=invert,
-                     flatten=None if loaded is None or read_already else loaded.flatten)
+    img = read_image(image, pixel_size, invert=invert, flatten=None if loaded is None or read_already else loaded.flatten,
+                     channel=channel, level=level, force=force, page=page)
     data = jax.numpy.asarray(img.data)
     area = img.shape[0] * img.shape[1] * img.pixel_size**2
     notices = list(img.notes) + notices
@@ -273,7 +285,7 @@ def compare(
         notices.insert(0, Notice(NO_WALLS, "the image shows no domain walls: its statistics carry nothing, so the "
                                  "models are compared only on how likely each makes a film that keeps no walls "
                                  "(their parameters are not identifiable from it)"))
-    problems = {}
+    problems, outside = {}, []
     for name, (emulator, _) in emulators.items():
         prior = set_prior(emulator, fixes[name]) if sets else comparison_prior(preset, priors, fixes[name])
         if not walls:
@@ -294,13 +306,20 @@ def compare(
         likelihood = EmulatorLikelihood(emulator, s_obs, area_ratio=emulator.area / area)
         problems[name] = inference.Problem(prior, likelihood, s_obs=s_obs, stat_names=emulator.stat_names)
         notices += [f"{name}: {m}" for m in emulator.check_observation(s_obs)]
-    key = jax.random.key(key) if isinstance(key, int) else key
+        if emulator.extrapolates(s_obs):
+            outside.append(name)
+    key = jax.random.key(units.check_seed(key, "key")) if isinstance(key, int) else key
     table = inference.compare_models(problems, key=key, n_particles=particles, n_runs=runs)
     table["warnings"] = notices
+    table["extrapolated"] = outside
+    if table["best"] in outside:  # the winner's evidence is an extrapolation: no Bayes factor rests on it
+        table["reasons"] = [f"the image's statistics lie outside the training set of {', '.join(outside)} (the best "
+                            f"model {table['best']!r} among them): its evidence is extrapolated, and so is every Bayes "
+                            "factor against it — the image is likely of neither set (give your film: compare --film)"]
     table["walls"] = bool(walls)
     table["models"] = {name: {"emulator": None if path is None else str(path), "fixed_SI": fixes[name]}
                        for name, (_, path) in emulators.items()}
-    table["image"] = {"path": str(image) if isinstance(image, (str, Path)) else img.source,
+    table["image"] = {"path": str(image) if isinstance(image, (str, Path)) else img.source, "reading": image_reading(img),
                       "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
     table["wall_time_s"] = round(time.perf_counter() - t0, 3)
     return Comparison(table)

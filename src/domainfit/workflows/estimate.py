@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .._version import __version__
+from .. import units
 from ..errors import DomainfitError
-from .inputs import instrument_settings, is_domain_image, load_model, parse_fixes, read_image
+from .inputs import instrument_settings, is_domain_image, load_model, parse_fixes, read_image, reading
 from .result import EstimateResult, PosteriorConfig, StageBar
 
 def estimate(
@@ -45,6 +46,10 @@ def estimate(
     film=None,
     method: str = "auto",
     history: str | None = None,
+    channel: str | None = None,
+    level: str | None = "auto",
+    force: bool = False,
+    page: int | None = None,
 ):
     """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
 
@@ -87,6 +92,10 @@ def estimate(
         history: for the simulator path, "unknown" (default: the difference between mazes relaxed from
             random states and field-cycled ones is a model error, ``forward.history``) or "random" (a
             film known to be quenched).
+        channel: the channel of a scanning-probe file (default: its MFM channel; ``imaging.load``).
+        level: scan-line levelling ("auto": median for scanning-probe files, none for others).
+        force: use a ``pixel_size`` that contradicts the file's own calibration.
+        page: the plane of a multi-page TIFF or a stack.
     """
     import jax
 
@@ -103,6 +112,9 @@ def estimate(
                              "--film \"Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial\"")
     if history is not None and (film is None or not posterior or method in ("cnn", "period")):
         raise DomainfitError("--history applies to the simulator path: give --film and --posterior")
+    if film is not None and (channel is not None or level not in (None, "auto") or force or page is not None):
+        raise DomainfitError("--channel, --level, --force and --page are not passed to the film path yet: read the "
+                             "image with domainfit.imaging.load(…) and give the DomainImage")
     if film is not None:
         from ..films import parse_film
 
@@ -148,6 +160,9 @@ def estimate(
     images = list(image) if isinstance(image, (list, tuple)) else [image]
     if not images:
         raise DomainfitError("an empty list of images: give at least one")
+    if isinstance(image, (list, tuple)) and any(isinstance(x, (list, tuple, int, float)) for x in images):
+        raise DomainfitError("a list is read as several images, and this one holds numbers or lists: give one image "
+                             "as an array, np.asarray(rows), or several as a list of arrays or paths")
     several = len(images) > 1
     sizes = list(pixel_size) if isinstance(pixel_size, (list, tuple)) else [pixel_size] * len(images)
     if len(sizes) != len(images):
@@ -162,7 +177,7 @@ def estimate(
     if config is not None:
         config.check()
     seed = key if isinstance(key, int) else None
-    key = jax.random.key(key) if isinstance(key, int) else key
+    key = jax.random.key(units.check_seed(key, "key")) if isinstance(key, int) else key
     bar = StageBar(2, enabled=config is not None and progress)
     loaded = load_model(model)
     # A model trained on instrument views reads images with their background removed: do it before
@@ -172,7 +187,8 @@ def estimate(
     imgs = []
     for i, (im, ps, fl) in enumerate(zip(images, sizes, flattens)):
         try:
-            imgs.append(read_image(im, ps, invert=invert, flatten=fl))
+            imgs.append(read_image(im, ps, invert=invert, flatten=fl, channel=channel, level=level, force=force,
+                                   page=page))
         except DomainfitError as err:
             if not several:
                 raise
@@ -183,11 +199,14 @@ def estimate(
     settings = instrument_settings(loaded, instrument, lift, resolution)
     cnns = [cnn_estimate(loaded, img.data, img.pixel_size, symmetries=False if single_view else None, family=instrument,
                          settings=settings["settings"]) for img in imgs]
+    from ..features.domain_likeness import colour_notice  # a colour-mapped file: known from its reading only
+
+    cnns = [dataclasses.replace(c, reasons=c.reasons + tuple(filter(None, [colour_notice(img.meta)]))) for c, img in zip(cnns, imgs)]
     paths = [str(im) if isinstance(im, (str, Path)) else str(img.source) for im, img in zip(images, imgs)]
     cnn = _combined(cnns, imgs, settings) if several else _with_notices(cnns[0], imgs[0], settings)
     report = _report_head(cnn, settings, loaded)
-    per_image = [{"path": path, "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9}
-                 for path, img in zip(paths, imgs)]
+    per_image = [{"path": path, "shape": list(img.shape), "pixel_size_nm": img.pixel_size * 1e9,
+                  "reading": reading(img)} for path, img in zip(paths, imgs)]
     report["image"] = per_image[0]
     if several:
         report["images"] = [dict(p, cnn=c.to_json()) for p, c in zip(per_image, cnns)]
@@ -302,10 +321,14 @@ def _film_block(report: dict, loaded, given) -> None:
 
 
 def _with_notices(cnn, img, settings: dict):
-    """One image's CNN estimate with the instrument's reasons and warnings and the image's own notes."""
-    if not (settings["reasons"] or settings["warnings"] or img.notes):
+    """One image's CNN estimate with the instrument's reasons and warnings, the image's own notes, and a
+    reason when the image is copies of itself (``features.duplication``)."""
+    from ..features.duplication import duplication_notices
+
+    copies = tuple(duplication_notices(img.data))
+    if not (settings["reasons"] or settings["warnings"] or img.notes or copies):
         return cnn
-    return dataclasses.replace(cnn, reasons=cnn.reasons + tuple(settings["reasons"]),
+    return dataclasses.replace(cnn, reasons=cnn.reasons + copies + tuple(settings["reasons"]),
                                warnings=cnn.warnings + tuple(settings["warnings"]) + img.notes)
 
 
@@ -313,6 +336,8 @@ def _combined(cnns: list, imgs: list, settings: dict):
     """The CNN block of several images of one film: their means combined by inverse variance, but the
     smallest single-image spread kept (the CNN's error is mostly the D–σ ridge, shared by every image
     of the film, so it does not average away); each image's reasons and warnings, numbered."""
+    from ..features.duplication import duplication_notices
+
     first = cnns[0]
     mean, sd = {}, {}
     for t in first.targets:
@@ -324,6 +349,7 @@ def _combined(cnns: list, imgs: list, settings: dict):
             mean[t] = first.mean[t]
         sd[t] = min(sds)
     reasons = tuple(f"image {i + 1}: {r}" for i, c in enumerate(cnns) for r in c.reasons) + tuple(settings["reasons"])
+    reasons += tuple(f"image {i + 1}: {n}" for i, img in enumerate(imgs) for n in duplication_notices(img.data))
     warns = tuple(f"image {i + 1}: {w}" for i, c in enumerate(cnns) for w in c.warnings) + tuple(settings["warnings"])
     warns += tuple(f"image {i + 1}: {n}" for i, img in enumerate(imgs) for n in img.notes)
     return dataclasses.replace(first, mean=mean, sd=sd, reasons=reasons, warnings=warns,

@@ -77,7 +77,7 @@ class FilmResult:
         ]
 
     def __str__(self) -> str:
-        return "\n".join(self.lines() + [f"warning: {w}" for w in self.warnings])
+        return "\n".join([f"warning: {w}" for w in self.warnings] + self.lines())
 
     def to_json(self) -> str:
         return json.dumps(self.report, indent=2)
@@ -157,7 +157,10 @@ def relax_film(
         raise DomainfitError(f"--tol {tol}: need a positive tolerance")
     if max_steps < 1:
         raise DomainfitError(f"--max-steps {max_steps}: need at least 1")
-    seed = key if isinstance(key, int) else None
+    seed = units.check_seed(key, "--seed") if isinstance(key, int) else None
+    from ..resources import check_grid
+
+    check_grid(cells, cells if ny is None else ny, x64=x64)  # before anything is allocated
     with jax.enable_x64(True) if x64 else contextlib.nullcontext():
         return _relax(preset, dict(D=D, Ms=Ms, Ku=Ku, A=A, sigma=sigma), grain_size=grain_size, dmi=dmi,
                       nx=cells, ny=cells if ny is None else ny, cell_size=cell_size, thickness=thickness,
@@ -173,6 +176,7 @@ def _relax(preset, given, *, grain_size, dmi, nx, ny, cell_size, thickness, fiel
     from .._version import PHYSICS_VERSION, __version__
     from .. import physics
     from ..physics.material import regime_warnings
+    from ..units import MU0
     from ..features.state import relaxed_summary
 
     overrides = {name: float(value) for name, value in given.items() if value is not None}
@@ -186,6 +190,8 @@ def _relax(preset, given, *, grain_size, dmi, nx, ny, cell_size, thickness, fiel
     summary = relaxed_summary(relaxed, grid)
     summary["wall_time_s"] = round(time.perf_counter() - start, 3)
     summary["warnings"] = regime_warnings(material, grid.cell_size, summary["period_nm"] * 1e-9)
+    k_eff = float(material.Ku) - 0.5 * MU0 * float(material.Ms) ** 2
+    summary["domain_regime"] = bool(k_eff > 0 and abs(float(material.D)) < 4 * math.sqrt(float(material.A) * k_eff) / math.pi)
     config = {
         "preset": preset,
         "parameters_SI": {

@@ -208,7 +208,9 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     z, chi2, p_value = _predictive_check(pred, emulator, s_obs, names, post, film)
     timing["predictive_s"] = time.perf_counter() - t1
 
-    reasons, warnings = [], list(img.notes)
+    from ..features.duplication import duplication_notices
+
+    reasons, warnings = list(duplication_notices(img.data)), list(img.notes)
     if not 0 < d_law < d_c:
         warnings.append("the period law finds no D in [0, D_c) of this film for the image's period "
                         f"({math.exp(s_obs[0]) * 1e9:.0f} nm): the pilot simulations seeded the design instead")
@@ -282,8 +284,8 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
 
 def _settings(instrument, lift, resolution) -> tuple[tuple[str, float], ...]:
     """The instrument's settings the user gave (SI), checked against the family's range."""
+    from .. import units
     from ..data.instruments import FAMILY_RANGES
-    from ..imaging import parse_pixel_size
 
     out = []
     for name, option, value in (("height", "lift", lift), ("resolution", "resolution", resolution)):
@@ -294,7 +296,7 @@ def _settings(instrument, lift, resolution) -> tuple[tuple[str, float], ...]:
         if name not in FAMILY_RANGES.get(instrument, {}):
             raise DomainfitError(f"--{option} does not apply to the {instrument} instrument (it has "
                                  f"{', '.join(FAMILY_RANGES.get(instrument, {})) or 'no settings'})")
-        si = parse_pixel_size(value) if isinstance(value, str) else float(value)
+        si = units.parse_length(value, default_unit="nm") if isinstance(value, str) else float(value)
         lo, hi = FAMILY_RANGES[instrument][name]
         if not lo * 1e-9 <= si <= hi * 1e-9:
             raise DomainfitError(f"--{option} {si * 1e9:.3g} nm lies outside the {instrument} family's range "

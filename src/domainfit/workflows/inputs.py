@@ -33,24 +33,55 @@ def load_model(model):
     return load_default() if model in (None, "default") else load_path(model)
 
 
-def read_image(image, pixel_size=None, *, invert: bool = False, flatten: int | None = None, binarise: bool = False):
+def read_image(image, pixel_size=None, *, invert: bool = False, flatten: int | None = None, binarise: bool = False,
+               channel: str | None = None, level: str | None = "auto", force: bool = False, page: int | None = None):
     """A ``DomainImage`` from a file path (or "example"), an array of raw levels, or a ``DomainImage``.
-    ``pixel_size``: metres, or a string with its unit ("15.6nm"); ``binarise``: two-level (Otsu)."""
+    ``pixel_size``: metres, or a string with its unit ("15.6nm"); ``binarise``: two-level (Otsu);
+    ``channel``, ``level``, ``force``, ``page``: as ``imaging.load`` (an SPM channel, scan-line levelling,
+    a pixel size that overrides the file's, the plane of a stack)."""
     import numpy as np
 
     from .. import imaging
 
+    if image is None or isinstance(image, (bytes, bytearray, memoryview, dict, set)):
+        raise DomainfitError(f"image {type(image).__name__ if image is not None else 'None'}: give a file path, "
+                             "\"example\", a 2-D array of raw levels or a DomainImage")
     if isinstance(pixel_size, str):
         pixel_size = imaging.parse_pixel_size(pixel_size)
     if isinstance(image, imaging.DomainImage):
-        if invert or flatten is not None or binarise:
-            raise DomainfitError("invert/flatten/binarise apply when reading an image: pass the file or the raw array")
+        given = [n for n, v in (("invert", invert), ("flatten", flatten is not None), ("binarise", binarise),
+                                ("channel", channel is not None), ("level", level not in (None, "auto")),
+                                ("page", page is not None)) if v]
+        if given:
+            raise DomainfitError(f"{given[0]} applies when reading an image: pass the file or the raw array")
         return image
     if isinstance(image, (str, Path)):
-        return imaging.load(image, pixel_size=pixel_size, invert=invert, flatten=flatten, binarise=binarise)
+        return imaging.load(image, pixel_size=pixel_size, invert=invert, flatten=flatten, binarise=binarise,
+                            channel=channel, level=level, force=force, page=page)
     if pixel_size is None:
         raise DomainfitError("an image given as an array needs its pixel size: pixel_size=15.6e-9 (m) or '15.6nm'")
-    return imaging.from_array(np.asarray(image), pixel_size, invert=invert, flatten=flatten, binarise=binarise)
+    if channel is not None:
+        raise DomainfitError(f"channel {channel!r} applies to scanning-probe files, not to an array")
+    raw = np.asarray(image)
+    if raw.ndim == 3 and (page is not None or raw.shape[-1] not in (2, 3, 4)):  # a stack [k, y, x], not colour
+        if page is None or not 0 <= page < raw.shape[0]:
+            raise DomainfitError(f"an array of shape {raw.shape} is a stack of {raw.shape[0]} images: pick one with "
+                                 f"page=K (K = 0 … {raw.shape[0] - 1})")
+        raw = raw[page]
+    elif page is not None:
+        raise DomainfitError(f"page={page}: an array of shape {raw.shape} is one image")
+    return imaging.from_array(raw, pixel_size, invert=invert, flatten=flatten, binarise=binarise, level=level)
+
+
+READING_KEYS = ("format", "channel", "direction", "unit", "channel_choice", "channels", "level", "page",
+                "pixel_size_source", "pixel_size_conflict")
+"""What a report records of how its image was read (``reading``)."""
+
+
+def reading(img) -> dict:
+    """How ``img`` was read, for a report: its format, channel and direction (SPM), the channels the file
+    holds, the scan-line levelling, the page of a stack, where the pixel size came from."""
+    return {key: img.meta[key] for key in READING_KEYS if key in img.meta}
 
 
 def instrument_settings(loaded, instrument: str | None, lift=None, resolution=None) -> dict:

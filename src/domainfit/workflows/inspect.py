@@ -76,8 +76,10 @@ class Inspection:
     def figure(self, path: str | Path) -> Path:
         """Write the figure (the image, its power spectrum with the detected peak, the walls) to ``path``;
         the report then names it. Returns the path."""
+        from .._files import check_figure_path
         from ..reports.plots import save_inspect_png
 
+        check_figure_path(path, inputs=[self.image.source])  # never over the image it shows
         path = save_inspect_png(self.image.data, self.image.pixel_size, self.k_per_um, self.power, self.statistics,
                                 path, title=self.name)
         self.report["figure"] = str(path)
@@ -91,15 +93,23 @@ def inspect_image(
     invert: bool = False,
     flatten: int | None = None,
     binarise: bool = False,
+    channel: str | None = None,
+    level: str | None = "auto",
+    force: bool = False,
+    page: int | None = None,
 ) -> Inspection:
     """Statistics and power spectrum of one domain image.
 
     Args:
-        image: a file (PNG, JPEG, TIFF, .npy/.npz; "example" for the shipped one), an array of raw
-            levels (then ``pixel_size`` is needed) or an ``imaging.DomainImage``.
+        image: a file (PNG, JPEG, TIFF, .npy/.npz, a scanning-probe file; "example" for the shipped one),
+            an array of raw levels (then ``pixel_size`` is needed) or an ``imaging.DomainImage``.
         pixel_size: pixel side in metres or with its unit ("15.6nm"); needed unless the file has it.
         invert: flip the contrast sign (e.g. MFM phase); flatten: degree of a polynomial background
             subtracted first (1 = plane); binarise: make the image two-level (Otsu threshold).
+        channel: the channel of a scanning-probe file (default: its MFM channel; ``imaging.load``).
+        level: scan-line levelling ("auto": median for scanning-probe files, none for others).
+        force: use a ``pixel_size`` that contradicts the file's own calibration.
+        page: the plane of a multi-page TIFF or a stack.
 
     Raises ``DomainfitError`` (one line) for an unreadable file, a missing pixel size or a bad option.
     """
@@ -109,7 +119,8 @@ def inspect_image(
     from .. import units
     from .inputs import read_image
 
-    img = read_image(image, pixel_size, invert=invert, flatten=flatten, binarise=binarise)
+    img = read_image(image, pixel_size, invert=invert, flatten=flatten, binarise=binarise, channel=channel,
+                     level=level, force=force, page=page)
     summary = stats.summary(img.data, img.pixel_size)
     k, power = stats.radial_spectrum(img.data, img.pixel_size)
     k_per_um = np.asarray(k) * units.parse_length("1um")
@@ -126,3 +137,35 @@ def inspect_image(
         "figure": None,
     }
     return Inspection(image=img, statistics=summary, k_per_um=k_per_um, power=power, report=report)
+
+
+def image_channels(image, *, pixel_size: float | str | None = None, page: int | None = None) -> dict:
+    """The channels of an image file, as ``domainfit inspect FILE --channels`` lists them: for a
+    scanning-probe file every channel (name with direction, unit, direction, shape [px], pixel size [nm],
+    lift pass, ``default``: the one read without ``channel``); for any other file its one image.
+
+    Returns ``{"image": path, "channels": [...], "default": name of the default channel}``."""
+    from .. import imaging
+    from .inputs import read_image
+
+    if isinstance(image, (str, Path)) and imaging.is_spm_file(image):
+        rows = imaging.channel_table(image)
+    else:
+        img = read_image(image, pixel_size, page=page, level="none")
+        rows = [{"name": "image", "unit": "", "direction": None, "shape": list(img.shape),
+                 "pixel_size_nm": img.pixel_size * 1e9, "lift": False, "default": True}]
+    default = next(r["name"] for r in rows if r["default"])
+    return {"image": str(image) if isinstance(image, (str, Path)) else "array", "channels": rows, "default": default}
+
+
+def channel_lines(listing: dict) -> list[str]:
+    """The text of ``domainfit inspect FILE --channels``."""
+    rows = listing["channels"]
+    lines = [f"{Path(listing['image']).name}: {len(rows)} channel{'s' if len(rows) > 1 else ''} (* read by default)",
+             f"  {'name':<32} {'unit':<6} {'direction':<9} {'shape':<11} pixel"]
+    for r in rows:
+        shape = "×".join(str(n) for n in r["shape"])
+        pixel = "—" if r["pixel_size_nm"] is None else f"{r['pixel_size_nm']:.4g} nm"
+        mark = "*" if r["default"] else " "
+        lines.append(f"{mark} {r['name']:<32} {r['unit'] or '—':<6} {r['direction'] or '—':<9} {shape:<11} {pixel}")
+    return lines

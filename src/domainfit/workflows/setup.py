@@ -104,6 +104,9 @@ def load_prior_file(path: str | Path, box: Mapping[str, tuple[float, float]]):
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as stop:  # sys.exit() in the user's file must not end the run silently
+        raise DomainfitError(f"prior file {path} called sys.exit({stop.code!r}) while loading: a prior file only "
+                             f"defines {PRIOR_FUNCTION}()") from None
     except Exception as err:  # the user's file: report what broke, in one line
         raise DomainfitError(f"prior file {path} failed to run: {type(err).__name__}: {err}") from None
     fn = getattr(module, PRIOR_FUNCTION, None)
@@ -116,6 +119,8 @@ def load_prior_file(path: str | Path, box: Mapping[str, tuple[float, float]]):
         return fn(dict(box)) if _takes_argument(fn) else fn()
     except DomainfitError:
         raise
+    except SystemExit as stop:
+        raise DomainfitError(f"prior file {path}: {PRIOR_FUNCTION}() called sys.exit({stop.code!r})") from None
     except Exception as err:
         raise DomainfitError(f"prior file {path}: {PRIOR_FUNCTION}() failed: {type(err).__name__}: {err}") from None
 
