@@ -117,13 +117,13 @@ def slow(fd):
     real(fd)
 os.fsync = slow
 from domainfit.cli import run
-sys.argv = ["domainfit", "simulate", "--cells", "16", "--max-steps", "10", "--out", out]
+sys.argv = ["domainfit", "inspect", "example", "--no-figure", "--json", out]
 run()
 """
 
 
 def test_sigterm_in_the_middle_of_a_write_leaves_no_file_and_exits_143(tmp_path):
-    out, flag = tmp_path / "state.npz", tmp_path / "writing"
+    out, flag = tmp_path / "report.json", tmp_path / "writing"
     proc = subprocess.Popen([sys.executable, "-c", SLOW_FSYNC, str(out), str(flag)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
