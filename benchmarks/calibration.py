@@ -15,11 +15,14 @@ With --instruments each state is first recorded by an instrument drawn from `dat
 and loaded as `estimate` loads a file (issue 13: the same coverage on instrument-rendered images).
 It is resumable: with --json, cases already in the file are kept and skipped when the file was written
 for the same model, emulator(s), test data and sampler settings (otherwise it starts afresh).
+With --workers N (local processes) or --scheduler ADDRESS (a Dask cluster) each case is one task
+(docs/scale-out.md); the file is written here, cases in the order of the rows, the same as in one process.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -66,6 +69,42 @@ def run_case(loaded, image, pixel, truth, *, hdi, chains, warmup, samples, seed,
             cnn_mean=r.cnn.mean[name] / factor if name in r.cnn.mean else None,
             cnn_sd=r.cnn.sd[name] / factor if name in r.cnn.sd else None,
         )  # fmt: skip
+    return case
+
+
+@functools.lru_cache(maxsize=2)
+def _inputs(model: str, emulators: tuple[str, ...], data: str):
+    """The model, its emulators' hash and the test dataset, loaded once per process (a worker's too)."""
+    return nn.load_model(model), Dataset(data)
+
+
+def compute_case(spec: dict, k: int, row: int) -> dict:
+    """Case ``k`` (dataset row ``row``): the image as ``--instruments`` or the dataset gives it, through
+    ``run_case``. A pure function of its arguments: the task a cluster worker runs (``--workers``)."""
+    loaded, ds = _inputs(spec["model"], tuple(spec["emulators"]), spec["data"])
+    index = int(ds.index[row])
+    truth = dict(zip(("D", "Ms", "sigma", "Ku", "A"), map(float, ds.params[row])))
+    image, pixel = ds.images([row])[0], ds.image_pixel_size
+    instrument = None
+    if spec["instruments"]:  # as the instrument writes the file, loaded as `estimate` loads it
+        pixels = spec["pixels"]
+        draw = [INSTRUMENT_SEED, 0xCA1, index]
+        inst = draw_instrument(TEST, np.random.default_rng(draw), pixel_size=pixels[k % len(pixels)])
+        raw = recorded(ds.mz([row])[0], ds.cell_size, float(ds.grid["thickness"]), inst, draw + [1])
+        image = normalise_contrast(flatten_background(raw.astype(np.float64), loaded.flatten or 0)[0])[0]
+        pixel, instrument = inst.pixel_size, inst.describe()
+    if spec["fov"] is not None:
+        n_px = int(round(spec["fov"] * 1e-6 / pixel))
+        if not 0 < n_px <= min(image.shape):
+            raise SystemExit(f"--fov {spec['fov']}: need 0 < F ≤ {min(image.shape) * pixel * 1e6:g} µm")
+        image = image[:n_px, :n_px]
+    case = run_case(loaded, image, pixel, truth, hdi=spec["hdi"], chains=spec["chains"], warmup=spec["warmup"],
+                    samples=spec["samples"], seed=index, emulator=spec["emulator"])
+    case["index"] = index
+    case["instrument"] = instrument
+    # Each case compiles its own sampler; without this the compiled programs pile up and, after
+    # ~30 cases, LLVM fails with "Cannot allocate memory" (seen on the 2-core/24 GiB machine).
+    jax.clear_caches()
     return case
 
 
@@ -118,8 +157,10 @@ def plot(cases: list[dict], path: Path, hdi: float) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None) -> None:
+    from domainfit.tasks import cluster_from_options, cluster_parent
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], parents=[cluster_parent()])
     ap.add_argument("--model", required=True, help="model (.eqx/.json/folder) with its emulator(s) beside it")
     ap.add_argument("--data", required=True, help="test dataset (domainfit generate, another --seed than training)")
     ap.add_argument("--n", type=int, default=40, help="number of cases (default 40)")
@@ -137,7 +178,8 @@ def main() -> None:
     ap.add_argument("--pixel-sizes", default="8,16", help="with --instruments: detector pixel sizes [nm], cycled over cases")
     ap.add_argument("--json", type=Path, help="write every case and the summary here (resumes from it)")
     ap.add_argument("--plot", type=Path, help="truth vs posterior figure (PNG)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    cluster = cluster_from_options(args.workers, args.scheduler)  # bad options refused before any work
 
     loaded = nn.load_model(args.model)
     paths = args.emulator or nn.emulator_paths(args.model)
@@ -148,7 +190,6 @@ def main() -> None:
     rows = np.nonzero(np.asarray(ds.converged, bool))[0][: args.n]
     if len(rows) < args.n:
         print(f"warning: only {len(rows)} converged images in {args.data}")
-    pixel = ds.image_pixel_size
     digest = hashlib.sha256()
     for path in [loaded.path, *(p for _, p in emulators)]:
         digest.update(Path(path).read_bytes())
@@ -162,41 +203,26 @@ def main() -> None:
         old = json.loads(args.json.read_text())
         if old.get("run") == run:
             done = {c["index"]: c for c in old.get("cases", [])}
-    cases = []
+    spec = {"model": str(args.model), "emulators": [str(p) for _, p in emulators], "emulator": args.emulator,
+            "data": str(args.data), "instruments": args.instruments, "pixels": pixels, "fov": args.fov, "hdi": args.hdi,
+            "chains": args.chains, "warmup": args.warmup, "samples": args.samples}
     from tqdm.auto import tqdm
 
-    for row in tqdm(rows, desc="calibration", unit="case"):
-        index = int(ds.index[row])
-        if index in done:
-            cases.append(done[index])
-            continue
-        truth = dict(zip(("D", "Ms", "sigma", "Ku", "A"), map(float, ds.params[row])))
-        image, pixel = ds.images([row])[0], ds.image_pixel_size
-        instrument = None
-        if args.instruments:  # as the instrument writes the file, loaded as `estimate` loads it
-            draw = [INSTRUMENT_SEED, 0xCA1, index]
-            inst = draw_instrument(TEST, np.random.default_rng(draw), pixel_size=pixels[len(cases) % len(pixels)])
-            raw = recorded(ds.mz([row])[0], ds.cell_size, float(ds.grid["thickness"]), inst, draw + [1])
-            image = normalise_contrast(flatten_background(raw.astype(np.float64), loaded.flatten or 0)[0])[0]
-            pixel, instrument = inst.pixel_size, inst.describe()
-        if args.fov is not None:
-            n_px = int(round(args.fov * 1e-6 / pixel))
-            if not 0 < n_px <= min(image.shape):
-                raise SystemExit(f"--fov {args.fov}: need 0 < F ≤ {min(image.shape) * pixel * 1e6:g} µm")
-            image = image[:n_px, :n_px]
-        case = run_case(loaded, image, pixel, truth, hdi=args.hdi, chains=args.chains,
-                        warmup=args.warmup, samples=args.samples, seed=index,
-                        emulator=args.emulator)  # fmt: skip
-        case["index"] = index
-        case["instrument"] = instrument
-        cases.append(case)
-        # Each case compiles its own sampler; without this the compiled programs pile up and, after
-        # ~30 cases, LLVM fails with "Cannot allocate memory" (seen on the 2-core/24 GiB machine).
-        jax.clear_caches()
-        if args.json is not None:  # after every case: an interrupted study resumes where it stopped
-            seen = {c["index"] for c in cases}  # and the earlier cases of rows still ahead
-            atomic_write(args.json, json.dumps({"run": run, "cases": cases + [c for i, c in done.items() if i not in seen]},
-                                               indent=1))
+    from domainfit.tasks import open_cluster, run_tasks
+
+    todo = [(k, int(row)) for k, row in enumerate(rows) if int(ds.index[row]) not in done]
+    by_row = {k: done[int(ds.index[row])] for k, row in enumerate(rows) if int(ds.index[row]) in done}
+    bar = tqdm(total=len(rows), initial=len(by_row), desc="calibration", unit="case")
+    with open_cluster(cluster) as client:  # one task per case (docs/scale-out.md); None: here, in order
+        for n, case in run_tasks(client, compute_case, [(spec, k, row) for k, row in todo], name="calibration case"):
+            by_row[todo[n][0]] = case
+            bar.update(1)
+            if args.json is not None:  # after every case: an interrupted study resumes where it stopped
+                seen = {c["index"] for c in by_row.values()}  # and the earlier cases of rows still ahead
+                atomic_write(args.json, json.dumps({"run": run, "cases": [by_row[k] for k in sorted(by_row)]
+                                                    + [c for i, c in done.items() if i not in seen]}, indent=1))
+    bar.close()
+    cases = [by_row[k] for k in sorted(by_row)]
     summary = summarise(cases, args.hdi)
     if args.instruments:  # coverage per instrument family as well
         for fam in sorted({c["instrument"]["name"] for c in cases}):

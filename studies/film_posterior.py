@@ -12,6 +12,9 @@ their centres).
 
     python -m studies.film_posterior --films 6 --cells 256 --out ~/domainfit-data/film_study --json docs/figures/film_posterior.json
 
+``--workers N`` / ``--scheduler ADDRESS``: each film's relaxations run as tasks on a Dask cluster
+(``forward.design.simulate_points``; docs/scale-out.md); the results are the same.
+
 Each film's result is a file in ``--out`` (written atomically): a rerun resumes. Time: ~3 min per film
 at 256 cells, ~10 min at 512 (2-core CPU).
 """
@@ -83,7 +86,7 @@ def truth_state(true: dict, film, D: float, sigma: float, seed: int, cells: int)
     return np.asarray(r.m[2]), grid
 
 
-def one_film(i: int, args) -> dict:
+def one_film(i: int, args, cluster=None) -> dict:
     import jax
 
     from domainfit.features.geometry import pattern_geometry
@@ -116,7 +119,8 @@ def one_film(i: int, args) -> dict:
         out["period_law"] = {"error": str(err)}
     t0 = time.perf_counter()
     try:
-        s = film_posterior(img, film, pixel_size=pixel, key=i, max_cells=args.cells, cache=Path(args.out) / "cache")
+        s = film_posterior(img, film, pixel_size=pixel, key=i, max_cells=args.cells, cache=Path(args.out) / "cache",
+                           cluster=cluster)
         out["simulator"] = {"D": s.report["parameters"]["D"], "sigma": s.report["parameters"]["sigma"],
                             "trustworthy": s.trustworthy, "reasons": s.reasons, "budget": s.report["error_budget"],
                             "diagnostics": s.report["diagnostics"], "timing": s.report["timing"],
@@ -147,9 +151,9 @@ def summarise(results: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    from domainfit._files import atomic_write
+    from domainfit.tasks import cluster_from_options, cluster_parent, open_cluster
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], parents=[cluster_parent()])
     ap.add_argument("--films", type=int, default=6)
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--seed", type=int, default=20261207)
@@ -158,24 +162,32 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(Path.home() / "domainfit-data" / "film_study"))
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    cluster = cluster_from_options(args.workers, args.scheduler)  # bad options refused before any work
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i in range(args.first, args.first + args.films):
-        path = folder / f"film{i:03d}{'_u' if args.uncertain else ''}_{args.cells}.json"
-        if path.exists():
-            results.append(json.loads(path.read_text()))
-            continue
-        r = one_film(i, args)
-        atomic_write(path, json.dumps(r, indent=1, default=float))
-        results.append(r)
-        sim = r.get("simulator", {}).get("D", {})
-        print(f"film {i}: truth D {r.get('true', {}).get('D', math.nan) * 1e3:.3f}; law "
-              f"{r.get('period_law', {}).get('D', {}).get('mean', math.nan):.3f}; simulator {sim.get('mean', math.nan):.3f} "
-              f"± {sim.get('sd', math.nan):.3f} ({r.get('simulator_s', 0):.0f} s)", flush=True)
+    paths = {i: folder / f"film{i:03d}{'_u' if args.uncertain else ''}_{args.cells}.json"
+             for i in range(args.first, args.first + args.films)}
+    # the films' relaxations as tasks (docs/scale-out.md); no cluster started when every film is done
+    with open_cluster(cluster if any(not p.exists() for p in paths.values()) else None) as client:
+        results = [study_film(i, path, args, client) for i, path in paths.items()]
     from ._summary import write_summary
 
     return write_summary(summarise(results), "films", results, "studies.film_posterior", argv, args.json)
+
+
+def study_film(i: int, path: Path, args, cluster) -> dict:
+    """Film ``i``'s result: read from ``path``, or made (its simulations on ``cluster``) and written there."""
+    from domainfit._files import atomic_write
+
+    if path.exists():
+        return json.loads(path.read_text())
+    r = one_film(i, args, cluster)
+    atomic_write(path, json.dumps(r, indent=1, default=float))
+    sim = r.get("simulator", {}).get("D", {})
+    print(f"film {i}: truth D {r.get('true', {}).get('D', math.nan) * 1e3:.3f}; law "
+          f"{r.get('period_law', {}).get('D', {}).get('mean', math.nan):.3f}; simulator {sim.get('mean', math.nan):.3f} "
+          f"± {sim.get('sd', math.nan):.3f} ({r.get('simulator_s', 0):.0f} s)", flush=True)
+    return r
 
 
 if __name__ == "__main__":

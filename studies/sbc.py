@@ -30,6 +30,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from scipy.stats import norm
 
 STREAM = 0x5BC
 """Seed stream of the recording instruments (no training, fitting or other benchmark draw uses it)."""
@@ -60,10 +61,13 @@ def run_case(ds, row: int, loaded, emulator_path: Path, args, rng_ranks) -> dict
         factor = user_unit(name)[1]
         t = truth[name] / factor
         d = np.asarray(draws[name]).ravel()
+        c = r.report["parameters"].get(name, {})  # the CNN's own estimate: its central interval of the same mass
+        half = float(norm.ppf(0.5 + args.hdi / 2)) * c["sd"] if c.get("sd") else None
         case["parameters"][name] = dict(
             unit=p["unit"], truth=t, median=p["median"], sd=p["sd"], hdi_low=p["hdi_low"], hdi_high=p["hdi_high"],
             inside=bool(p["hdi_low"] <= t <= p["hdi_high"]), r_hat=p["r_hat"], ess=p.get("ess_bulk"),
-            rank=sbc_rank(d, t, args.ranks, rng_ranks))
+            rank=sbc_rank(d, t, args.ranks, rng_ranks), cnn_mean=c.get("mean"), cnn_sd=c.get("sd"),
+            cnn_inside=None if half is None else bool(abs(c["mean"] - t) <= half))
     return case
 
 
@@ -143,6 +147,24 @@ def kept(cases: list[dict], done: dict) -> list[dict]:
     return cases + [c for i, c in done.items() if i not in seen]
 
 
+def pool_unnamed_instrument() -> None:
+    """Replace the unnamed family's instrument term by the pooled emulator alone (zero bias, unit scales),
+    to see what the term does to the coverage."""
+    from domainfit.surrogate import instrument_terms
+
+    real = instrument_terms.InstrumentTerms.term
+
+    def term(self, family):
+        t = real(self, family)
+        if family is not None:
+            return t
+        n = len(t["bias"])
+        return dict(kind="unnamed", bias=np.zeros(n), own_scale=np.ones(n), own_extra=np.zeros((n, n)),
+                    shared_scale=np.ones(n), shared_extra=np.zeros(n))
+
+    instrument_terms.InstrumentTerms.term = term
+
+
 def summarise(cases: list[dict], n_ranks: int) -> dict:
     from domainfit.diagnostics import coverage, rank_uniformity
 
@@ -154,6 +176,11 @@ def summarise(cases: list[dict], n_ranks: int) -> dict:
                          ranks=rank_uniformity([r["rank"] for r in rows], n_ranks),
                          rmse=float(np.sqrt(np.mean(err**2))),
                          r_hat_max=max((r["r_hat"] for r in rows if r["r_hat"] is not None), default=None))
+        cnn = [r for r in rows if r.get("cnn_inside") is not None]
+        if cnn:  # the CNN's own interval on the same images, and the posterior's width against it
+            out[name].update(cnn_coverage=coverage([r["cnn_inside"] for r in cnn]),
+                             cnn_rmse=float(np.sqrt(np.mean([(r["cnn_mean"] - r["truth"]) ** 2 for r in cnn]))),
+                             posterior_sd_over_cnn_sd_median=float(np.median([r["sd"] / r["cnn_sd"] for r in cnn])))
     return out
 
 
@@ -226,6 +253,9 @@ def main() -> None:
     ap.add_argument("--set", required=True, choices=("co-pt", "low-ms"))
     ap.add_argument("--data", required=True, help="the set's dataset (its odd chunks are read)")
     ap.add_argument("--emulator", type=Path, help="the set's emulator (default: the shipped one)")
+    ap.add_argument("--chunks", choices=("odd", "all"), default="odd",
+                    help="which chunks are held out: odd (default: the set emulators were fitted on the even chunks of "
+                         "their datasets) or all (a dataset no emulator, CNN or calibration saw, e.g. another seed)")
     ap.add_argument("--max-images", type=int, default=10_000)
     ap.add_argument("--hdi", type=float, default=0.9)
     ap.add_argument("--chains", type=int, default=4)
@@ -242,7 +272,11 @@ def main() -> None:
                     help=f"exact posterior on a {GRID}² grid instead of MAP → NUTS (the emulator's own calibration; ~2 s each)")
     ap.add_argument("--residuals", action="store_true",
                     help="also the statistics' standardised residuals at the true θ per image (CNN only, ~2 s each)")
+    ap.add_argument("--pooled-instrument", action="store_true",
+                    help="diagnosis: an unnamed instrument gets the pooled emulator alone (no mixture bias or scatter)")
     args = ap.parse_args()
+    if args.pooled_instrument:
+        pool_unnamed_instrument()
     emulator = args.emulator or Path(package_file).parent / "assets" / f"set_{args.set}.emulator.npz"
     loaded = load_default()
     ds = Dataset(args.data)
@@ -250,11 +284,14 @@ def main() -> None:
         raise SystemExit(f"{args.data} is a {ds.meta['identity'].get('preset')} dataset, not {args.set}")
     from domainfit.data.splits import chunk_rows
 
-    rows = chunk_rows(ds, 1)[: args.max_images]  # odd chunks: held out from the set emulators
+    # odd chunks: held out from the set emulators; all: a dataset of its own seed, held out from everything
+    rows = (chunk_rows(ds, 1) if args.chunks == "odd" else np.nonzero(np.asarray(ds.converged, bool))[0])[: args.max_images]
     if args.part:
         i, n = map(int, args.part.split("/"))
         rows = rows[i::n]
-    run = dict(set=args.set, emulator_bytes=len(emulator.read_bytes()), data_hash=ds.content_hash(), hdi=args.hdi,
+    run = dict(set=args.set, **({"chunks": "all"} if args.chunks == "all" else {}),
+               **({"pooled_instrument": True} if args.pooled_instrument else {}),
+               emulator_bytes=len(emulator.read_bytes()), data_hash=ds.content_hash(), hdi=args.hdi,
                chains=args.chains, warmup=args.warmup, samples=args.samples, ranks=args.ranks, stream=STREAM,
                **({"sampler": f"grid {GRID}", "emulator": str(emulator)} if args.grid else {}))
     from domainfit.surrogate import Emulator

@@ -240,7 +240,7 @@ def _example_sets(shift_co_pt, shift_low_ms):
 def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch, capsys):
     """estimate --sets: the set whose statistics sit at the image's wins (as compare decides it); a
     winner the CNN was not trained on makes the CNN's numbers untrustworthy, and the posterior is then
-    that set's (Ms and σ, D fixed at the set's 0) inside its box; a tie is 'not distinguishable'."""
+    that set's (Ms and σ, D fixed at the set's 0) inside its box (a tie: the next test)."""
     import domainfit as df
     from domainfit.workflows import compare as comparison
     from domainfit.cli import main
@@ -273,10 +273,36 @@ def test_estimate_with_sets_names_the_set_and_reports_its_parameters(monkeypatch
     assert r.report["warnings"][0].startswith("the image is explained by the low-ms set")
     assert not any("not trained on" in x for x in r.reasons)  # the posterior's numbers are the set's own
 
+
+
+def test_undecided_sets_average_the_posteriors_by_their_probabilities(monkeypatch):
+    """--sets --posterior with sets the image cannot tell apart: the reported posterior is the mixture
+    Σ p_k p(θ | image, set k), not the likelier set's alone (before: co-pt's D interval, as if decided).
+    Its moments follow the mixture laws from each set's own block: mean Σ p_k m_k, variance
+    Σ p_k (s_k² + m_k²) − mean² (a fixed parameter enters at its value, sd 0)."""
+    import domainfit as df
+    from domainfit.workflows import compare as comparison
+    from domainfit.workflows import sets as set_choice
+
+    monkeypatch.setattr(set_choice, "PARTICLES", 100)
+    monkeypatch.setattr(set_choice, "RUNS", 2)
     monkeypatch.setattr(comparison, "shipped_sets", lambda: _example_sets(0, 0))
-    r = df.estimate("example", sets=True)
+    cfg = df.PosteriorConfig(chains=2, samples=300, warmup=200, predictive=0)
+    r = df.estimate("example", sets=True, posterior=cfg, key=4)
+    block, by_set = r.report["posterior"], r.report["posterior_by_set"]
+    p = r.report["parameter_set"]["probabilities"]
     assert not r.report["parameter_set"]["decided"] and r.reasons[0].startswith("the parameter sets are not distinguishable")
-    assert abs(r.report["parameter_set"]["probabilities"]["co-pt"] - 0.5) < 0.3
+    assert abs(p["co-pt"] - 0.5) < 0.3
+    assert r.report["parameter_set"]["averaged"] and set(by_set) == {"co-pt", "low-ms"}
+    assert "averaged over the sets" in r.reasons[0] and not r.report["trustworthy"]
+    for name in ("D", "Ms", "sigma"):
+        m = sum(p[k] * by_set[k][name]["mean"] for k in p)
+        v = sum(p[k] * (by_set[k][name]["sd"] ** 2 + by_set[k][name]["mean"] ** 2) for k in p) - m**2
+        assert block[name]["mean"] == pytest.approx(m, rel=0.03, abs=1e-9)
+        assert block[name]["sd"] == pytest.approx(np.sqrt(max(v, 0.0)), rel=0.05, abs=1e-9)
+    # D: low-ms holds it at 0 with probability > 10 %, so a 90 % interval of the average must hold 0
+    assert min(p.values()) > 0.15 and by_set["co-pt"]["D"]["hdi_low"] > 0.1
+    assert block["D"]["hdi_low"] == 0.0 and block["D"]["hdi_high"] > by_set["co-pt"]["D"]["hdi_low"]
     with pytest.raises(DomainfitError, match="own box prior"):
         df.estimate("example", sets=True, posterior=True, priors=[inf.Prior.uniform("sigma", 0.05, 0.1)])
 

@@ -119,7 +119,9 @@ def test_model_comparison_example_ranks_models_by_evidence():
     assert all(bf["log_bayes_factor"] >= 0 for bf in c.table["bayes_factors"].values())
 
 
-@pytest.mark.parametrize("name", ["first_estimate", "ta_wedge_trend", "priors_and_comparison"])
+# ta_wedge_trend (~100 s) runs with -m slow: its example script runs in CI (test_ta_wedge_series_and_trend_run)
+@pytest.mark.parametrize("name", ["first_estimate", pytest.param("ta_wedge_trend", marks=pytest.mark.slow),
+                                  "priors_and_comparison"])
 def test_notebook_runs_at_a_tiny_size(name, monkeypatch, tmp_path):
     monkeypatch.setenv("DOMAINFIT_TINY", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")

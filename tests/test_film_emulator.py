@@ -153,6 +153,7 @@ def test_a_films_evidence_matches_quadrature_over_its_prior():
     assert far["log_evidence"] < ev["log_evidence"] - 5
 
 
+@pytest.mark.slow  # ~300 s on the 2-core CI; film evidence against quadrature runs in CI (test_a_films_evidence_matches_quadrature_over_its_prior)
 def test_comparing_a_film_with_itself_is_undecided_within_the_stated_error(tmp_path):
     """``compare(image, films=[A, A'])`` with A' the same film under another name: the two evidences come
     from the same simulations (the cache) and must agree within the stated errors — log BF within 3 of

@@ -116,6 +116,7 @@ def test_the_posterior_follows_the_image_and_the_budget_adds_up(sims):
     assert exact.summary["D"]["sd"] < 0.6 * results[0.76].summary["D"]["sd"]  # the constants' uncertainty is most of it
 
 
+@pytest.mark.slow  # ~400 s on the 2-core CI; the cache's reuse is tested by test_relaxations_are_cached_and_a_damaged_entry_is_redone
 def test_the_workflow_reports_and_a_second_image_reuses_the_films_relaxations(tmp_path):
     """``film_posterior`` end to end on a small relaxed maze of the film (its own grid, a seed no design
     uses): a report with the film, D and σ, the budget and the stages' times; the same film's second

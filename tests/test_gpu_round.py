@@ -2,6 +2,8 @@
 
 import json
 import os
+
+import pytest
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # the device script: run with -m slow before a device round (CI has no device)
 def test_gpu_round_runs_at_a_tiny_size_and_reports_images_per_minute(tmp_path):
     # with PBB (GPU_ROUND_MINIMISER=pbb): the round passes the minimiser to generate, which records it
     env = dict(os.environ, GPU_ROUND_TINY="1", PYTHON=sys.executable, GPU_ROUND_MINIMISER="pbb")

@@ -72,7 +72,8 @@ def test_terms_per_family_unnamed_and_uncalibrated_are_the_stated_mixture():
     none = t.term(None)
     assert none["kind"] == "unnamed"
     assert float(none["bias"][0]) == pytest.approx(bbar)
-    assert float(none["own_scale"][0]) == pytest.approx(cbar + tau2)
+    assert float(none["own_scale"][0]) == pytest.approx(cbar)
+    assert float(none["own_extra"][0, 0]) == pytest.approx(tau2)  # per image, not averaged over its area
     assert float(none["shared_extra"][0]) == pytest.approx(se2)
     lor = t.term("lorentzian")
     assert lor["kind"] == "uncalibrated family"
@@ -242,3 +243,13 @@ def test_estimate_uses_the_shipped_term_of_the_named_family_and_says_so():
     assert not any("instrument term" in r for r in lor.report["reasons"])
     none = df.estimate("example", posterior=cfg, key=1)
     assert none.report["observation"]["instrument_term"]["kind"] == "unnamed"
+
+
+def test_an_unnamed_instruments_bias_is_the_families_covariance():
+    """The unnamed term's own_extra is Σ_f w_f (b_f − b̄)(b_f − b̄)ᵀ, correlated between statistics as the
+    families' biases are (here perfectly anti-correlated); a named family has none."""
+    fams = {"ideal": FamilyTerm((0.0, 0.4), (0.1, 0.1), (1.0, 1.0)), "mfm": FamilyTerm((0.8, -0.4), (0.1, 0.1), (1.0, 1.0))}
+    t = InstrumentTerms(fams, {"ideal": 1.0, "mfm": 1.0}, ("a", "b"))
+    T = t.term(None)["own_extra"]
+    np.testing.assert_allclose(T, [[0.16, -0.16], [-0.16, 0.16]], atol=1e-12)
+    assert np.allclose(t.term("mfm")["own_extra"], 0.0)

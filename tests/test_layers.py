@@ -11,7 +11,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first: a module may import from its own layer's package and from the layers before it.
 LAYERS = [
     {"domainfit._version", "domainfit.errors", "domainfit.notices", "domainfit.families", "domainfit._types",
-     "domainfit._files", "domainfit.resources", "domainfit.units", "domainfit.parameters", "domainfit._assets", "domainfit.films"},
+     "domainfit._files", "domainfit.resources", "domainfit.units", "domainfit.parameters", "domainfit._assets", "domainfit.films",
+     "domainfit.tasks"},
     {"domainfit.physics"},
     {"domainfit.imaging"},
     {"domainfit.features"},

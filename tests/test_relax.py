@@ -190,17 +190,23 @@ def test_unknown_field_is_refused():
         simulate(mat, SMALL, key=jax.random.key(0), tol=1e-3, minimiser=BB(field="fft"))
 
 
-def test_pbb_batches_under_vmap_and_resumes_in_chunks():
+def test_pbb_batches_under_vmap_and_resumes_in_chunks(x64):
+    # In float64: a float32 relaxation is chaotic in its last bits — vmap sums in another order, and with
+    # jax 0.10.2 on this CPU one of the two seeds ended in another maze (53 % of cells flipped, energy
+    # 10 % apart), so only float64 can test that the batch does what single runs do.
+    import equinox as eqx
+
     mat = make_material("co-pt", D=0.7e-3, sigma=0.1)
+    mat = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64) if eqx.is_inexact_array(a) else a, mat)
     keys = jax.random.split(jax.random.key(5), 2)
     mn = PBB(switch=1e-2, length=8e-9)
     batch = simulate_batch(mat, SMALL, keys=keys, tol=1e-4, minimiser=mn)
-    assert batch.m.shape == (2, 3, 32, 32) and bool(jnp.all(batch.converged))
+    assert batch.m.shape == (2, 3, 32, 32) and batch.m.dtype == jnp.float64 and bool(jnp.all(batch.converged))
     for i in range(2):
         one = simulate(mat, SMALL, key=keys[i], tol=1e-4, minimiser=mn)
         assert bool(one.converged)
-        np.testing.assert_allclose(batch.energy[i], one.energy, rtol=1e-5)
-        assert float(jnp.max(jnp.abs(batch.m[i] - one.m))) < 0.02
+        np.testing.assert_allclose(batch.energy[i], one.energy, rtol=1e-6)
+        assert float(jnp.max(jnp.abs(batch.m[i] - one.m))) < 1e-3
     # the progress bar runs the loop in chunks of 100 steps: the same path as one call
     chunked = simulate(mat, SMALL, key=keys[0], tol=1e-4, minimiser=mn, progress=True)
     single = simulate(mat, SMALL, key=keys[0], tol=1e-4, minimiser=mn)

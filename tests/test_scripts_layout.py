@@ -38,4 +38,4 @@ def test_no_script_loads_another_by_path_or_edits_sys_path():
 def test_benchmarks_are_benchmarks_only():
     """benchmarks/ holds what measures speed or accuracy against a peer; studies and asset builders live apart."""
     assert sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__") == [
-        "calibration", "derivatives", "microscope", "relax", "simulator"]
+        "calibration", "derivatives", "microscope", "relax", "scale_out", "simulator"]

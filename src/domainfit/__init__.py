@@ -23,7 +23,7 @@ from .errors import DomainfitError as DomainfitError
 from ._version import PHYSICS_VERSION as PHYSICS_VERSION, __version__ as __version__
 
 _SUBMODULES = frozenset({"data", "diagnostics", "features", "films", "forward", "imaging", "inference", "nn", "observations", "parameters",
-                         "physics", "reports", "surrogate", "units", "workflows"})
+                         "physics", "reports", "surrogate", "tasks", "units", "workflows"})
 _NAMES = {  # public name -> the module that defines it
     "estimate": "workflows.estimate",
     "Film": "films",
@@ -46,6 +46,7 @@ _NAMES = {  # public name -> the module that defines it
     "simulate": "physics",
     "simulate_batch": "physics",
     "relaxed_summary": "features.state",
+    "Cluster": "tasks",
 }
 
 __all__ = ["DomainfitError", "PHYSICS_VERSION", "__version__", *sorted(_NAMES), *sorted(_SUBMODULES)]
@@ -67,8 +68,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
     from . import (data, diagnostics, features, imaging, inference, nn, observations, parameters, physics, reports,
-                   surrogate, units, workflows)
+                   surrogate, tasks, units, workflows)
     from .features.state import relaxed_summary
+    from .tasks import Cluster
     from .physics import BB, PBB, Grid, Material, Relaxed, make_material, relax, simulate, simulate_batch
     from .workflows.compare import Comparison, compare
     from .workflows.estimate import estimate

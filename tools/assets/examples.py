@@ -22,7 +22,7 @@ import domainfit as df
 from domainfit._version import PHYSICS_VERSION
 from domainfit import imaging
 from domainfit.data import Dataset
-from domainfit.data.generate import _materials
+from domainfit.data.runner import _materials
 
 ASSETS = Path(__file__).resolve().parent.parent / "src" / "domainfit" / "assets"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import units
 from ..errors import DomainfitError
+from ..tasks import cluster_from_options, cluster_parent
 from ._common import emit, enable_compilation_cache, parse_range, progress_parent
 
 RANGE_UNITS = {"D": "mJ/m²", "Ms": "kA/m", "sigma": "dimensionless", "Ku": "MJ/m³", "A": "pJ/m"}
@@ -17,12 +18,14 @@ def add_parser(sub, parents) -> None:
     progress = progress_parent("no progress bar (on stderr: images/s and ETA; every 30 s when stderr is not a terminal)")
     p = sub.add_parser(
         "generate",
-        parents=[*parents, progress],
+        parents=[*parents, progress, cluster_parent()],
         help="simulate a training dataset (resumable, shardable)",
         description="Draw (D, Ms, σ, Ku, A) from a prior box, relax random states in batches and store "
         "m_z and rendered images with their parameters and seeds in a chunked HDF5 dataset folder. "
         "Killed and rerun with the same command, it completes the missing chunks only; a folder holding "
-        "another configuration is refused. Ranges are low:high in user units (one value fixes it).",
+        "another configuration is refused. Ranges are low:high in user units (one value fixes it). With --workers "
+        "or --scheduler the relaxations run as tasks on a Dask cluster and this process writes the chunks: the same "
+        "dataset (docs/scale-out.md).",
     )
     p.add_argument("--out", type=Path, required=True, help="dataset folder (created; rerun to resume)")
     p.add_argument("--count", type=int, required=True, help="number of samples in the whole dataset")
@@ -54,6 +57,7 @@ def add_parser(sub, parents) -> None:
 def run(args) -> int:
     from ..data import GenerateConfig, generate, parse_shard, preset_prior, with_bounds
 
+    cluster = cluster_from_options(args.workers, args.scheduler)  # bad values refused before any work
     enable_compilation_cache()
     prior = preset_prior(args.preset)
     bounds = {n: parse_range(n, getattr(args, n)) for n in RANGE_UNITS if getattr(args, n) is not None}
@@ -72,6 +76,7 @@ def run(args) -> int:
     )  # fmt: skip
     report = generate(
         args.out, config, shard=parse_shard(args.shard), batch_size=args.batch, progress=not args.no_progress,
+        cluster=cluster,
     )  # fmt: skip
     summary = {
         "out": str(report.out),

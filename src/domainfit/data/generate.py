@@ -7,8 +7,10 @@ killed at any moment and rerun with the same configuration, it writes exactly th
 ``shard=(i, n)`` makes this job write only the chunks j ≡ i (mod n), so n independent jobs
 (a cluster array, several machines) fill one dataset that ``store.Dataset`` reads as one.
 
-Batches are relaxed with ``physics.simulate_batch`` (``vmap``) under one ``jit``; with several
-local devices the batch axis is sharded over all of them (``jax.sharding``, one program).
+Batches are relaxed with ``physics.simulate_batch`` (``vmap``) under one ``jit`` (``runner``); with
+several local devices the batch axis is sharded over all of them (``jax.sharding``, one program).
+``cluster=`` runs the batches as tasks on a Dask cluster instead (``data.remote``, ``tasks``), the
+chunks still written by this process: the same dataset, however and wherever it was computed.
 """
 
 from __future__ import annotations
@@ -19,14 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..errors import DomainfitError
 from ..physics.grid import Grid
-from ..physics.material import Material
-from .prior import PARAMETERS, PriorBox, preset_prior, sample_seeds
+from .prior import PriorBox, preset_prior
+from .runner import concatenate as concatenate, make_runner as make_runner, relax_samples as relax_samples
 from . import store
 
 
@@ -131,12 +131,6 @@ MINIMISERS: dict[str, str] = {"bb": "BB()", "pbb": _pbb_identity()}
 """``GenerateConfig.minimiser`` names and what they stand for (``physics.relax``; PBB's defaults)."""
 
 
-def _minimiser(name: str):
-    from ..physics.relax import BB, PBB
-
-    return {"bb": BB, "pbb": PBB}[name]()
-
-
 @dataclasses.dataclass
 class GenerateReport:
     """What one ``generate`` call did."""
@@ -154,84 +148,6 @@ class GenerateReport:
     @property
     def images_per_s(self) -> float:
         return self.samples_written / self.wall_time_s if self.wall_time_s > 0 else float("nan")
-
-
-def _render(mz: jnp.ndarray, cell_size: float, pixel_size: float) -> jnp.ndarray:
-    """m_z [ny, nx] at the cell size → image at ``pixel_size`` (area average, contrast = m_z)."""
-    from .. import imaging
-
-    return imaging.render(mz, cell_size, pixel_size=pixel_size)
-
-
-def _materials(params: jnp.ndarray, dmi: str, grain_size: float, row: int | None = None) -> Material:
-    """A batched ``Material`` from a float32 parameter array [B, 5] in the order of ``PARAMETERS``
-    (with ``row``: the unbatched material of that row)."""
-    col = {name: params[:, k] if row is None else params[row, k] for k, name in enumerate(PARAMETERS)}
-    return Material(
-        Ms=col["Ms"], A=col["A"], Ku=col["Ku"], D=col["D"], sigma=col["sigma"],
-        H_ext=jnp.zeros(3, params.dtype), xi=None, dmi=dmi, grain_size=grain_size,
-    )  # fmt: skip
-
-
-def make_runner(config: GenerateConfig, devices=None):
-    """A jitted ``(params f32 [B, 5], seeds uint32 [B]) -> dict of arrays`` relaxing one batch.
-
-    With several ``devices`` the batch axis is sharded over them (B must be a multiple). Runners
-    are cached per simulation setting, so several datasets of one kind compile once.
-    """
-    devices = tuple(devices) if devices is not None else tuple(jax.local_devices())
-    key = (config.cells, config.cell_size, config.thickness, config.grain_size, config.dmi, config.tol,
-           config.max_steps, config.minimiser, config.image_pixel_size, devices)  # fmt: skip
-    if key not in _RUNNERS:
-        _RUNNERS[key] = _build_runner(config, devices)
-    return _RUNNERS[key]
-
-
-_RUNNERS: dict = {}
-
-
-def _build_runner(config: GenerateConfig, devices):
-    from ..physics.simulate import simulate, simulate_batch
-
-    grid = config.grid
-    minimiser = _minimiser(config.minimiser)
-
-    def run(params, seeds):
-        keys = jax.vmap(jax.random.key)(seeds)
-        if params.shape[0] == 1:
-            # One sample (the CPU default): no vmap. A vmapped while_loop selects between the old and
-            # the new state of every member at every step; at batch 1 that made each step ~1.5× slower.
-            one = _materials(params, config.dmi, config.grain_size, row=0)
-            res = simulate(one, grid, key=keys[0], tol=config.tol, max_steps=config.max_steps, minimiser=minimiser)
-            res = jax.tree_util.tree_map(lambda x: x[None], res)
-        else:
-            materials = _materials(params, config.dmi, config.grain_size)
-            res = simulate_batch(materials, grid, keys=keys, tol=config.tol, max_steps=config.max_steps,
-                                 minimiser=minimiser)
-        mz = res.m[:, 2]
-        image = jax.vmap(lambda z: _render(z, grid.cell_size, config.image_pixel_size))(mz)
-        return {
-            "mz": mz.astype(jnp.float16),
-            "image": image.astype(jnp.float32),
-            "steps": res.steps.astype(jnp.int32),
-            "converged": res.converged,
-            "max_torque": res.max_torque.astype(jnp.float32),
-            "energy": res.energy,
-        }
-
-    devices = list(devices)
-    if len(devices) > 1:
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-        mesh = Mesh(np.array(devices), ("batch",))
-        batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
-        jitted = jax.jit(run, in_shardings=(batch_sharding, batch_sharding), out_shardings=batch_sharding)
-
-        def call(params, seeds):
-            return jitted(jax.device_put(params, batch_sharding), jax.device_put(seeds, batch_sharding))
-
-        return call, len(devices)
-    return jax.jit(run), 1
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -253,6 +169,7 @@ def generate(
     batch_size: int | None = None,
     progress: bool | None = None,
     devices=None,
+    cluster=None,
 ) -> GenerateReport:
     """Fill the dataset directory ``out`` with the samples of ``config`` (resumable, shardable).
 
@@ -267,6 +184,9 @@ def generate(
             more per image (256² co-pt: batch of 8 measured 4.6× slower per image than one at a
             time, docs/performance.md); 8 per device on GPU, where batching fills the device.
         progress: show a progress bar with images/s and ETA on stderr (default: when a terminal).
+        cluster: where the relaxations run (``tasks.Cluster`` or an open ``distributed.Client``; None:
+            here). Each batch is one task; this process writes the chunks, so the dataset is the same
+            as made here (``data.remote``).
     """
     from .._version import __version__
 
@@ -301,8 +221,11 @@ def generate(
     start = time.perf_counter()
     written = not_converged = 0
     if todo:
-        runner, n_dev = make_runner(config, devices)
-        batch = -(-batch_size // n_dev) * n_dev
+        if cluster is None:
+            n_dev = make_runner(config, devices)[1]
+            batch = -(-batch_size // n_dev) * n_dev
+        else:
+            batch = batch_size  # rounded up to each worker's device count there
         from tqdm.auto import tqdm
 
         show = sys.stderr.isatty() if progress is None else progress
@@ -313,19 +236,29 @@ def generate(
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]",
         )  # fmt: skip
         bar.set_postfix_str(f"{len(todo)} chunks to write; compiling the relaxation", refresh=True)
+
+        def commit(j: int, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+            nonlocal written, not_converged
+            store.write_chunk(out, j, arrays, {"code_version": __version__, "batch_size": batch, **attrs})
+            written += len(arrays["index"])
+            not_converged += int((~arrays["converged"]).sum())
+            bar.set_postfix_str(f"chunk {j}, not converged {not_converged}")
+
         try:
-            for j in todo:
-                t_chunk = time.perf_counter()
-                arrays = _make_chunk(j, config, runner, batch, bar)
-                if not config.store_mz:
-                    arrays.pop("mz")
-                store.write_chunk(
-                    out, j, arrays,
-                    {"code_version": __version__, "batch_size": batch, "wall_time_s": time.perf_counter() - t_chunk},
-                )  # fmt: skip
-                written += len(arrays["index"])
-                not_converged += int((~arrays["converged"]).sum())
-                bar.set_postfix_str(f"chunk {j}, not converged {not_converged}")
+            if cluster is not None:
+                from .remote import fill_chunks
+
+                fill_chunks(config, todo, cluster, batch, commit, bar)
+            else:
+                for j in todo:
+                    t_chunk = time.perf_counter()
+                    arrays = {}
+                    for a, piece in _pieces(j, config, batch):
+                        arrays[a] = relax_samples(config, piece, batch, devices)
+                        if "compiling" in (bar.postfix or ""):
+                            bar.set_postfix_str(f"chunk {j}", refresh=False)
+                        bar.update(len(piece))
+                    commit(j, concatenate(arrays), {"wall_time_s": time.perf_counter() - t_chunk})
         finally:
             bar.close()
     present = len(store.verify_chunks(out, range(total_chunks), full=False)[0])
@@ -333,25 +266,7 @@ def generate(
                           remade)
 
 
-def _make_chunk(j: int, config: GenerateConfig, runner, batch: int, bar) -> dict[str, np.ndarray]:
+def _pieces(j: int, config: GenerateConfig, batch: int):
+    """(offset, indices) of the batches of chunk ``j``."""
     indices = store.chunk_indices(j, config.count, config.chunk_size)
-    seeds = sample_seeds(config.seed, indices)
-    params, component = config.prior.sample(seeds)
-    parts: dict[str, list] = {}
-    for a in range(0, len(indices), batch):
-        sl = slice(a, min(a + batch, len(indices)))
-        n = sl.stop - sl.start
-        p = params[sl].astype(np.float32)
-        s = seeds[sl].astype(np.uint32)
-        if n < batch:  # pad with copies of the last sample: one compiled shape, results unaffected
-            p = np.concatenate([p, np.repeat(p[-1:], batch - n, 0)])
-            s = np.concatenate([s, np.repeat(s[-1:], batch - n, 0)])
-        res = jax.device_get(runner(jnp.asarray(p), jnp.asarray(s)))
-        for k, v in res.items():
-            parts.setdefault(k, []).append(np.asarray(v)[:n])
-        if "compiling" in (bar.postfix or ""):
-            bar.set_postfix_str(f"chunk {j}", refresh=False)
-        bar.update(n)
-    arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    arrays.update(index=indices, seed=seeds, params=params, component=component.astype(np.int8))
-    return arrays
+    return [(a, indices[a : a + batch]) for a in range(0, len(indices), batch)]

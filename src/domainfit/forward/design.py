@@ -148,14 +148,33 @@ def _relaxer(grid: FilmGrid, film: Film):
     return relax
 
 
+def relax_point(film: Film, grid: FilmGrid, D: float, sigma: float, seed: int) -> tuple[np.ndarray, bool, float]:
+    """One relaxation of the design: (m_z float32 [n, n], converged, seconds). The task a cluster worker
+    runs (``tasks``); its relaxation is compiled once per film and grid in each process."""
+    key = film_key(film, grid)
+    if key not in _RELAXERS:
+        if len(_RELAXERS) >= 4:  # a long-lived process meeting many films keeps the last few
+            _RELAXERS.clear()
+        _RELAXERS[key] = _relaxer(grid, film)
+    t0 = time.perf_counter()
+    mz, ok = _RELAXERS[key](D, sigma, seed)
+    return mz, ok, time.perf_counter() - t0
+
+
+_RELAXERS: dict = {}
+
+
 def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, image_model=None, progress: bool = False,
-                    cache: Path | None = None) -> Simulations:
+                    cache: Path | None = None, cluster=None) -> Simulations:
     """Relax every (D, σ) of ``points`` from every seed (cached), and read the statistics of each
     state and, with ``image_model`` (``forward.instrument.ImageModel``), of its recorded images.
 
     The cache keeps per (point, seed) a JSON entry (statistics, convergence, time, the image
     statistics of each image model met) and the relaxed m_z (float16, ``.npz``), so that a new
-    statistic or a new image model reads the stored state instead of relaxing it again."""
+    statistic or a new image model reads the stored state instead of relaxing it again.
+    ``cluster`` (``tasks.Cluster`` or an open ``distributed.Client``): the missing relaxations run there as
+    tasks, one per (point, seed); this process reads their statistics and writes the cache, so the
+    result is the same as here."""
     points = np.asarray(points, np.float64).reshape(-1, 2)
     seeds = tuple(int(s) for s in seeds)
     folder = (cache or cache_root()) / f"{film_key(film, grid)}"
@@ -168,24 +187,10 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, image_model=No
     images = None if image_model is None else np.full((len(points), len(seeds), image_model.draws, k), np.nan)
     seconds = np.zeros((len(points), len(seeds)))
     converged = np.ones((len(points), len(seeds)), bool)
-    todo = []
-    for i, (d, s) in enumerate(points):
-        for j, seed in enumerate(seeds):
-            todo.append((i, j, d, s, seed, folder / f"D{d:.6e}_s{s:.5f}_seed{seed}.json"))
-    relax, bar = None, _bar(len(todo), progress)
-    for i, j, d, s, seed, path in todo:
-        entry, mz = _read_entry(path)
-        current = entry is not None and entry.get("names") == list(STAT_NAMES) and entry.get("version") == STATS_VERSION
-        if entry is None or (mz is None and (not current or (
-                image_model is not None and image_model.key() not in entry.get("images", {})))):
-            relax = relax or _relaxer(grid, film)
-            t0 = time.perf_counter()
-            mz, ok = relax(d, s, seed)
-            entry = {"converged": bool(ok), "seconds": time.perf_counter() - t0, "images": {}}
-            current = False
-            seconds[i, j] = entry["seconds"]
-            _write_state(path.with_suffix(".npz"), mz)
-        changed = bool(seconds[i, j])
+    bar = _bar(len(points) * len(seeds), progress)
+
+    def record(i, j, d, s, seed, path, entry, mz, current, changed):
+        """The statistics of one state into the arrays, its cache entry written where it changed."""
         if not current or "stats" not in entry:
             entry.update(stats=[float(v) for v in state_statistics(mz, grid.cell_size)], names=list(STAT_NAMES),
                          version=STATS_VERSION, images={})
@@ -201,6 +206,28 @@ def simulate_points(film: Film, grid: FilmGrid, points, seeds, *, image_model=No
         if images is not None:
             images[i, j] = entry["images"][image_model.key()]
         bar.update(1)
+
+    todo = []  # states to relax: (i, j, D, σ, seed, path)
+    for i, (d, s) in enumerate(points):
+        for j, seed in enumerate(seeds):
+            path = folder / f"D{d:.6e}_s{s:.5f}_seed{seed}.json"
+            entry, mz = _read_entry(path)
+            current = entry is not None and entry.get("names") == list(STAT_NAMES) and entry.get("version") == STATS_VERSION
+            if entry is None or (mz is None and (not current or (
+                    image_model is not None and image_model.key() not in entry.get("images", {})))):
+                todo.append((i, j, d, s, seed, path))
+            else:
+                record(i, j, d, s, seed, path, entry, mz, current, False)
+    if todo:
+        from ..tasks import open_cluster, run_tasks
+
+        with open_cluster(cluster) as client:
+            for n, (mz, ok, wall) in run_tasks(client, relax_point, [(film, grid, *t[2:5]) for t in todo],
+                                               name="film relaxation"):
+                i, j, d, s, seed, path = todo[n]
+                seconds[i, j] = wall
+                _write_state(path.with_suffix(".npz"), mz)
+                record(i, j, d, s, seed, path, {"converged": bool(ok), "seconds": wall, "images": {}}, mz, False, True)
     bar.close()
     return Simulations(film=film, grid=grid, points=points, seeds=seeds, stats=stats, seconds=seconds, folder=folder,
                        converged=converged, images=images)

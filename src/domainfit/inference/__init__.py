@@ -16,6 +16,7 @@ from .evidence import (
     bayes_factor as bayes_factor,
     compare_models as compare_models,
     log_evidence as log_evidence,
+    with_extra_errors as with_extra_errors,
 )
 from .fit import (
     MapResult as MapResult,

@@ -214,11 +214,12 @@ DECISIVE_LOG_BF = 3.0
 every other, less twice its error, for a comparison to count as decided."""
 
 
-def compare_models(problems: dict, *, key: Key[Array, ""], **options) -> dict:
+def compare_models(problems: dict, *, key: Key[Array, ""], keep_particles: bool = False, **options) -> dict:
     """Evidence of each named model and the Bayes factor of each against the best.
 
     ``problems`` maps a model name (e.g. "interfacial", "bulk", "sigma fixed") to its ``problem.Problem``;
-    all must describe the same observation. ``options`` go to ``log_evidence``.
+    all must describe the same observation. ``options`` go to ``log_evidence``; with ``keep_particles``
+    the table also holds ``particles`` {name: the last run's final particles in u} (not JSON).
     Returns {"evidence": {name: {log_evidence, error, ...}}, "best": name, "bayes_factors": {name: ...},
     "probabilities": {name: posterior model probability under equal prior odds}, "decided": the best
     beats every other by log BF − 2 error ≥ ``DECISIVE_LOG_BF``}.
@@ -232,7 +233,7 @@ def compare_models(problems: dict, *, key: Key[Array, ""], **options) -> dict:
     prob /= prob.sum()
     factors = {n: bayes_factor(results[best], r, (best, n)) for n, r in results.items() if n != best}
     runner_up = min(factors.values(), key=lambda f: f["log_bayes_factor"])
-    return dict(
+    table = dict(
         evidence={n: r.to_dict() for n, r in results.items()},
         best=best,
         bayes_factors=factors,
@@ -240,3 +241,24 @@ def compare_models(problems: dict, *, key: Key[Array, ""], **options) -> dict:
         probabilities={n: float(p) for n, p in zip(results, prob)},
         decided=bool(runner_up["log_bayes_factor"] - 2 * runner_up["error"] >= DECISIVE_LOG_BF),
     )
+    if keep_particles:
+        table["particles"] = {n: r.particles for n, r in results.items()}
+    return table
+
+
+def with_extra_errors(table: dict, evidence_errors: dict, factor_errors: dict, label: str) -> dict:
+    """``table`` (``compare_models``) with another error added in quadrature: {model: sd} of each log Z and
+    of each Bayes factor against the best; each entry keeps its Monte-Carlo error as ``mc_error`` and the
+    new one under ``label``; the sentences and the verdict are remade with the total."""
+    for n, ev in table["evidence"].items():
+        ev["mc_error"], ev[label] = ev["error"], float(evidence_errors[n])
+        ev["error"] = math.hypot(ev["mc_error"], ev[label])
+    best = table["best"]
+    for n, bf in table["bayes_factors"].items():
+        mc, extra = bf["error"], float(factor_errors[n])
+        one = EvidenceResult(table["evidence"][best]["log_evidence"], 0.0, np.zeros(1), [], np.zeros(0), 0.0)
+        two = EvidenceResult(table["evidence"][n]["log_evidence"], math.hypot(mc, extra), np.zeros(1), [], np.zeros(0), 0.0)
+        table["bayes_factors"][n] = dict(bayes_factor(one, two, (best, n)), mc_error=mc, **{label: extra})
+    runner_up = min(table["bayes_factors"].values(), key=lambda f: f["log_bayes_factor"])
+    table["decided"] = bool(runner_up["log_bayes_factor"] - 2 * runner_up["error"] >= DECISIVE_LOG_BF)
+    return table

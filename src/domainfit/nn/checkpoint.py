@@ -171,6 +171,20 @@ class LoadedModel:
                                   for k, t in enumerate(self.targets)])  # fmt: skip
         return out
 
+    @property
+    def calibrated_field_of_view(self) -> float | None:
+        """The largest field of view [m] the spreads were calibrated at (None: no per-scale calibration)."""
+        scales = self.meta.get("spread_calibration", {}).get("per_field_of_view")
+        return None if not scales else max(scales["fields_of_view_um"]) * 1e-6
+
+    @property
+    def between_state_share(self) -> np.ndarray:
+        """Per target, the share ρ of a reading's variance that is the state's and averages over a larger
+        field of view (``surrogate.fitting.state_level`` on recorded views; 0 where not measured: nothing
+        is taken to average beyond the calibrated field)."""
+        rho = self.meta.get("spread_calibration", {}).get("between_state_share", {})
+        return np.array([float(rho.get(t, 0.0)) for t in self.targets], np.float64)
+
     def missing_settings(self, family: str | None, settings: dict[str, float] | None) -> tuple[str, ...] | None:
         """None where the calibration has no setting model of ``family``; else the family's settings
         (``data.instruments.FAMILY_RANGES``) absent from ``settings`` (empty: all given)."""

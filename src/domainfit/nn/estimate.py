@@ -12,6 +12,7 @@ spread s_t per normalised target; they are combined as
 
 i.e. the spread of one tile's estimate (its own predicted variance plus the between-tile scatter,
 the law of total variance) reduced by the number of independent fields n_eff = max(1, area / (P·p)²)
+(beyond the largest calibrated field of view only the state's share of it: ``floored``)
 — overlapping tiles do not count as independent evidence.
 
 With ``symmetries`` (the default for a model trained with augmentation) each tile is first read in
@@ -283,7 +284,22 @@ def reading_of(loaded: LoadedModel, image: np.ndarray, pixel_size: float, *, sym
     fov = (shape[0] * pixel_size, shape[1] * pixel_size)
     n_eff = max(1.0, fov[0] * fov[1] / (P * p) ** 2)
     mean, spread = combine(mu, sd, n_eff)
+    spread = floored(spread, n_eff, loaded)
     return Reading(img, mu, sd, mean, spread, feats.mean(0), fov, n_eff)
+
+
+def floored(spread: np.ndarray, n_eff: float, loaded: LoadedModel) -> np.ndarray:
+    """The combined spread [K] of an image larger than the largest calibrated field of view F (n_cal
+    tiles): only the state's share ρ of the variance keeps falling as 1/n_eff, the rest (instrument,
+    reading) stays at its value at F — var = v (ρ/n_eff + (1 − ρ)/n_cal) instead of v/n_eff."""
+    F = loaded.calibrated_field_of_view
+    if F is None:
+        return spread
+    n_cal = max(1.0, F**2 / (loaded.in_pixels * loaded.pixel_size) ** 2)
+    if n_eff <= n_cal:
+        return spread
+    rho = loaded.between_state_share
+    return spread * np.sqrt(rho + (1.0 - rho) * n_eff / n_cal)
 
 
 def estimate(

@@ -7,9 +7,11 @@ and shipped with the model. In box-normalised coordinates x = 2(θ − lo)/(hi �
     log σ²(θ)  = Φ_v(x) γ                 (Gaussian maximum likelihood on r = s − μ by IRLS, started
                                            from the regression of log r² + 1.2704, E[log χ²₁] = −1.2704)
     Σ(θ)       = diag σ(θ) · C · diag σ(θ),  C the correlation of the standardised residuals
-    V_μ(θ)     = φ_m(x)ᵀ (Φ_mᵀΦ_m + λI)⁻¹ φ_m(x) · σ²(θ)   (predictive variance of the fitted mean)
+    V_μ(θ)     = φ_m(x)ᵀ (Φ_mᵀΦ_m + λI)⁻¹ φ_m(x) · σ²(θ) · deff   (predictive variance of the fitted mean;
+                                           deff the design effect of several views per state)
 
-K-fold cross-validation measures the error before the final fit on all pairs: the RMS of the held-out
+K-fold cross-validation, whole states held out together (views of one state share θ), measures the
+error before the final fit on all pairs: the RMS of the held-out
 standardised residuals z = (s − μ)/σ (1 for a perfect emulator), the coverage of the 90 % predictive
 interval, and the emulator's mean error in units of the noise sd, √max(⟨z²⟩ − 1, 0) pooled over all
 statistics (``surrogate_error``; its resolution is limited by ``z2_pooled_se``, the standard error of
@@ -100,6 +102,9 @@ class Emulator(eqx.Module):
         corr = self.corr_chol @ self.corr_chol.T
         cov = sd[:, None] * corr * sd[None, :]
         mean_var = (phi_m @ self.gram_inv @ phi_m) * var
+        factor = self.provenance.mean_var_factor  # several views per state: V_μ counts states
+        if factor is not None and len(factor) == var.shape[-1]:
+            mean_var = mean_var * jnp.asarray(factor, var.dtype)
         if self.local_center is not None:  # local correction from ``refine``
             dx = x - self.local_center
             k = jnp.exp(-0.5 * jnp.sum(dx**2) / self.local_length**2)

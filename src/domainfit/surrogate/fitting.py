@@ -20,6 +20,8 @@ from .presence import fit_presence
 from ..features.walls import shows_walls
 
 _RIDGE = 1e-6
+RIDGE = _RIDGE
+"""λ of the ridge fits: (ΦᵀΦ + λI)⁻¹ is the stored gram_inv."""
 _IRLS_STEPS = 25
 
 
@@ -72,18 +74,67 @@ def _fit_arrays(x, s, degree, degree_var, ridge):
     return pm, pv, beta, gamma, np.linalg.cholesky(corr), gram_inv
 
 
-def _cross_validate(x, s, degree, degree_var, ridge, folds, key) -> dict:
-    """K-fold cross-validated error of the emulator (every pair is held out once)."""
-    perm = np.asarray(jax.random.permutation(key, len(x)))
+def _residuals(x, s, degree, degree_var, ridge) -> np.ndarray:
+    """Standardised residuals z = (s − μ)/σ of the fit to all pairs."""
+    pm, pv, beta, gamma, _, _ = _fit_arrays(x, s, degree, degree_var, ridge)
+    return (s - polynomial.features(x, pm) @ beta) / np.sqrt(np.exp(polynomial.features(x, pv) @ gamma))
+
+
+def groups_of(x: np.ndarray) -> np.ndarray:
+    """Group label [N] of each training pair: pairs with identical inputs are views of one simulated
+    state (``recorded_cnn_statistics`` records each state through several instruments; states drawn
+    over a box never share θ), so they are held out together and counted once for V_μ."""
+    return np.unique(np.asarray(x), axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def state_level(z: np.ndarray, groups: np.ndarray) -> dict:
+    """Between-state share ρ and design effect of standardised residuals z [N, n] grouped by state.
+
+    One-way random-effects ANOVA per statistic: σ_b² = max((MSB − MSW)/m₀, 0), ρ = σ_b²/(σ_b² + MSW),
+    the share of a view's noise that is the state's (relaxation: it averages over a larger field of
+    view) rather than the view's (instrument draw, CNN reading: it does not). The mean fit's variance
+    V_μ, computed as if the N views were independent, is multiplied by the design effect
+    1 + (m̄ − 1)ρ, m̄ = N/G the views per state (Kish). Without repeated views: ρ = 1, effect 1."""
+    groups = np.asarray(groups).reshape(-1)
+    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    N, G = len(groups), len(labels)
+    if G == N or G < 2:
+        return dict(states=int(G), views_per_state=1.0, between_state_share=[1.0] * z.shape[1],
+                    mean_var_factor=[1.0] * z.shape[1])
+    sums = np.zeros((G, z.shape[1]))
+    np.add.at(sums, inverse, z)
+    means = sums / counts[:, None]
+    msw = ((z - means[inverse]) ** 2).sum(0) / (N - G)
+    msb = (counts[:, None] * (means - z.mean(0)) ** 2).sum(0) / (G - 1)
+    m0 = (N - (counts**2).sum() / N) / (G - 1)
+    sb2 = np.maximum((msb - msw) / m0, 0.0)
+    rho = sb2 / np.maximum(sb2 + msw, 1e-300)
+    m_bar = N / G
+    return dict(states=int(G), views_per_state=float(m_bar), between_state_share=[float(v) for v in rho],
+                mean_var_factor=[float(v) for v in 1.0 + (m_bar - 1.0) * rho])
+
+
+def _cross_validate(x, s, degree, degree_var, ridge, folds, key, groups=None) -> dict:
+    """K-fold cross-validated error of the emulator (every pair is held out once), the folds made of
+    whole states (``groups``: the views of one state are held out together, else a held-out view's
+    twin in the training folds would make the error look smaller than on a new film)."""
+    groups = np.arange(len(x)) if groups is None else np.asarray(groups).reshape(-1)
+    labels = np.unique(groups)
+    folds = min(folds, len(labels))
+    perm = np.asarray(jax.random.permutation(key, len(labels)))
     z = np.empty_like(s)
     lpd = np.empty(len(s))
-    for test in np.array_split(perm, folds):
-        train = np.setdiff1d(perm, test)
+    # the fold fits' V_μ inflated by the design effect of the views' grouping (``state_level``)
+    factor = np.asarray(state_level(_residuals(x, s, degree, degree_var, ridge), groups)["mean_var_factor"])
+    for held in np.array_split(labels[perm], folds):
+        test = np.nonzero(np.isin(groups, held))[0]
+        train = np.nonzero(~np.isin(groups, held))[0]
         pm, pv, beta, gamma, chol, gram_inv = _fit_arrays(x[train], s[train], degree, degree_var, ridge)
         phi = polynomial.features(x[test], pm)
         mean = phi @ beta
         # predictive sd: noise plus the fitted mean's own uncertainty, as in the likelihood
-        sd = np.sqrt(np.exp(polynomial.features(x[test], pv) @ gamma) * (1.0 + np.einsum("if,fg,ig->i", phi, gram_inv, phi))[:, None])
+        v_mu = np.einsum("if,fg,ig->i", phi, gram_inv, phi)[:, None] * factor[None, :]
+        sd = np.sqrt(np.exp(polynomial.features(x[test], pv) @ gamma) * (1.0 + v_mu))
         z[test] = (s[test] - mean) / sd
         # log N(s; μ, diag(sd) C diag(sd)) = log N(z; 0, C) − Σ log sd
         w = np.linalg.solve(chol, z[test].T)
@@ -93,6 +144,7 @@ def _cross_validate(x, s, degree, degree_var, ridge, folds, key) -> dict:
     pooled = float(np.mean(z**2))
     return dict(
         folds=int(folds),
+        held_out="states" if len(labels) < len(x) else "views",
         z_rms=[float(v) for v in np.sqrt(z2)],
         coverage_90=float(np.mean(np.abs(z) < 1.6448536)),
         mean_error_over_sd=[float(v) for v in np.sqrt(np.maximum(z2 - 1.0, 0.0))],
@@ -119,6 +171,7 @@ def fit_emulator(
     box: tuple[Sequence[float], Sequence[float]] | None = None,
     walls: Sequence[bool] | None = None,
     presence_degree: int = 2,
+    groups: Sequence[int] | None = None,
 ) -> Emulator:
     """Fit an ``Emulator`` to training pairs (θ_i, s_i), one simulated image each.
 
@@ -135,6 +188,8 @@ def fit_emulator(
             fitted on those images only and p_w(θ) (``presence``, logistic of degree
             ``presence_degree``) on all; the statistics of the others may be NaN. None: all show walls,
             and no presence model is kept.
+        groups: [N] the state each pair is a view of (default ``groups_of``: pairs with identical θ);
+            the cross-validation holds out whole states and V_μ counts states (``state_level``).
     """
     if isinstance(theta, Mapping):
         names = tuple(names or theta.keys())
@@ -161,11 +216,19 @@ def fit_emulator(
     if not np.all(np.isfinite(s)):
         raise DomainfitError("training statistics contain NaN or infinite values"
                              + (" among the images that show walls" if walls is not None else ""))
+    if groups is None:
+        groups = groups_of(x)
+    else:
+        groups = np.asarray(groups).reshape(-1)
+        if len(groups) != len(t):
+            raise DomainfitError(f"groups has {len(groups)} labels for {len(t)} training pairs")
+        groups = groups if walls is None else groups[walls]
     report = {}
     if folds > 1:
-        report = _cross_validate(x, s, degree, degree_var, ridge, folds, jax.random.key(0) if key is None else key)
+        report = _cross_validate(x, s, degree, degree_var, ridge, folds, jax.random.key(0) if key is None else key, groups)
     pm, pv, beta, gamma, chol, gram_inv = _fit_arrays(x, s, degree, degree_var, ridge)
-    report.update(n_train=int(len(x)), degree=degree, degree_var=degree_var)
+    report.update(n_train=int(len(x)), degree=degree, degree_var=degree_var,
+                  **state_level(_residuals(x, s, degree, degree_var, ridge), groups))
     if presence is not None:
         report.update(n_views=presence.n_views, n_walls=presence.n_walls)
     cov = np.cov(s, rowvar=False).reshape(s.shape[1], s.shape[1]) + 1e-12 * np.eye(s.shape[1])

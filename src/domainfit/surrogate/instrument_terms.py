@@ -85,6 +85,16 @@ class InstrumentTerms:
             raise DomainfitError(f"instrument terms: no mixture weight for {', '.join(missing)}")
 
     # --- the mixture ------------------------------------------------------------------------------------
+    def bias_spread(self) -> np.ndarray:
+        """T = Σ_f w_f (b_f − b̄)(b_f − b̄)ᵀ [n, n]: the covariance of the families' bias vectors (σ_emu
+        units), whose diagonal is τ² — the bias of an unnamed instrument, correlated between statistics
+        as the families' biases are."""
+        w = np.array([self.weights[f] for f in self.families], float)
+        w = w / w.sum()
+        b = np.array([self.families[f].bias for f in self.families])
+        d = b - w @ b
+        return (w[:, None] * d).T @ d
+
     def _mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(b̄, c̄, τ², se² of b̄) over the calibrated families, weighted as training drew them."""
         fams = list(self.families)
@@ -99,21 +109,25 @@ class InstrumentTerms:
 
     def term(self, family: str | None) -> dict[str, np.ndarray | str]:
         """The term for an image of ``family`` (None: not named): ``bias``, ``own_scale`` (multiplies the
-        image's own noise), ``shared_scale`` (multiplies the pooled shared error), ``shared_extra``
+        image's own noise), ``own_extra`` (the image's own covariance [n, n] in σ_emu units at the
+        training area, not scaled by the observed area: the unnamed family's bias, ``bias_spread``),
+        ``shared_scale`` (multiplies the pooled shared error), ``shared_extra``
         (added to the shared error, in σ_emu² units) and ``kind`` ("calibrated", "uncalibrated family",
         "unnamed")."""
         bbar, cbar, tau2, se2bar = self._mixture()
+        none = np.zeros((len(cbar), len(cbar)))
         if family in self.families:
             t = self.families[family]
             c = np.asarray(t.scale)
-            return dict(kind="calibrated", bias=np.asarray(t.bias), own_scale=c, shared_scale=c,
-                        shared_extra=np.asarray(t.bias_se) ** 2)
-        if family is None:  # another image may be another instrument: the families' spread is per image
-            return dict(kind="unnamed", bias=bbar, own_scale=cbar + tau2, shared_scale=np.ones_like(cbar),
-                        shared_extra=se2bar)
+            return dict(kind="calibrated", bias=np.asarray(t.bias), own_scale=c, own_extra=none,
+                        shared_scale=c, shared_extra=np.asarray(t.bias_se) ** 2)
+        if family is None:  # another image may be another instrument: the families' spread is per image,
+            # and a family's bias is the image's whatever its size (own_extra: not scaled by the area)
+            return dict(kind="unnamed", bias=bbar, own_scale=cbar, own_extra=self.bias_spread(),
+                        shared_scale=np.ones_like(cbar), shared_extra=se2bar)
         # a family never calibrated: one instrument, whose unknown bias every image of it shares
-        return dict(kind="uncalibrated family", bias=bbar, own_scale=cbar, shared_scale=np.ones_like(cbar),
-                    shared_extra=tau2 + se2bar)
+        return dict(kind="uncalibrated family", bias=bbar, own_scale=cbar, own_extra=none,
+                    shared_scale=np.ones_like(cbar), shared_extra=tau2 + se2bar)
 
     def describe(self, family: str | None) -> str:
         t = self.term(family)

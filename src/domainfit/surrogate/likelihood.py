@@ -18,9 +18,11 @@ from .instrument_terms import terms_of
 class EmulatorLikelihood(eqx.Module):
     """log p(s_obs | θ) with μ(θ), Σ(θ) from a fitted ``Emulator`` (the CPU default).
 
-    Σ_eff = Σ_emu(θ) · a_train/a_obs + V_μ(θ) + diag(e² σ²(θ)) + ε I, where V_μ is the emulator's own
+    Σ_eff = Σ_emu(θ) ∘ f(a_train/a_obs) + V_μ(θ) + diag(e² σ²(θ)) + ε I, where V_μ is the emulator's own
     predictive variance of the mean and e its cross-validated mean error beyond V_μ in units of the
     training-noise sd σ (``model_error``; its error enters the likelihood instead of being ignored).
+    Only the state's share of the noise averages over the field of view (``area_scaled``): V_μ, e and
+    the instrument's share do not shrink with the observed area — the floor a large image meets.
 
     Attributes:
         emulator: a fitted ``emulator.Emulator``.
@@ -69,7 +71,8 @@ class EmulatorLikelihood(eqx.Module):
         (``measurements.JointLikelihood``)."""
         mean, cov, mean_var = self.emulator.predict(theta)
         noise_var = jnp.diag(cov)
-        own = cov * self.area_ratio + self.floor * jnp.eye(cov.shape[0], dtype=cov.dtype)
+        own = area_scaled(cov, self.area_ratio, self.emulator.provenance.between_state_share)
+        own = own + self.floor * jnp.eye(cov.shape[0], dtype=cov.dtype)
         shared = jnp.diag(mean_var)
         if self.model_error:
             # The emulator's cross-validated mean error beyond V_μ, e_i in training-noise sd
@@ -84,7 +87,8 @@ class EmulatorLikelihood(eqx.Module):
             # training area (surrogate.instrument_terms); the bias does not shrink with the image's area.
             ref_sd = jnp.sqrt(noise_var + jnp.diag(shared))
             mean = mean + jnp.asarray(term["bias"], cov.dtype) * ref_sd
-            own = _scale(own, term["own_scale"])
+            sd = jnp.sqrt(noise_var)
+            own = _scale(own, term["own_scale"]) + jnp.asarray(term["own_extra"], cov.dtype) * sd[:, None] * sd[None, :]
             shared = _scale(shared, term["shared_scale"]) + jnp.diag(
                 jnp.asarray(term["shared_extra"], cov.dtype) * ref_sd**2)
         return mean, own, shared
@@ -117,6 +121,19 @@ class EmulatorLikelihood(eqx.Module):
         if term is None:
             return self.gaussian(theta)
         return term if not self.walls else term + self.gaussian(theta)
+
+
+def area_scaled(cov: Float[Array, "n n"], area_ratio, between_state_share) -> Float[Array, "n n"]:
+    """The training-area noise covariance at the observed area: each statistic's variance × f_i,
+    f_i = ρ_i r + (1 − ρ_i) max(r, 1), r = a_train/a_obs, ρ_i its between-state share (``Provenance``):
+    the relaxation's share averages over area as 1/area, the share of the view (instrument draw, CNN
+    reading) is kept at its training-area value for a larger image (a floor) and grows for a smaller
+    one. Without a measured share (older emulators) ρ = 1: all of it scales, as before."""
+    r = jnp.asarray(area_ratio, cov.dtype)
+    if between_state_share is None or len(between_state_share) != cov.shape[0]:
+        return cov * r
+    rho = jnp.asarray(between_state_share, cov.dtype)
+    return _scale(cov, rho * r + (1.0 - rho) * jnp.maximum(r, 1.0))
 
 
 def _scale(cov: Float[Array, "n n"], var_scale) -> Float[Array, "n n"]:

@@ -29,6 +29,11 @@ class Provenance:
         mean_error_over_sd: per statistic, the held-out mean error beyond the emulator's own V_μ in
             training-noise sd (None: not measured); the likelihood adds its square to the variance.
         n_train: training views the emulator was fitted to (0: not recorded).
+        mean_var_factor: per statistic, the design effect that multiplies V_μ — its training views are
+            several views of each state (``fitting.state_level``; None: not measured, 1).
+        between_state_share: per statistic, the share ρ of a training view's noise variance that is the
+            state's and averages over a larger field of view; the rest (instrument draw, reading) does not
+            (None: not measured — all of it is scaled by the area, as before the measurement).
         constants: parameters its training set held at one value {name: SI}; a prior must fix them there.
         component: the prior component of a mixed training set it was fitted to (None: the whole set).
         learned_model_sha256: the CNN whose estimates are among its statistics (None: no learned statistic).
@@ -40,6 +45,8 @@ class Provenance:
     surrogate_error: float
     mean_error_over_sd: tuple[float, ...] | None
     n_train: int
+    mean_var_factor: tuple[float, ...] | None
+    between_state_share: tuple[float, ...] | None
     constants: Mapping[str, float]
     component: str | None
     learned_model_sha256: str | None
@@ -57,6 +64,8 @@ class Provenance:
                 surrogate_error=float(record.get("surrogate_error", math.nan)),
                 mean_error_over_sd=errors,
                 n_train=int(record.get("n_train", 0)),
+                mean_var_factor=_floats(record.get("mean_var_factor"), 1.0),
+                between_state_share=_floats(record.get("between_state_share"), 0.0, 1.0),
                 constants=MappingProxyType({str(k): float(v) for k, v in (record.get("constants") or {}).items()}),
                 component=record.get("component"),
                 learned_model_sha256=record.get("learned_model_sha256"),
@@ -70,6 +79,16 @@ class Provenance:
     def to_dict(self) -> dict[str, Any]:
         """The whole record as a new dict (to extend and write back, or to report)."""
         return json.loads(json.dumps(dict(self.raw)))
+
+
+def _floats(values, lo: float, hi: float = math.inf) -> tuple[float, ...] | None:
+    """A per-statistic list as a tuple of floats within [lo, hi], or None when absent."""
+    if values is None:
+        return None
+    out = tuple(float(v) for v in values)
+    if not all(math.isfinite(v) and lo <= v <= hi for v in out):
+        raise ValueError(f"values {list(out)} outside [{lo}, {hi}]")
+    return out
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,6 +14,7 @@ tempered SMC with an error bar from independent runs (``inference.compare_models
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -88,6 +89,15 @@ SETS = ("co-pt", "low-ms")
 each fitted to held-out states of its set recorded by instruments and read by the shipped CNN, with
 the geometry of the sign (``emulator --learned --geometry``), so that every set explains the same
 statistics of an image and their evidences compare."""
+
+
+def _with_emulator(prior, s_obs, area: float, emulator):
+    """The comparison's problem of one model with another emulator (``emulator_error``'s variants)."""
+    from .. import inference
+    from ..surrogate import EmulatorLikelihood
+
+    return inference.Problem(prior, EmulatorLikelihood(emulator, s_obs, area_ratio=emulator.area / area), s_obs=s_obs,
+                             stat_names=emulator.stat_names)
 
 
 def shipped_sets() -> dict[str, Path]:
@@ -285,7 +295,7 @@ def compare(
         notices.insert(0, Notice(NO_WALLS, "the image shows no domain walls: its statistics carry nothing, so the "
                                  "models are compared only on how likely each makes a film that keeps no walls "
                                  "(their parameters are not identifiable from it)"))
-    problems, outside = {}, []
+    problems, outside, rebuilders = {}, [], {}
     for name, (emulator, _) in emulators.items():
         prior = set_prior(emulator, fixes[name]) if sets else comparison_prior(preset, priors, fixes[name])
         if not walls:
@@ -305,11 +315,22 @@ def compare(
                                  f"expects {len(emulator.stat_names)}")
         likelihood = EmulatorLikelihood(emulator, s_obs, area_ratio=emulator.area / area)
         problems[name] = inference.Problem(prior, likelihood, s_obs=s_obs, stat_names=emulator.stat_names)
+        rebuilders[name] = functools.partial(_with_emulator, prior, s_obs, area)
         notices += [f"{name}: {m}" for m in emulator.check_observation(s_obs)]
         if emulator.extrapolates(s_obs):
             outside.append(name)
     key = jax.random.key(units.check_seed(key, "key")) if isinstance(key, int) else key
-    table = inference.compare_models(problems, key=key, n_particles=particles, n_runs=runs)
+    table = inference.compare_models(problems, key=key, n_particles=particles, n_runs=runs, keep_particles=True)
+    particles_u = table.pop("particles")
+    if walls:  # the emulators' own uncertainty joins the Monte-Carlo error (workflows.emulator_error)
+        from .emulator_error import bayes_factor_errors, emulator_errors
+
+        same = {}  # models that read one emulator file share its variants
+        shared = {name: same.setdefault(str(path) if path is not None else id(emu), emu)
+                  for name, (emu, path) in emulators.items()}
+        errors, shifts = emulator_errors(problems, particles_u, shared, lambda n, v: rebuilders[n](v))
+        inference.with_extra_errors(table, errors, bayes_factor_errors(shifts, list(problems), table["best"]),
+                                    "emulator_error")
     table["warnings"] = notices
     table["extrapolated"] = outside
     if table["best"] in outside:  # the winner's evidence is an extrapolation: no Bayes factor rests on it

@@ -235,8 +235,14 @@ def estimate(
     if config is not None:
         from .posterior import run_posterior
 
-        run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
-                      measurements=measurements)
+        if sets and not choice.block["decided"]:  # undecided: the sets' posteriors averaged by their probabilities
+            from .sets import average_posteriors
+
+            average_posteriors(result, config, choice, fixes, priors, key=key, progress=progress, bar=bar,
+                               measurements=measurements)
+        else:
+            run_posterior(result, config, candidates, fixes, priors, key=key, progress=progress, bar=bar,
+                          measurements=measurements)
         if sets:  # the sets' verdict leads the posterior's warnings too
             report["warnings"] = choice.reasons + choice.warnings + report["warnings"]
         report["timing"]["total_s"] = round(time.perf_counter() - t0, 4)

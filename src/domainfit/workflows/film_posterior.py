@@ -87,7 +87,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
                    progress: bool = False, chains: int = 4, warmup: int = 500, samples: int = 1000,
                    cache: Path | None = None, max_cells: int | None = None, instrument: str | None = None,
                    lift=None, resolution=None, measurements=(), d_range=None, sigma_range=None,
-                   history: str = "unknown") -> FilmPosteriorResult:
+                   history: str = "unknown", cluster=None) -> FilmPosteriorResult:
     """The simulator posterior of D and σ (and the film's uncertain constants) from one image (module
     docstring). ``max_cells`` caps the simulation grid (default ``forward.design.MAX_CELLS``);
     ``instrument`` (a family of ``data.instruments``), ``lift`` and ``resolution`` (metres or "25nm")
@@ -97,7 +97,14 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     ``sigma_range``: the prior boxes of D (default uniform below the film's D_c) and σ (default
     ``forward.posterior.SIGMA_RANGE``). ``history``: "unknown" (default) carries the difference between
     mazes relaxed from random states and field-cycled ones as a model error (``forward.history``);
-    "random" for a film known to be quenched."""
+    "random" for a film known to be quenched. ``cluster`` (``tasks.Cluster`` or a ``distributed.Client``):
+    where the relaxations run (``forward.design.simulate_points``); a ``Cluster`` is started once for all stages."""
+    from ..tasks import is_client, open_cluster
+
+    if cluster is not None and not is_client(cluster):
+        call = {k: v for k, v in locals().items() if k not in ("is_client", "open_cluster", "cluster")}
+        with open_cluster(cluster) as client:
+            return film_posterior(**call, cluster=client)
     from ..films import parse_film
     from ..forward import design
     from ..forward.emulator import check_span, fit_emulator
@@ -159,7 +166,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     stage("pilot relaxations along the wall energy")
     t1 = time.perf_counter()
     pilot = design.simulate_points(film, grid, design.design_points(film, [x0 + s for s in PILOT_STEPS], [0.1]),
-                                   SEEDS[:1], progress=progress, cache=cache)
+                                   SEEDS[:1], progress=progress, cache=cache, cluster=cluster)
     new += int(np.sum(pilot.seconds > 0))
     x_c = _snap(_matching_x(pilot.x, pilot.stats[:, 0, 0], s_obs[0], fallback=x0 + 1.0))
     timing["pilot_s"] = time.perf_counter() - t1
@@ -167,7 +174,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     stage("design relaxations")
     t1 = time.perf_counter()
     sims = design.simulate_points(film, grid, design.design_points(film, [x_c + s for s in DESIGN_STEPS], DESIGN_SIGMAS),
-                                  SEEDS, image_model=image_model, progress=progress, cache=cache)
+                                  SEEDS, image_model=image_model, progress=progress, cache=cache, cluster=cluster)
     new += int(np.sum(sims.seconds > 0))
     timing["design_s"] = time.perf_counter() - t1
 
@@ -184,7 +191,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
         if not len(extra):
             return
         sims = design.simulate_points(film, grid, np.concatenate([sims.points, extra]), SEEDS,
-                                      image_model=image_model, progress=progress, cache=cache)
+                                      image_model=image_model, progress=progress, cache=cache, cluster=cluster)
         new += int(np.sum(sims.seconds > 0))
         emulator = fit_emulator(sims, area, names, slope, history)
         post = run_nuts(emulator, film, s_obs, d_init=post.summary["D"]["mean"], key=key, chains=chains,
@@ -203,7 +210,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     pick = rng.choice(len(post.draws["D"]), PREDICTIVE_DRAWS, replace=False)
     pred_points = np.stack([post.draws["D"][pick], post.draws["sigma"][pick]], axis=1)
     pred = design.simulate_points(film, grid, pred_points, (1000 + key,), image_model=image_model, progress=progress,
-                                  cache=cache)
+                                  cache=cache, cluster=cluster)
     new += int(np.sum(pred.seconds > 0))
     z, chi2, p_value = _predictive_check(pred, emulator, s_obs, names, post, film)
     timing["predictive_s"] = time.perf_counter() - t1

@@ -178,7 +178,7 @@ def posterior_from_images(
                                  instrument_term=None if term is None else dict(
                                      family=instrument, kind=term["kind"], statistics=list(emulator.stat_names),
                                      bias_over_sd=[float(b) for b in term["bias"]],
-                                     scatter=[float(c) for c in term["own_scale"]])))
+                                     scatter=[float(c + e) for c, e in zip(term["own_scale"], np.diag(term["own_extra"]))])))
         if math.isfinite(surrogate):
             so = surrogate / math.sqrt(area_ratio)
             surrogate_obs = so if surrogate_obs is None else max(surrogate_obs, so)

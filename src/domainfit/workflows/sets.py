@@ -31,6 +31,8 @@ class SetChoice:
             outside the CNN's training set); warnings: that winner with a posterior (whose numbers are
             the winner's); start: the MAP start [SI]
             when the CNN's estimate is of another set (the box's middle).
+        candidates: every set's posterior candidate {name: candidate} (an undecided comparison
+            averages their posteriors: ``average_posteriors``).
     """
 
     block: dict
@@ -41,6 +43,7 @@ class SetChoice:
     reasons: list
     warnings: list
     start: dict
+    candidates: dict = dataclasses.field(default_factory=dict)
 
     @property
     def candidate(self) -> dict:
@@ -77,14 +80,97 @@ def weigh_sets(image, loaded, *, fixes: dict, key, posterior: bool, particles: i
                        f"{others}), which the CNN was not trained on ({', '.join(sorted(trained))}): its estimate "
                        "is not this film's; " + (f"the posterior below is the {best} set's" if posterior else
                                                   f"--posterior gives the {best} set's parameters"))
-    emulator, path = emulators[best]
-    prior = set_prior(emulator, fixes)
-    boxed = {n for n in emulator.box if n not in fixes}
-    start = {}
-    if trained is not None and best not in trained:  # the CNN's numbers are of another set: start in the box's middle
-        start = {n: 0.5 * (lo + hi) for n, (lo, hi) in emulator.box.items()}
-    return SetChoice(block=block, emulator=emulator, emulator_path=path, prior_model=prior, boxed=boxed,
-                     reasons=reasons, warnings=warnings, start=start)
+    candidates = {}
+    for name, (emulator, path) in emulators.items():
+        start = {}
+        if trained is not None and name not in trained:  # the CNN's numbers are of another set: start in the box's middle
+            start = {n: 0.5 * (lo + hi) for n, (lo, hi) in emulator.box.items()}
+        candidates[name] = dict(emulator=emulator, emulator_path=path, prior_model=set_prior(emulator, fixes),
+                                boxed={n for n in emulator.box if n not in fixes}, start=start)
+    if not t["decided"] and posterior:
+        reasons[0] = reasons[0].replace(f"the numbers below assume {best}, the likelier one",
+                                        "the posterior below is averaged over the sets by their probabilities")
+    c = candidates[best]
+    return SetChoice(block=block, emulator=c["emulator"], emulator_path=c["emulator_path"], prior_model=c["prior_model"],
+                     boxed=c["boxed"], reasons=reasons, warnings=warnings, start=c["start"], candidates=candidates)
+
+
+def average_posteriors(result, config, choice: SetChoice, fixes: dict, priors, *, key, progress: bool, bar,
+                       measurements=()) -> None:
+    """The sets undecided: each set's posterior (``posterior.run_posterior``), and as ``report["posterior"]``
+    their mixture Σ_k p_k p(θ | image, set k) with the comparison's probabilities p_k — Bayesian model
+    averaging, so that an interval does not condition on a set the image cannot tell apart. Each set's
+    own block is kept in ``report["posterior_by_set"]``; ``result.posterior`` and ``result.idata`` are
+    the likelier set's draws, its diagnostics and predictive check lead."""
+    import copy
+
+    import jax
+    import numpy as np
+
+    from .posterior import run_posterior
+
+    probs = choice.block["probabilities"]
+    runs = {}
+    for name, k in zip(choice.candidates, jax.random.split(key, len(choice.candidates))):
+        r = copy.copy(result)
+        r.report, r.config = copy.deepcopy(result.report), copy.deepcopy(result.config)
+        run_posterior(r, config, [choice.candidates[name]], fixes, priors, key=k, progress=progress, bar=bar,
+                      measurements=measurements)
+        runs[name] = r
+    best = runs[choice.block["best"]]
+    result.report.clear()
+    result.report.update(best.report)
+    result.config.clear()
+    result.config.update(best.config)
+    result.posterior, result.idata = best.posterior, best.idata
+    draws = {name: {p: np.asarray(r.idata.posterior[p]).reshape(-1) for p in r.idata.posterior.data_vars}
+             for name, r in runs.items()}
+    blocks = {name: r.report["posterior"] for name, r in runs.items()}
+    result.report["posterior"] = mixture_block(draws, blocks, probs, config.hdi_prob,
+                                               rng=np.random.default_rng(int(jax.random.randint(key, (), 0, 2**31 - 1))))
+    result.report["posterior_by_set"] = blocks
+    result.report["parameter_set"]["averaged"] = True
+    unsettled = [f"{name}: {reason}" for name, r in runs.items() if r is not best for reason in r.report["reasons"]
+                 if reason not in result.report["reasons"]]
+    result.report["reasons"] = result.report["reasons"] + unsettled
+    result.report["trustworthy"] = not result.report["reasons"]
+
+
+def mixture_block(draws: dict, blocks: dict, probabilities: dict, hdi_prob: float, *, rng, n: int = 20_000) -> dict:
+    """``posterior.{name}`` (user units) of the mixture Σ_k p_k p_k(θ): n draws, set k's share n p_k
+    (largest remainders) resampled from its draws (a parameter a set fixes enters at its fixed value).
+
+    Args:
+        draws: {set: {parameter: its posterior draws}}; blocks: {set: its ``report["posterior"]``}.
+        probabilities: {set: p_k}; hdi_prob: the HDI's mass.
+    """
+    import numpy as np
+    from arviz import hdi
+
+    sets = list(blocks)
+    p = np.array([float(probabilities[k]) for k in sets])
+    p = p / p.sum()
+    raw = n * p
+    counts = np.floor(raw).astype(int)
+    counts[np.argsort(raw - counts)[::-1][: n - counts.sum()]] += 1
+    out = {}
+    for name in dict.fromkeys(q for k in sets for q in blocks[k]):
+        parts = []
+        for k, c in zip(sets, counts):
+            b = blocks[k].get(name)
+            if b is None or c == 0:
+                continue
+            d = draws[k].get(name)
+            parts.append(np.full(c, b["mean"]) if b["fixed"] or d is None else rng.choice(d, c, replace=len(d) < c))
+        x = np.concatenate(parts)
+        lo, hi = (float(v) for v in hdi(x, hdi_prob=hdi_prob))
+        fixed = all(blocks[k].get(name, {}).get("fixed", True) for k in sets) and np.ptp(x) == 0
+        r_hats = [blocks[k][name]["r_hat"] for k in sets if name in blocks[k] and blocks[k][name].get("r_hat") is not None]
+        unit = next(blocks[k][name]["unit"] for k in sets if name in blocks[k])
+        out[name] = dict(unit=unit, mean=float(x.mean()), sd=float(x.std()), median=float(np.median(x)), hdi_low=lo,
+                         hdi_high=hi, hdi_prob=hdi_prob, r_hat=max(r_hats) if r_hats else None, ess_bulk=None,
+                         ess_tail=None, fixed=bool(fixed), averaged_over={k: float(q) for k, q in zip(sets, p)})
+    return out
 
 
 def _trained_sets(loaded) -> set | None:
