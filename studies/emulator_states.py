@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from studies._summary import print_and_write
+
 MODELS = {"σ free": None, "σ = 0.10": 0.10, "σ = 0.18": 0.18}
 BOX = ([1e-4, 0.05], [1e-3, 0.2])  # the co-pt box the shipped emulator was fitted over (D, σ; SI)
 
@@ -139,11 +141,7 @@ def main(argv=None) -> dict:
         atomic_write(args.write_model_json, json.dumps(meta, indent=2))
         out["written_model_json"] = str(args.write_model_json)
     if args.refits < 2:
-        if args.json:
-            from domainfit._files import atomic_write
-
-            atomic_write(args.json, json.dumps(out, indent=1))
-        return out
+        return print_and_write(out, args.json, show=False)
     # the evidence error against refits on bootstrapped states
     rng = np.random.default_rng(34)
     labels = np.unique(groups)
@@ -171,12 +169,7 @@ def main(argv=None) -> dict:
         summary[im] = rows
     out.update(refits=args.refits, particles=args.particles, runs=args.runs, bayes_factors=summary,
                machine=f"{platform.machine()}, {os.cpu_count()} cores", wall_time_s=round(time.perf_counter() - t0, 1))
-    print(json.dumps(summary, indent=1))
-    if args.json:
-        from domainfit._files import atomic_write
-
-        atomic_write(args.json, json.dumps(out, indent=1))
-    return out
+    return print_and_write(out, args.json, shown=summary)
 
 
 if __name__ == "__main__":

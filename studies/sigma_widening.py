@@ -18,7 +18,6 @@ posterior apart at its mean θ̄:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +61,9 @@ def main(argv=None) -> dict:
         linearised_likelihood_sigma_sd=float(np.sqrt(lin[1, 1])),
         box=[0.05, 0.2],
     )
-    print(json.dumps(out, indent=1))
-    if args.json:
-        from domainfit._files import atomic_write
+    from studies._summary import print_and_write
 
-        atomic_write(args.json, json.dumps(out, indent=1))
-    return out
+    return print_and_write(out, args.json)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def state_level(z: np.ndarray, groups: np.ndarray) -> dict:
                 mean_var_factor=[float(v) for v in 1.0 + (m_bar - 1.0) * rho])
 
 
-def _cross_validate(x, s, degree, degree_var, ridge, folds, key, groups=None) -> dict:
+def _cross_validate(x, s, degree, degree_var, ridge, folds, key, groups=None, factor=None) -> dict:
     """K-fold cross-validated error of the emulator (every pair is held out once), the folds made of
     whole states (``groups``: the views of one state are held out together, else a held-out view's
     twin in the training folds would make the error look smaller than on a new film)."""
@@ -125,7 +125,9 @@ def _cross_validate(x, s, degree, degree_var, ridge, folds, key, groups=None) ->
     z = np.empty_like(s)
     lpd = np.empty(len(s))
     # the fold fits' V_μ inflated by the design effect of the views' grouping (``state_level``)
-    factor = np.asarray(state_level(_residuals(x, s, degree, degree_var, ridge), groups)["mean_var_factor"])
+    if factor is None:
+        factor = state_level(_residuals(x, s, degree, degree_var, ridge), groups)["mean_var_factor"]
+    factor = np.asarray(factor)
     for held in np.array_split(labels[perm], folds):
         test = np.nonzero(np.isin(groups, held))[0]
         train = np.nonzero(~np.isin(groups, held))[0]
@@ -223,12 +225,13 @@ def fit_emulator(
         if len(groups) != len(t):
             raise DomainfitError(f"groups has {len(groups)} labels for {len(t)} training pairs")
         groups = groups if walls is None else groups[walls]
+    states = state_level(_residuals(x, s, degree, degree_var, ridge), groups)
     report = {}
     if folds > 1:
-        report = _cross_validate(x, s, degree, degree_var, ridge, folds, jax.random.key(0) if key is None else key, groups)
+        report = _cross_validate(x, s, degree, degree_var, ridge, folds, jax.random.key(0) if key is None else key,
+                                 groups, states["mean_var_factor"])
     pm, pv, beta, gamma, chol, gram_inv = _fit_arrays(x, s, degree, degree_var, ridge)
-    report.update(n_train=int(len(x)), degree=degree, degree_var=degree_var,
-                  **state_level(_residuals(x, s, degree, degree_var, ridge), groups))
+    report.update(n_train=int(len(x)), degree=degree, degree_var=degree_var, **states)
     if presence is not None:
         report.update(n_views=presence.n_views, n_walls=presence.n_walls)
     cov = np.cov(s, rowvar=False).reshape(s.shape[1], s.shape[1]) + 1e-12 * np.eye(s.shape[1])
