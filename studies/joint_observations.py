@@ -156,6 +156,7 @@ def simulate_fovs(film_path: Path, folder: Path, n_fovs: int) -> list[Path]:
         t0 = time.perf_counter()
         r = _relaxer(grid, 1e-3, 6000)(random_state(grid, key=key_state, dtype=mat.Ms.dtype), mat)
         tmp = path.with_suffix(".tmp.npz")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, demag_mz=np.asarray(r.m[2], np.float16), steps=int(r.steps), converged=bool(r.converged),
                  seed=seed, k=k, D=float(film["D"]), sigma=float(film["sigma"]))
         tmp.replace(path)

@@ -86,6 +86,75 @@ def test_ta_wedge_series_and_trend_run(wedge_data, tmp_path):
     assert (tmp_path / "trend.png").stat().st_size > 10_000
 
 
+@pytest.fixture(scope="module")
+def real_stack_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ta_wedge_real")
+    make = _module(TA / "real_stack_data.py")
+    make.main(make.parse(["--tiny", "--out", str(out)]))
+    return out
+
+
+def test_ta_wedge_real_stack_data_are_the_films_own_relaxations_and_reference(real_stack_data):
+    """The real stack's data against the film's constants worked by hand: Δ, D_c, the film path's grid,
+    the wedge inside (0.4, 0.9) D_c, and the coercivity reference μ0H_DMI = D/(Ms Δ) with its error."""
+    from domainfit import imaging
+    from domainfit.films import parse_film
+    from domainfit.forward.design import film_grid
+
+    mu0 = 4e-7 * math.pi
+    ms, ku, a = 1.1e6, 0.95e6, 16e-12
+    k_eff = ku - 0.5 * mu0 * ms**2
+    delta, d_c = math.sqrt(a / k_eff), 4 * math.sqrt(a * k_eff) / math.pi
+    assert k_eff > 0 and delta == pytest.approx(9.18e-9, rel=1e-3) and d_c == pytest.approx(2.218e-3, rel=1e-3)
+    truth, ref = _rows(real_stack_data / "truth.csv"), _rows(real_stack_data / "reference.csv")
+    assert len(truth) == len(ref) == 7
+    img = imaging.load(real_stack_data / truth[0]["file"])
+    assert img.pixel_size == pytest.approx(4e-9, rel=1e-6) and 2 * math.pi * delta / img.pixel_size > 14
+    # relaxed on the grid the film path chooses for this image (cells ≤ Δ/3), with seeds no design draws
+    grid = film_grid(parse_film(real_stack_data / "pt_co_mgo.toml"), min(img.shape) * img.pixel_size)
+    assert grid.cells == int(truth[0]["cells"]) and float(truth[0]["cell_nm"]) * 1e-9 <= delta / 3 * (1 + 1e-9)
+    assert {int(t["seed"]) for t in truth}.isdisjoint({0, 1, 1000, 1001, 1002, 1003})
+    d = np.array([float(t["D_mJ_m2"]) for t in truth]) * 1e-3
+    s = np.array([float(t["sigma"]) for t in truth])
+    assert np.all((0.4 * d_c < d) & (d < 0.9 * d_c)) and np.all(np.diff(d) > 0) and np.all(np.diff(s) < 0)
+    # linear propagation by hand: D = μ0H·Ms·√(A/(Ku − μ0Ms²/2)); ∂lnD/∂lnMs = 1 + μ0Ms²/(2K_eff) ≈ 5.0,
+    # ∂lnD/∂lnKu = −Ku/(2K_eff) ≈ −2.5, ∂lnD/∂lnA = 1/2 with Ms ±3 %, Ku ±5 %, A ±15 %
+    rel_constants = math.hypot((1 + mu0 * ms**2 / (2 * k_eff)) * 0.03, ku / (2 * k_eff) * 0.05, 0.5 * 0.15)
+    for t, r in zip(truth, ref):
+        h_true = float(t["D_mJ_m2"]) * 1e-3 / (ms * delta) * 1e3  # ≈ 99 mT per mJ/m²
+        h = float(r["mu0_H_DMI_mT"])
+        assert abs(h - h_true) < 5 * float(r["mu0_H_DMI_err_mT"])
+        assert float(r["D_ref_mJ_m2"]) == pytest.approx(h * 1e-3 * ms * delta * 1e3, rel=1e-3)
+        rel = math.hypot(rel_constants, float(r["mu0_H_DMI_err_mT"]) / h)
+        assert float(r["D_ref_err_mJ_m2"]) / float(r["D_ref_mJ_m2"]) == pytest.approx(rel, rel=0.15)
+
+
+def test_ta_wedge_real_stack_runs_through_the_film_path_and_resumes(real_stack_data, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("DOMAINFIT_FILM_CACHE", raising=False)
+    rs = _module(TA / "real_stack.py")
+    argv = ["--tiny", "--data", str(real_stack_data), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+            "--first", "1"]
+    res = rs.main(rs.parse(argv))
+    assert "DOMAINFIT_FILM_CACHE" not in os.environ and any((tmp_path / "cache").iterdir())
+    (row,) = res["rows"]
+    rep = res["reports"][row["file"]]
+    assert rep["method"] == "simulator" and rep["film"]["A"]["sd"] == pytest.approx(2.4)  # 16 pJ/m ± 15 %
+    assert rep["instrument"]["family"] == "probe"
+    assert rep["instrument"]["settings_nm"] == pytest.approx({"height": 40.0, "resolution": 30.0})
+    assert {"A", "Ms", "Ku"} <= set(rep["parameters"])  # the uncertain constants are nuisances
+    for p in ("D", "sigma"):
+        assert row[f"{p}_low"] <= row[f"{p}_mean"] <= row[f"{p}_high"]
+    assert sum(rep["error_budget"]["shares"].values()) == pytest.approx(1.0)
+    saved = json.loads((tmp_path / "out" / "series.json").read_text())
+    assert set(saved["error_budget"]) == {row["file"]} and saved["summary"]["positions"] == 1
+    assert _rows(tmp_path / "out" / "series.csv")[0]["file"] == row["file"]
+    assert (tmp_path / "out" / "series.png").stat().st_size > 10_000
+    again = rs.main(rs.parse(argv))  # resumed from positions/*.json: nothing estimated again
+    assert [(r["file"], r["D_mean"], r["seconds"]) for r in again["rows"]] == [(row["file"], row["D_mean"], row["seconds"])]
+
+
 def test_quickstart_reports_intervals_that_hold_their_means(capsys):
     qs = _module(ROOT / "examples" / "quickstart.py")
     r = qs.main(qs.parse(["--tiny"]))

@@ -58,8 +58,8 @@ def test_make_film_is_the_observation_study_s_demagnetised_state(joint, tmp_path
     ref = obs.simulate_film(20000, 64, (20.0,))
     assert (float(made["D"]), float(made["sigma"])) == (ref["D"], ref["sigma"])
     np.testing.assert_array_equal(made["demag_mz"], ref["demag_mz"])
-    # another field of view of the same film: same D and σ, another maze
-    (fov,) = joint.simulate_fovs(path, tmp_path, 2)
+    # another field of view of the same film: same D and σ, another maze; its folder made if missing
+    (fov,) = joint.simulate_fovs(path, tmp_path / "fovs" / "new", 2)
     other = np.load(fov)
     assert float(other["D"]) == float(made["D"]) and float(other["sigma"]) == float(made["sigma"])
     assert np.mean(np.sign(other["demag_mz"]) != np.sign(made["demag_mz"])) > 0.2

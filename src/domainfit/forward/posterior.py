@@ -176,6 +176,26 @@ def run_nuts(emulator: FilmEmulator, film: Film, s_obs, *, d_init: float, key: i
     return FilmPosterior(draws=draws, summary=summary, budget=budget, diagnostics=diagnostics)
 
 
+RHAT_LIMIT = 1.05
+DIVERGENCE_LIMIT = 0.01
+"""Share of the draws that may be divergent before the report warns (a divergent transition marks a region
+the sampler could not follow — a ridge or the prior's edge — so more than a few bias the draws)."""
+
+
+def sampler_warnings(diagnostics: dict, n_draws: int) -> list[str]:
+    """What the report says about the sampler: R-hat above ``RHAT_LIMIT``, divergences above
+    ``DIVERGENCE_LIMIT`` of the ``n_draws``."""
+    out = []
+    if diagnostics["r_hat_max"] > RHAT_LIMIT:
+        out.append(f"NUTS did not mix (R-hat {diagnostics['r_hat_max']:.3f}): run longer chains")
+    n_div = int(diagnostics.get("divergences", 0))
+    if n_div > DIVERGENCE_LIMIT * n_draws:
+        out.append(f"{n_div} of {n_draws} draws ({n_div / n_draws:.1%}) ended in divergent transitions: the sampler "
+                   "could not follow the posterior there (a ridge, or the prior's edge), so it may be biased; give "
+                   "more constants as known, or a measurement beside the image (--dmi-field) to narrow the ridge")
+    return out
+
+
 def _summarise(x: np.ndarray, prob: float = 0.9) -> dict:
     lo, hi = np.quantile(x, [(1 - prob) / 2, (1 + prob) / 2])
     return {"mean": float(np.mean(x)), "sd": float(np.std(x)), "median": float(np.median(x)),

@@ -108,7 +108,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
     from ..films import parse_film
     from ..forward import design
     from ..forward.emulator import check_span, fit_emulator
-    from ..forward.posterior import SIGMA_RANGE, run_nuts
+    from ..forward.posterior import SIGMA_RANGE, run_nuts, sampler_warnings
     from ..forward.instrument import ImageModel
     from ..forward.statistics import (GEOMETRY_NAMES, LEARNED_NAMES, STAT_NAMES, image_statistics,
                                       learned_length_slope)
@@ -239,8 +239,7 @@ def film_posterior(image, film, *, pixel_size=None, key: int = 0, invert: bool =
             if not abs(z_m) <= MISFIT_Z:
                 reasons.append(f"the image and the measurement {m.describe()} disagree ({z_m:+.1f} sd from what the "
                                "image alone predicts for this film): one of them, or the film's constants, is wrong")
-    if post.diagnostics["r_hat_max"] > 1.05:
-        warnings.append(f"NUTS did not mix (R-hat {post.diagnostics['r_hat_max']:.3f}): run longer chains")
+    warnings += sampler_warnings(post.diagnostics, len(post.draws["D"]))
     if not (sims.converged.all() and pilot.converged.all()):
         warnings.append("some design relaxations stopped before the torque tolerance (max steps)")
     mj = lambda e: {k: ([x * 1e3 for x in val] if isinstance(val, list) else val * 1e3 if k != "prob" else val)
