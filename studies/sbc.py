@@ -13,8 +13,11 @@ the ranks' uniformity (`domainfit.inference.rank_uniformity`) and draws the rank
 99 % band of a uniform histogram, beside truth vs posterior median (with HDI) per parameter.
 Issue 16 asks for ≥ 100 images per set, coverage 85–95 % and uniformity p > 0.01 for every parameter.
 
-  python -m studies.sbc --set co-pt --data ~/domainfit-data/coptd0_512 --max-images 128 \
+  python -m studies.sbc --set co-pt --data ~/domainfit-data/coptd0_512 --max-images 128 --workers 2 \
       --chains 2 --warmup 300 --samples 500 --json docs/figures/sbc_co-pt.json --plot docs/figures/sbc_co-pt.png
+
+With --workers N (local processes) or --scheduler ADDRESS each image is one task (docs/scale-out.md), its
+case the one made in one process (each image's seeds derive from its index); --part i/n still splits by hand.
 
 Resumable: with --json, cases already in the file are kept when it was written with the same settings.
 """
@@ -153,6 +156,8 @@ def pool_unnamed_instrument() -> None:
     from domainfit.surrogate import instrument_terms
 
     real = instrument_terms.InstrumentTerms.term
+    if getattr(real, "pooled", False):
+        return  # already (each case of --workers asks again: its worker may be fresh)
 
     def term(self, family):
         t = real(self, family)
@@ -162,7 +167,19 @@ def pool_unnamed_instrument() -> None:
         return dict(kind="unnamed", bias=np.zeros(n), own_scale=np.ones(n), own_extra=np.zeros((n, n)),
                     shared_scale=np.ones(n), shared_extra=np.zeros(n))
 
+    term.pooled = True
     instrument_terms.InstrumentTerms.term = term
+
+
+def sbc_case(ds, row: int, loaded, emulator_path: Path, emu, args) -> dict:
+    """Held-out row ``row``'s case, from seeds of its own (its index): run here in turn, or as one task of
+    --workers / --scheduler, to the same case."""
+    if args.pooled_instrument:
+        pool_unnamed_instrument()
+    rng = np.random.default_rng([STREAM, int(ds.index[row]), 2])
+    if args.grid:
+        return grid_case(ds, row, loaded, emu, args, rng)
+    return run_case(ds, row, loaded, emulator_path, args, rng)
 
 
 def summarise(cases: list[dict], n_ranks: int) -> dict:
@@ -241,15 +258,16 @@ def plot(cases: list[dict], summary: dict, n_ranks: int, title: str, path: Path,
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     from tqdm.auto import tqdm
 
     from domainfit import __file__ as package_file
     from domainfit._files import atomic_write
     from domainfit.data import Dataset
     from domainfit.nn import load_default
+    from domainfit.tasks import cluster_from_options, cluster_parent, open_cluster, run_tasks, share
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], parents=[cluster_parent("one task per image")])
     ap.add_argument("--set", required=True, choices=("co-pt", "low-ms"))
     ap.add_argument("--data", required=True, help="the set's dataset (its odd chunks are read)")
     ap.add_argument("--emulator", type=Path, help="the set's emulator (default: the shipped one)")
@@ -274,7 +292,8 @@ def main() -> None:
                     help="also the statistics' standardised residuals at the true θ per image (CNN only, ~2 s each)")
     ap.add_argument("--pooled-instrument", action="store_true",
                     help="diagnosis: an unnamed instrument gets the pooled emulator alone (no mixture bias or scatter)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    cluster = cluster_from_options(args.workers, args.scheduler)  # bad options refused before any work
     if args.pooled_instrument:
         pool_unnamed_instrument()
     emulator = args.emulator or Path(package_file).parent / "assets" / f"set_{args.set}.emulator.npz"
@@ -306,19 +325,22 @@ def main() -> None:
             done.update({c["index"]: c for c in old.get("cases", [])})  # a dataset still growing keeps its old states
         elif path != args.json:
             raise SystemExit(f"{path} was run with other settings: {old.get('run')}")
-    cases, t0 = [], time.perf_counter()
-    for row in tqdm(rows, desc=f"SBC {args.set}", unit="image"):
-        index = int(ds.index[row])
-        if index in done:
-            cases.append(done[index])
-            continue
-        rng = np.random.default_rng([STREAM, index, 2])
-        if args.grid:
-            cases.append(grid_case(ds, row, loaded, emu, args, rng))
-        else:
-            cases.append(run_case(ds, row, loaded, emulator, args, rng))
-        if args.json is not None:
-            atomic_write(args.json, json.dumps({"run": run, "cases": kept(cases, done)}, indent=1))
+    from studies.sbc import sbc_case as task  # by its module's name (run as __main__): what the workers import
+
+    by_row, t0 = {row: done[int(ds.index[row])] for row in rows if int(ds.index[row]) in done}, time.perf_counter()
+    todo = [row for row in rows if row not in by_row]
+    bar = tqdm(total=len(rows), initial=len(by_row), desc=f"SBC {args.set}", unit="image")
+    with open_cluster(cluster if todo else None) as client:  # one task per image (docs/scale-out.md)
+        shared = [share(client, x) for x in (ds, loaded, emu)]
+        for n, case in run_tasks(client, task, [(shared[0], row, shared[1], emulator, shared[2], args) for row in todo],
+                                 name="SBC case"):  # fmt: skip
+            by_row[todo[n]] = case
+            bar.update(1)
+            if args.json is not None:
+                atomic_write(args.json, json.dumps({"run": run, "cases": kept([by_row[r] for r in rows if r in by_row],
+                                                                              done)}, indent=1))
+    bar.close()
+    cases = [by_row[row] for row in rows]
     if args.residuals:
         by_index = {int(ds.index[r]): r for r in rows}
         for c in tqdm([c for c in cases if c["walls"] and "residual_z" not in c], desc="residuals", unit="image"):

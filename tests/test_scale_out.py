@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
+from distributed import get_task_stream  # noqa: E402
 
 from domainfit.cli import main  # noqa: E402
 from domainfit.data import Dataset, GenerateConfig, generate, preset_prior  # noqa: E402
@@ -188,3 +189,121 @@ def test_the_slurm_configuration_of_the_docs_renders_its_job_script():
     assert "--nthreads 1" in script  # one thread per worker process
     assert "xla_cpu_multi_thread_eigen=false" in script  # the workers' threads pinned, as --workers does
     assert "distributed.cli.dask_worker" in script or "dask worker" in script or "dask-worker" in script
+
+
+def _tiny_model(path: Path, *, instruments: bool) -> Path:
+    """An untrained tiny CNN with real metadata (what a reading is does not depend on the weights); with
+    ``instruments``, one trained on instrument views (flattened, recorded by ``TRAINING_INSTRUMENTS``)."""
+    import jax
+
+    from domainfit.data import TRAINING_INSTRUMENTS
+    from domainfit.nn import make_model, save_model
+    from domainfit.nn.train import normalisation
+
+    ranges = {"D": (0.0, 1e-3), "Ms": (200e3, 1.5e6), "sigma": (0.05, 0.2)}
+    model, state = make_model(in_pixels=64, widths=(4, 4, 8, 8, 8, 8), key=jax.random.key(0))
+    meta = {"pixel_size": 8e-9 if instruments else 4e-9, "targets": ["D", "Ms", "sigma"],
+            "normalisation": normalisation(ranges), "ranges": {k: list(v) for k, v in ranges.items()},
+            "fov": [0.2e-6, 0.512e-6], "training": {"steps": 0, "data_hash": "none"}, "code_version": "test",
+            "physics_version": "1"}
+    if instruments:
+        meta.update(instruments=TRAINING_INSTRUMENTS.to_json(), preprocess={"flatten": 2})
+    return save_model(path, model, state, meta)
+
+
+@pytest.mark.parametrize("instruments", [False, True])
+def test_calibrate_on_a_cluster_writes_the_serial_record(client, tmp_path, capsys, instruments):
+    """`domainfit calibrate --scheduler` (the module's two workers reading chunks of rows) against the
+    same command in one process: the stored record — factors, per field of view, per family and
+    instrument settings — and the support reference beside the model are identical."""
+    from nn_helpers import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", count=12, pixels=128, chunk=4, preset="co-pt", mz=instruments)
+    fov = "0.128,0.256,0.512" if instruments else "0.128,0.256"
+    records, support, tasks = [], [], []
+    for where in ("here", "there"):
+        model = _tiny_model(tmp_path / where / "m.eqx", instruments=instruments)
+        argv = ["calibrate", "--model", str(model), "--data", str(data), "--split", "all", "--fov", fov,
+                "--draws", "1", "--no-progress", "--json", "-"]
+        with get_task_stream(client) as stream:
+            assert main(argv + (["--scheduler", client.scheduler.address] if where == "there" else [])) == 0
+        tasks.append({t["key"].rsplit("-", 2)[0] for t in stream.data})
+        records.append(json.loads(capsys.readouterr().out))
+        assert json.loads(model.with_suffix(".json").read_text())["spread_calibration"] == records[-1]
+        support += [p.read_bytes() for p in sorted(model.parent.glob("*support*"))]
+    assert tasks == [set(), {"recorded views" if instruments else "view estimates"}]  # read by the workers
+    assert records[0] == records[1] and records[0]["rows"] == 12
+    assert ("per_family" in records[0]) == instruments and ("support" in records[0]) == instruments
+    assert len(support) == (2 if instruments else 0) and len(set(support)) <= 1  # the same reference file
+
+
+def test_emulator_readings_on_a_cluster_fit_the_serial_emulator(client, tmp_path, capsys):
+    """`domainfit emulator --learned --scheduler`: the CNN's readings of the 24 images made by the workers,
+    the fit here — the saved emulator equals the one-process fit array for array."""
+    from nn_helpers import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", count=24, chunk=8, preset="co-pt")
+    model = _tiny_model(tmp_path / "m.eqx", instruments=False)
+    base = ["emulator", "--data", str(data), "--model", str(model), "--learned", "--degree", "2", "--degree-var", "1",
+            "--json", "-"]
+    for name, extra in (("here", []), ("there", ["--scheduler", client.scheduler.address])):
+        with get_task_stream(client) as stream:
+            assert main([*base, "--out", str(tmp_path / f"{name}.npz"), *extra]) == 0
+        assert bool(stream.data) == bool(extra)  # the readings made by the workers
+        assert json.loads(capsys.readouterr().out)["statistics"][-3:] == ["cnn_D", "cnn_Ms", "cnn_sigma"]
+    here, there = np.load(tmp_path / "here.npz"), np.load(tmp_path / "there.npz")
+    assert sorted(here.files) == sorted(there.files)
+    for key in here.files:
+        assert np.array_equal(here[key], there[key]), key
+    assert main(["emulator", "--data", str(data), "--out", str(tmp_path / "x.npz"), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "apply with --learned" in err and err.count("\n") == 1 and not (tmp_path / "x.npz").exists()
+
+
+def test_estimate_passes_its_cluster_to_the_film_path_only(monkeypatch, tmp_path, capsys):
+    """`estimate IMAGE --film F --posterior --workers 2`: the simulator path's relaxations get the cluster
+    (a fake film_posterior records what reached it); elsewhere the option is a one-line error."""
+    from domainfit.cli import build_parser
+    from domainfit.workflows import film_posterior as fp
+
+    args = build_parser().parse_args(["estimate", "example", "--film", "low-ms", "--posterior", "--workers", "2"])
+    assert (args.workers, args.scheduler) == (2, None)
+    seen = {}
+
+    def fake(image, film, **kw):
+        seen.update(kw, film=film)
+        raise DomainfitError("stopped here by the test")
+
+    monkeypatch.setattr(fp, "film_posterior", fake)
+    film = "Ms=1100kA/m,Ku=0.95MJ/m3,A=16pJ/m,thickness=1nm,dmi=interfacial"
+    assert main(["estimate", "example", "--film", film, "--posterior", "--workers", "2", "--no-progress"]) == 2
+    assert seen["cluster"] == Cluster(workers=2) and "stopped here by the test" in capsys.readouterr().err
+    assert main(["estimate", "example", "--film", film, "--posterior", "--scheduler", "tcp://10.0.0.5:8786"]) == 2
+    assert seen["cluster"] == Cluster(scheduler="tcp://10.0.0.5:8786")
+    capsys.readouterr()
+    for extra in ([], ["--film", film], ["--film", film, "--posterior", "--method", "period"]):
+        assert main(["estimate", "example", *extra, "--workers", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "--workers/--scheduler applies to the simulator path" in err and err.count("\n") == 1, err
+
+
+def test_sbc_cases_on_a_cluster_are_the_serial_ones(client, tmp_path):
+    """`python -m studies.sbc --scheduler` (one task per held-out image, each from its own seeds) writes the
+    cases of the one-process run, but for their wall times; a finished run resumes with no task at all."""
+    from studies import sbc
+
+    data = tmp_path / "data"  # two co-pt states at 64² (bulk DMI, as the shipped set), relaxed here (~3 s)
+    generate(data, GenerateConfig(count=2, prior=preset_prior("co-pt"), cells=(64, 64), chunk_size=1, seed=99, dmi="bulk"),
+             progress=False)
+    base = ["--set", "co-pt", "--data", str(data), "--chunks", "all", "--grid", "--ranks", "9"]
+    sbc.main([*base, "--json", str(tmp_path / "here.json")])
+    with get_task_stream(client) as stream:
+        sbc.main([*base, "--json", str(tmp_path / "there.json"), "--scheduler", client.scheduler.address])
+    assert len(stream.data) == 2  # one task per image
+    here, there = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("here", "there"))
+    strip = lambda cases: [{k: v for k, v in c.items() if k != "wall_time_s"} for c in cases]  # noqa: E731
+    assert len(here["cases"]) == 2 and strip(here["cases"]) == strip(there["cases"])
+    assert here["summary"] == there["summary"]
+    with get_task_stream(client) as stream:
+        sbc.main([*base, "--json", str(tmp_path / "there.json"), "--scheduler", client.scheduler.address])
+    assert stream.data == [] and strip(json.loads((tmp_path / "there.json").read_text())["cases"]) == strip(here["cases"])

@@ -1,16 +1,19 @@
-"""Independent tasks on a Dask cluster: where the relaxations of ``generate``, the film path and the studies run.
+"""Independent tasks on a Dask cluster: where the relaxations of ``generate``, the film path and the studies,
+and the CNN readings of ``calibrate`` and of the emulator's learned statistics, run.
 
-Everything expensive here is many independent relaxations. ``Cluster(workers=N)`` starts a local cluster
+Everything expensive here is many independent relaxations or readings. ``Cluster(workers=N)`` starts a local cluster
 of N worker processes (one JAX runtime each, with ``THREAD_ENV`` set before its JAX starts, and each bound
 to a core of its own, so that N workers on N cores do not fight over them); ``Cluster(scheduler=ADDRESS)``
 connects to a running Dask scheduler (a SLURM allocation through dask-jobqueue, a GPU node:
 docs/scale-out.md). A function taking ``cluster=`` accepts such a spec (opened for the call and closed
 after), a ``distributed.Client`` already open (kept open), or None: in this process, as before.
 
-Tasks are submitted one per unit of work (a state, a batch, a case) and balanced by the scheduler; the
-results come back to the client, which alone writes files (so a dataset's identity does not depend on
-where its states were computed). A worker lost mid-task (killed, out of memory): the scheduler runs its
-tasks again on another worker; a task that kills ``ALLOWED_FAILURES`` workers in turn is reported.
+Tasks are submitted one per unit of work (a state, a batch, a case, a few rows of a dataset to read)
+and balanced by the scheduler; what every task needs (a model, an opened dataset) is sent to each worker
+once (``share``); the results come back to the client, which alone writes files (so a dataset's
+identity does not depend on where its states were computed). A worker lost mid-task (killed, out of
+memory): the scheduler runs its tasks again on another worker; a task that kills ``ALLOWED_FAILURES``
+workers in turn is reported.
 
 dask and distributed are the ``domainfit[cluster]`` extra, imported only here and only when a cluster
 is asked for: ``import domainfit`` and ``domainfit estimate`` never load them.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import dataclasses
 import math
 import os
@@ -91,16 +95,16 @@ def cluster_from_options(workers: int | None = None, scheduler: str | None = Non
     return Cluster(workers=workers, scheduler=scheduler)
 
 
-def cluster_parent() -> argparse.ArgumentParser:
+def cluster_parent(work: str = "the simulations") -> argparse.ArgumentParser:
     """``--workers N`` and ``--scheduler ADDRESS`` (an argparse parent; ``cluster_from_options(args.workers,
-    args.scheduler)`` reads them)."""
+    args.scheduler)`` reads them); ``work`` names what runs there in their help."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("running on a cluster (docs/scale-out.md; needs domainfit[cluster])")
     g.add_argument("--workers", type=int, metavar="N",
-                   help="run the simulations in N local worker processes (each bound to a core of its own; at most "
+                   help=f"run {work} in N local worker processes (each bound to a core of its own; at most "
                         "one per core pays)")
     g.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run them on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786, or a "
+                   help=f"run {work} on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786, or a "
                         "scheduler file)")
     return p
 
@@ -237,6 +241,48 @@ def run_tasks(client, fn: Callable, arguments: Iterable[Sequence], *, name: str 
         raise DomainfitError(f"a {name} took down {ALLOWED_FAILURES} workers in turn (out of memory?): {err}") from None
     finally:
         client.cancel([f for f in futures if not f.done()])
+
+
+def share(client, obj):
+    """``obj`` as an argument of ``run_tasks``: with a client, sent once to every worker (``Client.scatter``,
+    broadcast) and passed as its future, so that a model or a dataset is not pickled again for every
+    task; without one, ``obj`` itself."""
+    if client is None:
+        return obj
+    return client.scatter([obj], broadcast=True, hash=False)[0]
+
+
+def rows_per_task(client, n: int, most: int = 16) -> int:
+    """Rows of a dataset per task when ``n`` rows are read: ``most`` here (client None); on a cluster
+    about four tasks per worker (the scheduler balances uneven ones), 1 to ``most`` rows each. The rows
+    of a reading never depend on it (each view's draws derive from its row alone)."""
+    if client is None:
+        return most
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    return max(1, min(most, math.ceil(n / (4 * workers))))
+
+
+_SCOPE: contextvars.ContextVar = contextvars.ContextVar("domainfit_cluster_scope", default=None)
+
+
+@contextlib.contextmanager
+def cluster_scope(cluster) -> Iterator[object | None]:
+    """``open_cluster(cluster)`` for the block, whose client is also the cluster of every call inside
+    it that is given none (``scoped``): for a call whose ``cluster=`` does not reach the functions that
+    do the work (``domainfit emulator``: the CNN readings of ``nn.recorded`` and ``nn.evaluate`` under
+    ``surrogate.model_emulators.fit_emulators``)."""
+    with open_cluster(cluster) as client:
+        token = _SCOPE.set(client)
+        try:
+            yield client
+        finally:
+            _SCOPE.reset(token)
+
+
+def scoped(cluster):
+    """``cluster``, or when it is None the client of the enclosing ``cluster_scope`` (None outside one:
+    in this process)."""
+    return _SCOPE.get() if cluster is None else cluster
 
 
 def run_on_workers(client, fn: Callable, *args) -> dict:

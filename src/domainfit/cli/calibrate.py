@@ -6,18 +6,21 @@ from pathlib import Path
 
 from .. import units
 from ..errors import DomainfitError
+from ..tasks import cluster_from_options, cluster_parent
 from ._common import emit, enable_compilation_cache, progress_parent
 
 
 def add_parser(sub, parents) -> None:
     p = sub.add_parser(
         "calibrate",
-        parents=[*parents, progress_parent()],
+        parents=[*parents, progress_parent(), cluster_parent("the recording and reading of the images")],
         help="fit the CNN's spread factors on held-out images so that its 90 %% intervals hold",
         description="Estimate the held-out images of a dataset (by default the validation split of the model's "
         "training set) at the training fields of view, and store in the model JSON one factor per parameter on "
         "the predicted spread: the 90 % quantile of |estimate − truth|/sd over 1.645. estimate and evaluate "
-        "apply it. Calibrate on data the model was not trained on, never on the test set.",
+        "apply it. Calibrate on data the model was not trained on, never on the test set. With --workers or "
+        "--scheduler the images are recorded and read as tasks on a Dask cluster (docs/scale-out.md), to the "
+        "same factors.",
     )
     p.add_argument("--model", required=True, help="model to calibrate (.eqx, .json or training folder); its JSON is updated")
     p.add_argument("--data", type=Path, required=True, help="dataset folder (its validation split is used unless --split all)")
@@ -36,6 +39,7 @@ def run(args) -> int:
     from ..data import Dataset
     from ..nn import calibrate_spread, load_model, select_rows
 
+    cluster = cluster_from_options(args.workers, args.scheduler)  # bad options refused before any work
     enable_compilation_cache()
     loaded = load_model(args.model)
     ds = Dataset(args.data)
@@ -44,7 +48,7 @@ def run(args) -> int:
     if args.draws < 1:
         raise DomainfitError(f"--draws {args.draws}: need at least 1")
     record = calibrate_spread(loaded, ds, rows=rows, fields_of_view=fovs, level=args.level, draws=args.draws,
-                              seed=args.seed, progress=not args.no_progress)  # fmt: skip
+                              seed=args.seed, progress=not args.no_progress, cluster=cluster)  # fmt: skip
 
     def text() -> list[str]:
         factors = ", ".join(f"{t} × {f:.3g}" for t, f in record["factors"].items())

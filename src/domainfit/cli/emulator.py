@@ -12,18 +12,21 @@ import sys
 from pathlib import Path
 
 from .. import units
+from ..errors import DomainfitError
+from ..tasks import cluster_from_options, cluster_parent, cluster_scope
 from ._common import emit, enable_compilation_cache, json_on_stdout
 
 
 def add_parser(sub, parents) -> None:
     p = sub.add_parser(
         "emulator",
-        parents=parents,
+        parents=[*parents, cluster_parent("the CNN's readings of the images (with --learned)")],
         help="fit the emulator of the summary statistics to a dataset (for estimate --posterior)",
         description="Fit the amortised emulator of the statistics' mean μ(θ) and covariance Σ(θ) to every "
         "converged image of a 'domainfit generate' dataset, measure its error by K-fold cross-validation "
         "and save it. With --model it is saved beside the model (NAME.emulator.npz), where "
-        "'estimate --posterior' finds it.",
+        "'estimate --posterior' finds it. With --learned, --workers or --scheduler read the images with the CNN "
+        "as tasks on a Dask cluster (docs/scale-out.md); the fit stays here and is the same.",
     )
     p.add_argument("--data", type=Path, required=True, help="dataset folder (domainfit generate)")
     p.add_argument("--model", help="save beside this model (.eqx, .json or training folder)")
@@ -47,17 +50,24 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
+    cluster = cluster_from_options(args.workers, args.scheduler)  # bad options refused before any work
+    if cluster is not None and not args.learned:
+        raise DomainfitError("--workers/--scheduler read the images with the CNN as tasks: they apply with --learned "
+                             "(the statistics without it are computed here, in one pass)")
     enable_compilation_cache()
-    from ..surrogate.model_emulators import fit_emulators
+    from ..surrogate.model_emulators import emulator_targets, fit_emulators
 
     def show(fitted) -> None:  # each emulator's text as soon as it is fitted
         if not json_on_stdout(args):
             print_emulator(fitted.emulator, fitted.path)
 
-    fitted = fit_emulators(args.data, model=args.model, out=args.out, component=args.component, degree=args.degree,
-                           degree_var=args.degree_var, seed=args.seed, learned=args.learned, draws=args.draws,
-                           draw_seed=args.draw_seed, geometry=args.geometry,
-                           on_fitted=show)
+    if cluster is not None:  # the files it will write checked before the workers start
+        emulator_targets(args.data, model=args.model, out=args.out, component=args.component)
+    # the CNN readings under fit_emulators (nn.recorded, nn.evaluate) run on the scope's cluster; the fit stays here
+    with cluster_scope(cluster):
+        fitted = fit_emulators(args.data, model=args.model, out=args.out, component=args.component, degree=args.degree,
+                               degree_var=args.degree_var, seed=args.seed, learned=args.learned, draws=args.draws,
+                               draw_seed=args.draw_seed, geometry=args.geometry, on_fitted=show)
     summaries = [f.summary for f in fitted]
     emit(args, summaries[0] if len(summaries) == 1 else summaries, [])  # the text is printed above
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import units
 from ..families import USER_FAMILIES
 from ..errors import UNTRUSTWORTHY_EXIT, DomainfitError
+from ..tasks import cluster_from_options, cluster_parent
 from ._common import (
     check_prior_file,
     emit,
@@ -33,7 +34,8 @@ def add_parser(sub, parents) -> None:
                          "2 for models trained on instrument views; it removes one itself too)", several=True)  # fmt: skip
     p = sub.add_parser(
         "estimate",
-        parents=[image, *parents, progress_parent("no progress bars on stderr"), fix_parent(scoped=False)],
+        parents=[image, *parents, progress_parent("no progress bars on stderr"), fix_parent(scoped=False),
+                 cluster_parent("the relaxations of the simulator path (--film with --posterior)")],
         help="estimate D, Ms and σ from one domain image (CNN)",
         description="Estimate D [mJ/m²], Ms [kA/m] and σ (dimensionless) with their spread from one image "
         "(PNG, TIFF, .npy/.npz) of any size: it is resampled to the model's pixel size and tiled. "
@@ -140,6 +142,7 @@ def run(args) -> int:
     from ..workflows.estimate import estimate
 
     config = posterior_config(args)  # every option is checked before any work
+    cluster = cluster_from_options(args.workers, args.scheduler)  # with --film --posterior: the relaxations' cluster
     measurements = parse_measurements(args)
     fixes = parse_fix_options(args.fix)
     if args.out is not None:
@@ -151,7 +154,7 @@ def run(args) -> int:
         args.image[0] if len(args.image) == 1 else args.image, measurements=measurements, pixel_size=args.pixel_size, model=args.model, posterior=config, priors=args.prior, fix=fixes,
         key=args.seed, invert=args.invert, flatten=args.flatten, instrument=args.instrument, lift=args.lift,
         resolution=args.resolution, single_view=args.single_view, progress=not args.no_progress, sets=args.sets,
-        film=args.film, method=args.method, history=args.history, **image_options(args),
+        film=args.film, method=args.method, history=args.history, cluster=cluster, **image_options(args),
     )
     if args.out is not None:
         result.save(args.out)

@@ -87,6 +87,7 @@ def calibrate_spread(
     draws: int = 2,
     seed: int = 0,
     progress: bool = False,
+    cluster=None,
 ) -> dict:
     """Fit the spread factors of ``loaded`` on ``rows`` of ``data`` and (with ``save``) write them into
     its JSON. Targets held fixed in training keep factor 1. Returns the ``spread_calibration`` record.
@@ -99,6 +100,10 @@ def calibrate_spread(
             instruments drawn from its training distribution (``nn.recorded``); the factors are then
             also fitted per instrument family (``per_family``), and the support checks' reference
             (``nn.support``) is fitted on the same views and saved beside the model.
+        cluster: where the images are recorded and read (``tasks.Cluster`` or an open
+            ``distributed.Client``; None: here), as tasks of a few rows each whose results come back
+            here: the record is the one made in one process (each view's instrument derives from its
+            row), and only this process writes the model's files.
     """
     from .train import validation_mask
 
@@ -122,7 +127,7 @@ def calibrate_spread(
         if fields_of_view is None:
             fields_of_view = CALIBRATION_FIELDS_OF_VIEW
         r = recorded_readings(loaded, ds, rows, prior=loaded.instruments, draws=draws, seed=seed,
-                              fields_of_view=fields_of_view, progress=progress)  # fmt: skip
+                              fields_of_view=fields_of_view, progress=progress, cluster=cluster)  # fmt: skip
         z_all = (r.mean - r.truth) / np.where(r.sd > 0, r.sd, np.inf)
         fovs = tuple(fields_of_view)
         nominal = np.array([fields_of_view[i % len(fields_of_view)] for i in range(len(r.truth))])
@@ -130,7 +135,7 @@ def calibrate_spread(
         per_family = {fam: spread_factors(z_all[r.family == fam], level) for fam in sorted(set(r.family.tolist()))}
         reference = fit_reference(r.features, r.period, r.pixel_size)
     else:
-        truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view)
+        truth, fovs, results = view_estimates(loaded, ds, rows, fields_of_view, cluster=cluster)
         per_view = {f: (m - truth) / np.where(s > 0, s, np.inf) for f, (m, s) in results.items()}
     factors = spread_factors(np.concatenate(list(per_view.values())), level)
     by_fov = {f: spread_factors(z, level) for f, z in per_view.items()}

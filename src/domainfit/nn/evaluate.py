@@ -35,23 +35,27 @@ def view_estimates(
     fields_of_view: tuple[float, ...] | None,
     *,
     symmetries: bool | None = None,
+    cluster=None,
 ) -> tuple[np.ndarray, tuple[float, ...], dict]:
     """Estimates of the top-left F × F crop of each image in ``rows``, for each field of view F [m],
-    exactly as ``estimate`` makes them but before the model's spread calibration.
+    exactly as ``estimate`` makes them but before the model's spread calibration. ``cluster``
+    (``tasks.Cluster`` or an open ``distributed.Client``; None: here, or the cluster of an enclosing
+    ``tasks.cluster_scope``): the rows are read as tasks of up to 64 images by the workers (the
+    dataset's folder at the same path for them), to the same estimates.
 
     Returns:
         truth [n, K] (SI), the fields of view used, and {F: (mean [n, K], sd [n, K])} in SI.
     """
+    from ..tasks import scoped
+
     if len(rows) == 0:
         raise DomainfitError(f"no samples to evaluate in {ds.root}")
     pix = ds.image_pixel_size
+    rows, cluster = np.asarray(rows), scoped(cluster)
+    if cluster is not None:
+        return _on_cluster(cluster, loaded, ds, rows, _fields_of_view(ds, rows, fields_of_view), symmetries)
     images = ds.images(rows)
-    full = min(images.shape[1:]) * pix
-    if fields_of_view is None:
-        fields_of_view = tuple(f for f in (0.5e-6, 1.0e-6, 1.5e-6) if f < full * (1 - 1e-6)) + (full,)
-    for f in fields_of_view:
-        if not (0 < f <= full * (1 + 1e-6)):
-            raise DomainfitError(f"field of view {f * 1e6:g} µm: need 0 < F ≤ {full * 1e6:g} µm (the simulated image)")
+    fields_of_view = _fields_of_view(ds, rows, fields_of_view, images.shape[1:])
     cols = [PARAMETERS.index(t) for t in loaded.targets]
     truth = ds.params[rows][:, cols]
     centre, scale = loaded.centre_scale()
@@ -80,6 +84,38 @@ def view_estimates(
             sds.append(scale * s)
         results[f] = (np.array(means), np.array(sds))
     return truth, tuple(fields_of_view), results
+
+
+def _fields_of_view(ds: Dataset, rows: np.ndarray, fields_of_view, shape=None) -> tuple[float, ...]:
+    """The fields of view [m] of ``view_estimates`` (default 0.5, 1.0, 1.5 µm and the whole image), checked."""
+    full = min(ds.images(rows[:1]).shape[1:] if shape is None else shape) * ds.image_pixel_size
+    if fields_of_view is None:
+        fields_of_view = tuple(f for f in (0.5e-6, 1.0e-6, 1.5e-6) if f < full * (1 - 1e-6)) + (full,)
+    for f in fields_of_view:
+        if not (0 < f <= full * (1 + 1e-6)):
+            raise DomainfitError(f"field of view {f * 1e6:g} µm: need 0 < F ≤ {full * 1e6:g} µm (the simulated image)")
+    return tuple(fields_of_view)
+
+
+def _read_rows(loaded: LoadedModel, ds: Dataset, rows: np.ndarray, fields_of_view, symmetries):
+    """``view_estimates`` of ``rows`` here: the task of a cluster worker."""
+    return view_estimates(loaded, ds, rows, fields_of_view, symmetries=symmetries)
+
+
+def _on_cluster(cluster, loaded, ds, rows, fields_of_view, symmetries):
+    """``view_estimates`` as tasks of up to 64 rows on ``cluster``, joined in the order of ``rows``."""
+    from ..tasks import open_cluster, rows_per_task, run_tasks, share
+
+    with open_cluster(cluster) as client:
+        size = rows_per_task(client, len(rows), most=64)
+        chunks = [rows[a:a + size] for a in range(0, len(rows), size)]
+        model, data = share(client, loaded), share(client, ds)
+        parts: list = [None] * len(chunks)
+        for k, part in run_tasks(client, _read_rows, [(model, data, c, fields_of_view, symmetries) for c in chunks],
+                                 name="view estimates"):  # fmt: skip
+            parts[k] = part
+    results = {f: tuple(np.concatenate([p[2][f][i] for p in parts]) for i in (0, 1)) for f in fields_of_view}
+    return np.concatenate([p[0] for p in parts]), fields_of_view, results
 
 
 def evaluate(

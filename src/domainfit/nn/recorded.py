@@ -7,7 +7,8 @@ image (``reading_of``: the same preparation, tiles and symmetric views), before 
 calibration. Calibration (``nn.calibrate``), evaluation on recorded images, the learned statistics
 of the emulator and the microscope benchmark all stand on it. View (row i, draw j) takes its
 instrument and noise from the seed (seed, stream, index_i, j), so a set of readings is a pure
-function of its arguments.
+function of its arguments, and with ``cluster=`` the rows are read as tasks on a Dask cluster
+(``tasks``) to the same readings.
 """
 
 from __future__ import annotations
@@ -96,22 +97,60 @@ def recorded_readings(
     family: str | None = None,
     pixel_size: float | None = None,
     progress: bool = False,
+    cluster=None,
 ) -> Readings:
     """Read ``rows`` of ``ds`` as recorded by ``draws`` instruments each (module docstring).
 
     Args:
         prior: the instrument distribution; family / pixel_size [m]: force one.
         fields_of_view: crop sides [m] (default: the whole recording).
+        cluster: where the readings run (``tasks.Cluster`` or an open ``distributed.Client``; None: here,
+            or the cluster of an enclosing ``tasks.cluster_scope``), as tasks of a few rows each read by
+            the workers from ``ds`` (its folder must be at the same path for them); the readings are
+            those made here, whatever the split.
     """
     from tqdm.auto import tqdm
 
-    from ..features.walls import shows_walls  # here: the CNN-only estimate must not load the inference stack
+    from ..tasks import open_cluster, rows_per_task, run_tasks, scoped, share
 
     rows = np.asarray(rows)
     if len(rows) == 0:
         raise DomainfitError(f"no samples to read in {ds.root}")
     if not ds.has_mz:
         raise DomainfitError(f"dataset {ds.root} stores no m_z (generated with --no-mz): cannot record it by instruments")
+    n_fov = 1 if fields_of_view is None else len(fields_of_view)
+    bar = tqdm(total=len(rows) * draws * n_fov, desc="read recorded views", unit="view", disable=not progress,
+               mininterval=5.0)  # fmt: skip
+    with open_cluster(scoped(cluster)) as client:
+        if client is not None:
+            _ = loaded.support_reference  # read once here: the workers get this process's
+        size = rows_per_task(client, len(rows))
+        chunks = [rows[a:a + size] for a in range(0, len(rows), size)]
+        model, data = share(client, loaded), share(client, ds)
+        tick = bar.update if client is None else None  # here: view by view; on a cluster: task by task
+        parts: list = [None] * len(chunks)
+        for k, part in run_tasks(client, read_rows, [(model, data, c, prior, draws, seed, fields_of_view, family,
+                                                      pixel_size, tick) for c in chunks], name="recorded views"):
+            parts[k] = part
+            if tick is None:
+                bar.update(len(part["mean"]))
+    bar.close()
+    out = {key: [x for part in parts for x in part[key]] for key in parts[0]}
+    if any(v is None for v in out["features"]):  # constant recordings: NaN features of the width the others have
+        width = next((len(v) for v in out["features"] if v is not None), 0)
+        out["features"] = [np.full(width, np.nan) if v is None else v for v in out["features"]]
+    lists = ("instruments", "reasons")
+    arrays = {k: np.asarray(v) for k, v in out.items() if k not in lists}
+    return Readings(**arrays, **{k: out[k] for k in lists})
+
+
+def read_rows(loaded: LoadedModel, ds: Dataset, rows: np.ndarray, prior: InstrumentPrior, draws: int, seed: int,
+              fields_of_view: tuple[float, ...] | None, family: str | None, pixel_size: float | None,
+              on_view=None) -> dict[str, list]:
+    """The views of ``rows`` as lists per ``Readings`` field (a constant recording's features None):
+    ``recorded_readings``' task, a pure function of its arguments (``on_view()`` after each view)."""
+    from ..features.walls import shows_walls  # here: the CNN-only estimate must not load the inference stack
+
     cols = [PARAMETERS.index(t) for t in loaded.targets]
     cell, thickness = float(ds.grid["cell_size"]), float(ds.grid["thickness"])
     centre, scale = loaded.centre_scale()
@@ -122,10 +161,7 @@ def recorded_readings(
     trained = loaded.instruments
     trained_pixels = None if trained is None else (min(trained.pixel_sizes), max(trained.pixel_sizes))
     reference = loaded.support_reference
-    n_fov = 1 if fields_of_view is None else len(fields_of_view)
-    blank: list[int] = []
-    bar = tqdm(total=len(rows) * draws * n_fov, desc="read recorded views", unit="view", disable=not progress,
-               mininterval=5.0)  # fmt: skip
+    tick = on_view or (lambda: None)
     for start in range(0, len(rows), 16):
         chunk = rows[start:start + 16]
         mz = ds.mz(chunk)
@@ -140,7 +176,6 @@ def recorded_readings(
                     if np.ptp(u[:n, :n]) == 0:
                         # a uniform film recorded without noise or background: nothing to read, no walls
                         # (``estimate`` refuses such a file; a training view enters the presence model only)
-                        blank.append(len(out["mean"]))
                         nan = np.full(len(cols), np.nan)
                         for key, value in (("truth", ds.params[r, cols]), ("mean", nan), ("sd", nan),
                                            ("features", None), ("period", math.inf), ("wall_density", 0.0),
@@ -150,7 +185,7 @@ def recorded_readings(
                                            ("family", inst.name), ("pixel_size", p), ("field_of_view", n * p),
                                            ("row", r), ("draw", j), ("instruments", inst.describe())):
                             out[key].append(value)
-                        bar.update(1)
+                        tick()
                         continue
                     reading = reading_of(loaded, u[:n, :n], p)
                     geometry = pattern_geometry(reading.prepared, loaded.pixel_size)
@@ -182,11 +217,5 @@ def recorded_readings(
                     out["row"].append(r)
                     out["draw"].append(j)
                     out["instruments"].append(inst.describe())
-                    bar.update(1)
-    bar.close()
-    if blank:  # constant recordings: NaN features of the width the others have
-        width = next((len(v) for v in out["features"] if v is not None), 0)
-        out["features"] = [np.full(width, np.nan) if v is None else v for v in out["features"]]
-    lists = ("instruments", "reasons")
-    arrays = {k: np.asarray(v) for k, v in out.items() if k not in lists}
-    return Readings(**arrays, **{k: out[k] for k in lists})
+                    tick()
+    return out

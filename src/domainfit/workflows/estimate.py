@@ -50,6 +50,7 @@ def estimate(
     level: str | None = "auto",
     force: bool = False,
     page: int | None = None,
+    cluster=None,
 ):
     """Estimate D, Ms and σ of one domain image; with ``posterior`` also their posterior.
 
@@ -92,6 +93,8 @@ def estimate(
         history: for the simulator path, "unknown" (default: the difference between mazes relaxed from
             random states and field-cycled ones is a model error, ``forward.history``) or "random" (a
             film known to be quenched).
+        cluster: for the simulator path, where its relaxations run (``tasks.Cluster`` or an open
+            ``distributed.Client``; ``workflows.film_posterior``); None: in this process.
         channel: the channel of a scanning-probe file (default: its MFM channel; ``imaging.load``).
         level: scan-line levelling ("auto": median for scanning-probe files, none for others).
         force: use a ``pixel_size`` that contradicts the file's own calibration.
@@ -110,8 +113,9 @@ def estimate(
     if method == "period" and film is None:
         raise DomainfitError("the period method needs the film's constants: --film FILE.toml or "
                              "--film \"Ms=1100kA/m±3%,Ku=0.95MJ/m3±5%,A=16pJ/m±15%,thickness=1nm,dmi=interfacial\"")
-    if history is not None and (film is None or not posterior or method in ("cnn", "period")):
-        raise DomainfitError("--history applies to the simulator path: give --film and --posterior")
+    for name, given in (("--history", history is not None), ("--workers/--scheduler", cluster is not None)):
+        if given and (film is None or not posterior or method in ("cnn", "period")):
+            raise DomainfitError(f"{name} applies to the simulator path: give --film and --posterior")
     if film is not None and (channel is not None or level not in (None, "auto") or force or page is not None):
         raise DomainfitError("--channel, --level, --force and --page are not passed to the film path yet: read the "
                              "image with domainfit.imaging.load(…) and give the DomainImage")
@@ -122,9 +126,9 @@ def estimate(
         routed = _route_film(film, method, model, posterior=posterior, priors=priors, fix=fix, measurements=measurements,
                              sets=sets, several=isinstance(image, (list, tuple)) and len(image) > 1,
                              other=dict(instrument=instrument, lift=lift, resolution=resolution, history=history))
-        if routed is None and history is not None:
-            raise DomainfitError("--history applies to the simulator path; the CNN path reads this film (--method "
-                                 "simulator to simulate it)")
+        if routed is None and (history is not None or cluster is not None):
+            raise DomainfitError(f"{'--history' if history is not None else '--workers/--scheduler'} applies to the "
+                                 "simulator path; the CNN path reads this film (--method simulator to simulate it)")
         if routed is not None and posterior and method != "period":
             from .film_posterior import film_posterior
 
@@ -133,7 +137,7 @@ def estimate(
                                     invert=invert, flatten=flatten, progress=progress,
                                     chains=cfg.chains, warmup=cfg.warmup, samples=cfg.samples, instrument=instrument,
                                     lift=lift, resolution=resolution, measurements=measurements,
-                                    history=history or "unknown", **_model_box(film, model))
+                                    history=history or "unknown", cluster=cluster, **_model_box(film, model))
         elif routed is not None:
             from .period import estimate_period
 
