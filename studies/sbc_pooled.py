@@ -68,6 +68,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
     args = ap.parse_args(argv)
+    missing = [str(p) for p in args.runs if not p.is_file()]
+    if missing:
+        raise SystemExit(f"no such SBC run: {', '.join(missing)} (write one with python -m studies.sbc … --json FILE)")
     runs = [json.loads(p.read_text()) for p in args.runs]
     out = pool(runs)
     for s in out["sets"]:

@@ -35,3 +35,10 @@ def test_pooled_coverage_counts_every_image_once_and_refuses_what_cannot_be_pool
         other = _run("c", [True] * 3)
         other["run"]["warmup"] = 100
         pool([a, other])
+
+
+def test_a_missing_run_file_is_a_one_line_error(tmp_path):
+    from studies.sbc_pooled import main
+
+    with pytest.raises(SystemExit, match="no such SBC run"):
+        main([str(tmp_path / "absent.json")])
