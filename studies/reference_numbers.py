@@ -4,7 +4,10 @@ Runs each workflow exactly as the test that holds its numbers does (same setting
 prints, per number, the value, its Monte-Carlo standard error (posterior means: sd/√ESS_bulk of the
 run's own draws; log-evidences: the SMC runs' standard error) and, with ``--against FILE``, the change
 from an earlier reference in units of the two runs' combined error. With ``--write FILE`` the numbers
-become the new references (tests/data/reference_numbers.json, read by tests/reference_numbers.py).
+become the new references (tests/data/reference_numbers.json, read by tests/reference_numbers.py), with
+their Monte-Carlo errors (``_mc_error``) and the environment that made them (``_environment``: library
+versions and CPU). In that environment the tests hold every number to 3 digits; in another (a new jax,
+another CPU: NUTS trajectories are chaotic in the last bits of the log density) to |z| ≤ 4 in those errors.
 
   python -m studies.reference_numbers --against tests/data/reference_numbers.json --json out.json
 
@@ -26,6 +29,25 @@ from pathlib import Path
 PARAMETERS = ("D", "sigma", "Ms")
 SMALL = dict(chains=1, samples=100, warmup=100, predictive=0)
 """The budget of tests/test_references.py."""
+
+
+def environment() -> dict:
+    """What the last bits of a posterior depend on: the numerical libraries' versions and the CPU
+    (XLA compiles for the host's vector units)."""
+    import platform
+    from importlib.metadata import version
+
+    flags = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    libs = {lib: version(lib) for lib in ("jax", "jaxlib", "numpyro", "numpy", "equinox")}
+    return dict(libs, machine=platform.machine(),
+                vector_units=" ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags))
 
 
 def _with_errors(report: dict, names=PARAMETERS) -> dict:
@@ -96,13 +118,24 @@ def compare(now: dict, before: dict) -> list[dict]:
     return rows
 
 
-def values_only(now: dict) -> dict:
+def _part(now: dict, index: int) -> dict:
     def strip(v):
         if isinstance(v, dict):
-            return {k: strip(x) for k, x in v.items()}
-        return v[0] if isinstance(v, (tuple, list)) else v
+            return {k: x for k, x in ((k, strip(x)) for k, x in v.items()) if x is not None}
+        if isinstance(v, (tuple, list)):
+            return v[index]
+        return v if index == 0 else None
 
     return {k: strip(v) for k, v in now.items() if not k.startswith("_")}
+
+
+def values_only(now: dict) -> dict:
+    return _part(now, 0)
+
+
+def errors_only(now: dict) -> dict:
+    """The Monte-Carlo error of each number (strings, such as a chosen set, have none)."""
+    return _part(now, 1)
 
 
 def main(argv=None) -> dict:
@@ -130,7 +163,8 @@ def main(argv=None) -> dict:
     if args.json:
         atomic_write(args.json, json.dumps(result, indent=1))
     if args.write:
-        atomic_write(args.write, json.dumps(dict(_about=args.about, **values_only(now)), indent=1) + "\n")
+        atomic_write(args.write, json.dumps(dict(_about=args.about, _environment=environment(),
+                                                 _mc_error=errors_only(now), **values_only(now)), indent=1) + "\n")
     print(f"{now['_seconds']:.0f} s")
     return result
 

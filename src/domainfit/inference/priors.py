@@ -150,7 +150,7 @@ class SpecPrior:
 
 
 _SETUP_CACHE: dict = {}
-"""(prior function, n_draws) → the normalised space of a ``SpecPrior`` at key 0: built once per prior."""
+"""(prior function, n_draws, 64-bit mode) → the normalised space of a ``SpecPrior`` at key 0: built once per prior."""
 
 
 class PriorModel:
@@ -190,9 +190,13 @@ class PriorModel:
 
     def _setup(self, fn, units, *, key, n_draws):
         self.fn = fn
-        cache_key = (fn, n_draws) if key is None and isinstance(fn, SpecPrior) else None
+        # The draws that set the space differ between 32- and 64-bit mode: a space set up under
+        # jax_enable_x64 is not the 32-bit one, and reusing it made the same call give other numbers
+        # depending on what ran before it in the process.
+        x64 = bool(jax.config.jax_enable_x64)
+        cache_key = (fn, n_draws, x64) if key is None and isinstance(fn, SpecPrior) else None
         key = jax.random.key(0) if key is None else key
-        self._identity = (fn, n_draws, np.asarray(jax.random.key_data(key)).tobytes())
+        self._identity = (fn, n_draws, np.asarray(jax.random.key_data(key)).tobytes(), x64)
         cached = _SETUP_CACHE.get(cache_key) if cache_key is not None else None
         if cached is not None:  # the same specs were set up before: same draws, same space
             self.names, self.parameters, self._unravel, self.center, self.scale, self.dim = cached
