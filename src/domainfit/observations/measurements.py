@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import jax.scipy.linalg  # noqa: F401  (block_diag)
 
 from .._types import Array, Float
@@ -294,23 +295,30 @@ class JointLikelihood(eqx.Module):
     def _image_moments(self, theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         """Mean and covariance of the images' statistics together: each image's own block on the
         diagonal, and between two images read through the same emulator its shared error at θ
-        (``EmulatorLikelihood.moment_parts``: V_μ and the model error are systematic, not per image)."""
+        (``EmulatorLikelihood.moment_parts``: V_μ and the model error are systematic, not per image)
+        plus the part of their own scatter that one instrument repeats, L_i diag(ρ) L_jᵀ
+        (``InstrumentTerms.repeat``; the images given together are taken as recorded by one instrument)."""
         parts = []
         for lik in self.images:
             if hasattr(lik, "moment_parts"):
-                parts.append((lik, *lik.moment_parts(theta)))
+                mean, own, shared = lik.moment_parts(theta)
+                rho = lik.repeat() if hasattr(lik, "repeat") else None
+                chol = None if rho is None else jnp.linalg.cholesky(own)
+                parts.append((lik, mean, own, shared, rho, chol))
             else:
                 mean, cov = lik.moments(theta)
-                parts.append((lik, mean, cov, None))
+                parts.append((lik, mean, cov, None, None, None))
         means = [p[1] for p in parts]
         rows = []
-        for i, (li, _, own_i, sh_i) in enumerate(parts):
+        for i, (li, _, own_i, sh_i, rho_i, l_i) in enumerate(parts):
             row = []
-            for j, (lj, mean_j, own_j, sh_j) in enumerate(parts):
+            for j, (lj, mean_j, own_j, sh_j, rho_j, l_j) in enumerate(parts):
                 if i == j:
                     row.append(own_i if sh_i is None else own_i + sh_i)
                 elif sh_i is not None and self.groups[i] is not None and self.groups[i] == self.groups[j]:
-                    row.append(sh_i)
+                    same = (rho_i is not None and rho_j is not None and np.array_equal(rho_i, rho_j)
+                            and getattr(li, "instrument", None) == getattr(lj, "instrument", None))
+                    row.append(sh_i + (l_i * jnp.asarray(rho_i, l_i.dtype)) @ l_j.T if same else sh_i)
                 else:
                     row.append(jnp.zeros((own_i.shape[0], own_j.shape[0]), own_i.dtype))
             rows.append(jnp.concatenate(row, axis=1))

@@ -18,6 +18,14 @@ for an image of family f
     own   = c_f · own_pooled                     (this image's noise)
     shared= c_f · shared_pooled + se_f² σ_emu²   (the calibration's own error, shared by images of one instrument)
 
+Several images recorded by one instrument share its settings (resolution, lift, noise level,
+saturation, …), so part of each image's own scatter recurs in all of them: the family's ``repeat`` ρ_f
+(per statistic, in [0, 1]) is that share, measured on calibration films with several fields of view,
+each film's recorded by one instrument (``fit_repeats``; ``studies/fov_repeat.py``). Between two such
+images i, j the covariance gains L_i diag(ρ_f) L_jᵀ, L the Cholesky factor of each image's own
+covariance (``measurements.JointLikelihood``): a valid joint Gaussian (e_i = L_i(√ρ u + √(1−ρ) v_i),
+u common, v_i each image's) whose single-image variance is unchanged.
+
 For a family not calibrated (never drawn in training, e.g. ``lorentzian``) the bias is unknown: it is
 taken as a draw from the families' spread, b ~ N(b̄, τ²), τ² the weighted variance of the b_f (weights
 the training mixture's), added to ``shared`` with the scatter of the mixture, c̄ + τ². An unnamed
@@ -46,6 +54,8 @@ class FamilyTerm:
         bias: b_f, the mean standardised residual; bias_se: its standard error.
         scale: c_f, the variance of the standardised residuals about b_f (1 = the pooled scatter).
         films, views: how many calibration films and views measured it.
+        repeat: ρ_f, the share of an image's own scatter that one instrument of the family repeats on
+            every image it records (None: not measured).
     """
 
     bias: tuple[float, ...]
@@ -53,6 +63,7 @@ class FamilyTerm:
     scale: tuple[float, ...]
     films: int = 0
     views: int = 0
+    repeat: tuple[float, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +91,8 @@ class InstrumentTerms:
                 raise DomainfitError(f"instrument term of {f}: {len(t.bias)} values for {n} statistics")
             if not all(math.isfinite(v) for v in (*t.bias, *t.bias_se, *t.scale)) or min(t.scale) <= 0:
                 raise DomainfitError(f"instrument term of {f}: non-finite values or a scale ≤ 0")
+            if t.repeat is not None and (len(t.repeat) != n or not all(0.0 <= v <= 1.0 for v in t.repeat)):
+                raise DomainfitError(f"instrument term of {f}: repeat {list(t.repeat)} must be {n} shares in [0, 1]")
         missing = [f for f in self.families if f not in self.weights]
         if missing:
             raise DomainfitError(f"instrument terms: no mixture weight for {', '.join(missing)}")
@@ -106,6 +119,17 @@ class InstrumentTerms:
         bbar = w @ b
         tau2 = w @ (b - bbar) ** 2
         return bbar, w @ c, tau2, (w**2) @ se**2
+
+    def repeat(self, family: str | None) -> np.ndarray | None:
+        """ρ of an instrument of ``family`` (None or a family never calibrated: the training mixture's
+        weighted mean), or None where a family in play was not measured."""
+        if family in self.families:
+            r = self.families[family].repeat
+            return None if r is None else np.asarray(r, float)
+        if any(t.repeat is None for t in self.families.values()):
+            return None
+        w = np.array([self.weights[f] for f in self.families], float)
+        return (w / w.sum()) @ np.array([self.families[f].repeat for f in self.families], float)
 
     def term(self, family: str | None) -> dict[str, np.ndarray | str]:
         """The term for an image of ``family`` (None: not named): ``bias``, ``own_scale`` (multiplies the
@@ -176,6 +200,63 @@ def fit_instrument_terms(
         out[fam] = FamilyTerm(tuple(map(float, bias)), tuple(map(float, se)), tuple(map(float, scale)),
                               films=int(len(ids)), views=int(sel.sum()))
     return InstrumentTerms(out, dict(weights), tuple(stat_names), source)
+
+
+RHO_MAX = 0.95
+"""The largest repeat ``fit_repeats`` gives: at ρ = 1 the joint covariance of identical images is singular,
+and two fields of view never read exactly alike (their states differ)."""
+
+
+def fit_repeats(z: np.ndarray, shared: np.ndarray, films: Sequence, families: Sequence[str]) -> dict:
+    """ρ per family and statistic from calibration films with several fields of view, each film's
+    recorded by one instrument: ``z`` [N, n] the views' residuals under the likelihood's own moments
+    without repeat (s − mean) / sd_tot, ``shared`` [N, n] the share of each view's variance the
+    likelihood already holds in common (``moment_parts``' shared over own + shared), ``films`` each view's
+    film id and ``families`` its family. The covariance of two views of one film, estimated by the mean
+    product of their residuals over the pairs, less the share already shared, over the own share:
+
+        ρ = (mean z_k z_l − shared) / (1 − shared),   clipped to [0, ``RHO_MAX``].
+
+    Returns {family: dict(repeat, se, films, pairs)} (se from the spread of the films' mean products)
+    and "all" pooled over the families."""
+    z, shared = np.asarray(z, float), np.asarray(shared, float)
+    films, families = np.asarray(films), np.asarray(families)
+    if z.shape != shared.shape or z.ndim != 2 or len(z) != len(films) or len(z) != len(families):
+        raise DomainfitError(f"{z.shape} residuals, {shared.shape} shares, {len(films)} film ids, "
+                             f"{len(families)} families: need one row per view")
+    per_film: dict = {}
+    for fid in np.unique(films):
+        sel = np.flatnonzero(films == fid)
+        if len(sel) < 2:
+            continue
+        fams = set(families[sel])
+        if len(fams) != 1:
+            raise DomainfitError(f"film {fid}: views of {sorted(fams)}; a film's views must share one instrument")
+        prods = [z[i] * z[j] for a, i in enumerate(sel) for j in sel[a + 1:]]
+        per_film[fid] = (fams.pop(), np.mean(prods, axis=0), shared[sel].mean(axis=0), len(prods))
+    out = {}
+    groups = {f: [v for v in per_film.values() if v[0] == f] for f in sorted({v[0] for v in per_film.values()})}
+    groups["all"] = list(per_film.values())
+    for fam, rows in groups.items():
+        if len(rows) < 3:
+            continue
+        c = np.array([r[1] for r in rows])
+        sh = np.array([r[2] for r in rows]).mean(axis=0)
+        rho = np.clip((c.mean(axis=0) - sh) / (1 - sh), 0.0, RHO_MAX)
+        se = c.std(axis=0, ddof=1) / math.sqrt(len(rows)) / (1 - sh)
+        out[fam] = dict(repeat=[float(v) for v in rho], se=[float(v) for v in se], films=len(rows),
+                        pairs=int(sum(r[3] for r in rows)))
+    return out
+
+
+def with_repeats(terms: InstrumentTerms, repeats: Mapping[str, Sequence[float]], source: str = "") -> InstrumentTerms:
+    """``terms`` with each calibrated family's ρ (``repeats``: family → one share per statistic)."""
+    missing = [f for f in terms.families if f not in repeats]
+    if missing:
+        raise DomainfitError(f"no repeat measured for {', '.join(missing)}: every calibrated family needs one")
+    fams = {f: dataclasses.replace(t, repeat=tuple(float(v) for v in repeats[f])) for f, t in terms.families.items()}
+    return InstrumentTerms(fams, dict(terms.weights), tuple(terms.stat_names),
+                           terms.source + (f"; repeat: {source}" if source else ""))
 
 
 def attach(emulator, terms: InstrumentTerms):

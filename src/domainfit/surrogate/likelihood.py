@@ -100,6 +100,14 @@ class EmulatorLikelihood(eqx.Module):
         terms = terms_of(self.emulator)
         return None if terms is None else terms.term(self.instrument)
 
+    def repeat(self) -> np.ndarray | None:
+        """ρ: the share of this image's own scatter that its instrument repeats on every image it records
+        (``InstrumentTerms.repeat``), or None (not measured, or no instrument term)."""
+        if not self.instrument_term:
+            return None
+        terms = terms_of(self.emulator)
+        return None if terms is None else terms.repeat(self.instrument)
+
     def moments(self, theta: Theta) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
         mean, own, shared = self.moment_parts(theta)
         return mean, own + shared

@@ -16,11 +16,31 @@ from ..units import user_unit
 _SYMBOL = {"D": "D", "Ms": "Ms", "sigma": "σ"}
 
 MULTI_IMAGE_REASON = (
-    "the intervals of several images may be too narrow: the emulator's error and the instrument family's "
-    "calibrated bias are shared between them, but one instrument's own deviation from its family is not "
-    "(measured on 40 held-out films before either was shared: with 3 images and the DMI field the 90 % intervals "
-    "held the truth in 70 %; docs/observations.md) — read them as a lower bound on the uncertainty")
+    "the intervals of several images may be too narrow: this emulator does not carry how much of an image's "
+    "scatter one instrument repeats on every image it records (measured for the shipped default emulator: "
+    "studies/fov_repeat.py; without it 3 fields of view + the DMI field held the truth in 80 % of 40 held-out "
+    "films, docs/inference.md) — read them as a lower bound on the uncertainty")
 """Why the posterior of several images of one film is not trusted as calibrated (the joint-observation study)."""
+
+
+def multi_image_reasons(images, emulator, family: str | None) -> list[str]:
+    """Why a joint posterior of several images (``DomainImage``) is not to be trusted as calibrated: one
+    image given twice, or an emulator that does not carry the share of an image's scatter that one
+    instrument repeats (``InstrumentTerms.repeat``)."""
+    import numpy as np
+
+    from ..surrogate.instrument_terms import terms_of
+
+    if len(images) < 2:
+        return []
+    out = [f"image {i + 1} is image {j + 1} again: one field of view given twice holds no more than it does once, "
+           "and the joint intervals would be too narrow; give each field of view once"
+           for i in range(len(images)) for j in range(i)
+           if images[i].data.shape == images[j].data.shape and np.array_equal(images[i].data, images[j].data)]
+    terms = terms_of(emulator)
+    if terms is None or terms.repeat(family) is None:
+        out.append(MULTI_IMAGE_REASON)
+    return out
 
 
 def posterior_block(summary: dict, prior, cnn_json: dict, hdi: float) -> tuple[dict, dict]:
@@ -64,8 +84,7 @@ def run_posterior(result, config, candidates: list[dict], fixes: dict[str, float
     if not math.isfinite(emulator.surrogate_error):
         notices.append(f"the emulator's cross-validated error is unknown ({emu_path} has no finite "
                        "surrogate_error): the intervals do not include the emulator's own error")
-    if len(result.images or []) > 1:
-        notices.append(MULTI_IMAGE_REASON)
+    notices += multi_image_reasons(result.images or [], emulator, (report.get("instrument") or {}).get("family"))
     prior.check_support({n: seed[n] for n in prior.names if n in seed})
     bar("MAP + NUTS + predictive check (emulator likelihood)")
     k_run, k_idata = jax.random.split(key)
