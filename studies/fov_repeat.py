@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from studies._summary import print_and_write
-from studies.joint_observations import N_FOVS, fov_path, render
+from studies.joint_observations import N_FOVS, views_of
 
 DEFAULT_EMULATOR = Path(__file__).resolve().parents[1] / "src" / "domainfit" / "assets" / "cnn_default.emulator.npz"
 
@@ -54,13 +54,8 @@ def residuals(films: list[Path], fovs: Path, emulator_path: Path, *, use_repeat:
     out = []
     for path in films:
         film = dict(np.load(path))
-        seed, cells = int(film["seed"]), int(film["cells"])
-        views = [render(film, loaded, seed)]
-        for k in range(1, N_FOVS):
-            p = fov_path(fovs, seed, cells, k)
-            if not p.exists():
-                raise SystemExit(f"{p}: missing; simulate it first (studies.joint_observations --fov-pass --simulate-only)")
-            views.append(render(film, loaded, seed, mz=np.load(p)["demag_mz"], k=k))
+        seed = int(film["seed"])
+        views = views_of(film, loaded, fovs)
         family = views[0][1]
         theta = {n: jnp.asarray(float(film[n]), jnp.float32) for n in emu.names}
         rec = dict(seed=seed, family=family, D=float(film["D"]), sigma=float(film["sigma"]), z=[], shared=[])

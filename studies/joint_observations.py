@@ -15,11 +15,9 @@ CNN seeding MAP and NUTS on the shipped emulator — with each observation set:
 - ``3 images + DMI field`` (``--fov-pass``): three fields of view of the same film
   (the film's own and two more regions: same D and σ, other grains and start, relaxed by the same
   protocol and cached in ``--fovs``), scanned by the same instrument, estimated jointly;
-- ``image + H½`` and ``image + DMI field + H½`` (``--sets``, films made with ``--make-films … --curve``):
-  plus H½, the field where the film's initial magnetisation curve reaches ⟨m_z⟩ = ½, read with ±2 mT
-  about the film's own simulated value (``--half-field 48mT±2mT``; forward model ``observations.half_field``);
-- the DMI field alone is not run (σ would be the prior); its D error is the measurement's own,
-  reported analytically beside.
+- ``image + H½``, ``image + DMI field + H½`` (``--sets``; films made with ``--make-films … --curve``): plus
+  H½ (initial curve at ⟨m_z⟩ = ½), ±2 mT about the film's own value (``observations.half_field``);
+- the DMI field alone is not run (σ would be the prior); its D error is reported analytically beside.
 
 Per set: RMSE of the posterior mean of D and σ over the films, mean 90 % HDI width, 90 % HDI coverage,
 and which results were flagged untrustworthy. Results are cached per film (JSON lines, ``--cache``), so
@@ -31,8 +29,7 @@ Run (docs/observations.md):
        python -m studies.joint_observations $S --fov-pass --simulate-only --shard 0/2 # extra fields of view
        python -m studies.joint_observations $S --shard 0/2                            # one-image sets
        python -m studies.joint_observations $S --fov-pass --shard 0/2                 # 3 images + DMI field
-       python -m studies.joint_observations $S --analyse --json out.json --plot out.png
-       (the H½ sets: docs/observations.md, "H½ with the DMI field")
+       python -m studies.joint_observations $S --analyse --json out.json --plot out.png  # (H½: docs/observations.md)
 Tests: tests/test_joint_observations.py (tiny films, short chains)
 """
 
@@ -68,6 +65,12 @@ def film_files(folders) -> list[Path]:
         for f in sorted(Path(folder).expanduser().glob("film-*.npz")):
             found.setdefault(f.name, f)
     return [found[k] for k in sorted(found)]
+
+
+def shard(files: list[Path], i: int, n: int) -> list[Path]:
+    """The films of shard i of n: seed (the name's last number) ≡ i mod n — not the place in a listing,
+    which shifts while another shard still writes films (film 22037 was skipped by both that way)."""
+    return [f for f in files if int(f.stem.rsplit("-", 1)[-1]) % n == i]
 
 
 def _observations_module():
@@ -124,6 +127,18 @@ def render(film: dict, loaded, seed: int, mz=None, k: int = 0):
     mz = film["demag_mz"] if mz is None else mz
     raw = recorded(np.asarray(mz, np.float32), 4e-9, 4e-9, inst, [seed, 18, 1] if k == 0 else [seed, 18, 1, k])
     return from_array(raw, inst.pixel_size, flatten=loaded.flatten), inst.name
+
+
+def views_of(film: dict, loaded, fovs: Path) -> list[tuple]:
+    """The film's N_FOVS views (image, family) by its one instrument: its own state and those in ``fovs``."""
+    seed, cells = int(film["seed"]), int(film["cells"])
+    views = [render(film, loaded, seed)]
+    for k in range(1, N_FOVS):
+        p = fov_path(fovs, seed, cells, k)
+        if not p.exists():
+            raise SystemExit(f"{p}: missing; simulate it first (studies.joint_observations --fov-pass --simulate-only)")
+        views.append(render(film, loaded, seed, mz=np.load(p)["demag_mz"], k=k))
+    return views
 
 
 def fov_path(folder: Path, seed: int, cells: int, k: int) -> Path:
@@ -256,7 +271,7 @@ def run(args) -> None:
             if (seed - a) % n == i:
                 make_film(seed, args.cells, Path(args.films[-1]), curve=args.curve)
         return
-    files = [f for k, f in enumerate(film_files(args.films)[: args.max_films]) if k % n == i]
+    files = shard(film_files(args.films)[: args.max_films], i, n)
     if args.simulate_only:
         for f in files:
             simulate_fovs(f, Path(args.fovs), N_FOVS)
@@ -374,8 +389,8 @@ def main(argv=None) -> dict | None:
     rows = load_rows(args.out)
     res = analyse(rows)
     print_result(res)
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
+    if args.json:  # with each film's row: the figure can be scored again without its films
+        Path(args.json).write_text(json.dumps(dict(res, rows=rows), indent=1))
     if args.plot:
         plot_joint(rows, res, Path(args.plot))
     return res

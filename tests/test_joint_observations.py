@@ -88,3 +88,13 @@ def test_a_pass_with_other_sets_is_not_skipped(joint, tmp_path):
     assert joint.films_done(cache, ["image + H½"]) == {"b"}
     assert joint.films_done(cache, ["image + DMI field + H½"]) == {"a", "b"}
     assert joint.films_done(tmp_path / "none.jsonl", ["image"]) == set()
+
+
+def test_shards_split_films_by_seed_whatever_the_folder_holds(joint, tmp_path):
+    """Two shards that list the folder at different moments (one film not yet written) still share the
+    films out without a gap: each film belongs to the shard of its seed."""
+    names = [tmp_path / f"film-512-{s}.npz" for s in range(22000, 22040)]
+    early = [p for p in names if p.name != "film-512-22037.npz"]  # one shard listed before 22037 was written
+    got = joint.shard(early, 0, 2) + joint.shard(names, 1, 2)
+    assert sorted(got) == sorted(names)
+    assert all(int(p.stem[-1]) % 2 == 0 for p in joint.shard(names, 0, 2))

@@ -116,12 +116,12 @@ def main(argv=None):
     cache = caches[0]
     loaded = load_model(args.model)
     if not args.fit:
-        from studies.joint_observations import film_files
+        from studies.joint_observations import film_files, shard
 
         i, n = (int(v) for v in args.shard.split("/"))
         done = {r["film"] for r in load_cache(cache)}
-        for k, f in enumerate(film_files(args.films)):
-            if k % n != i or f.name in done:
+        for f in shard(film_files(args.films), i, n):
+            if f.name in done:
                 continue
             row = read_film(f, loaded, args.draws)
             with open(cache, "a") as fh:  # one whole line per film
