@@ -25,8 +25,10 @@ def emu():
 def _row(emu, family="mfm"):
     import jax.numpy as jnp
 
-    mean, _ = __import__("domainfit.surrogate.likelihood", fromlist=["x"]).EmulatorLikelihood(
-        emu, jnp.zeros(2), area_ratio=1.0, instrument=family).moments({"D": 0.5e-3, "sigma": 0.12})
+    from domainfit.surrogate.likelihood import EmulatorLikelihood
+
+    lik = EmulatorLikelihood(emu, jnp.zeros(2), area_ratio=1.0, instrument=family)
+    mean, _ = lik.moments({"D": 0.5e-3, "sigma": 0.12})
     stats = [[float(v) + 0.1 * k for v in np.asarray(mean)] for k in range(3)]
     return dict(film="film-512-1.npz", family=family, D=0.5e-3, sigma=0.12, stats=stats, areas=[emu.area] * 3,
                 dmi_field=dict(value=0.03, sd=3e-3, rel=0.075))
